@@ -1,0 +1,9 @@
+//! The in-process bus: one room registry for every protocol, sharded so that
+//! publishes to different rooms never contend, with encode-once fan-out.
+
+mod local;
+mod metrics;
+mod room;
+
+pub use local::{BusLimits, LocalBus};
+pub use metrics::{Metrics, MetricsSnapshot};

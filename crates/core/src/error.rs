@@ -1,0 +1,65 @@
+//! Errors the bus reports to a client, each with a stable wire code.
+
+/// A stable, documented error code sent to clients in acks and error frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request was malformed or broke a naming rule.
+    BadRequest,
+    /// Room policy does not allow this operation on this room.
+    Forbidden,
+    /// The operation is valid but this gateway does not support it.
+    Unsupported,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire (`"bad_request"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Why the bus refused a join, leave or publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// The room name broke the naming rule.
+    #[error("{0}")]
+    InvalidRoom(#[from] crate::RoomPolicyError),
+    /// `rooms.allow_join` does not match this room.
+    #[error("joining room {0:?} is not allowed")]
+    JoinForbidden(String),
+    /// `rooms.allow_publish` does not match this room.
+    #[error("publishing to room {0:?} is not allowed")]
+    PublishForbidden(String),
+    /// The event name is empty or too long.
+    #[error("event name must be 1..={max} bytes")]
+    InvalidEvent {
+        /// The longest allowed event name.
+        max: usize,
+    },
+    /// The event name is one socket.io clients reserve.
+    #[error("event name {0:?} is reserved by socket.io")]
+    ReservedEvent(String),
+    /// The connection is not registered with the bus (already gone).
+    #[error("connection is not registered")]
+    UnknownConnection,
+}
+
+impl BusError {
+    /// The wire code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            BusError::InvalidRoom(_)
+            | BusError::InvalidEvent { .. }
+            | BusError::ReservedEvent(_) => ErrorCode::BadRequest,
+            BusError::JoinForbidden(_) | BusError::PublishForbidden(_) => ErrorCode::Forbidden,
+            BusError::UnknownConnection => ErrorCode::BadRequest,
+        }
+    }
+}
+
+/// Result type of bus operations.
+pub type Result<T, E = BusError> = std::result::Result<T, E>;

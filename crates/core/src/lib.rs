@@ -1,0 +1,18 @@
+//! The vocabulary every sockgate front shares: connection ids, room names and
+//! room policy, the message envelope (serialised once, shared by reference),
+//! and the [`Bus`] trait through which fronts join, leave and publish.
+//!
+//! Nothing here does I/O; the in-process bus lives in `sockgate-bus`, the
+//! protocol fronts in `sockgate-ws` and `sockgate-sio`.
+
+mod bus;
+mod envelope;
+mod error;
+mod room;
+mod sid;
+
+pub use bus::{Bus, GroupId, GroupOutlet, Offer, Recipient, Route};
+pub use envelope::{Envelope, EventName};
+pub use error::{BusError, ErrorCode, Result};
+pub use room::{RoomName, RoomPolicy, RoomPolicyError};
+pub use sid::Sid;
