@@ -1,8 +1,8 @@
 //! The message envelope: one published event, shared by every receiver.
 
+use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use crate::{RoomName, Sid};
@@ -15,13 +15,22 @@ pub type EventName = Arc<str>;
 /// The payload is kept as validated JSON text, never re-parsed on the
 /// delivery path. Each protocol front encodes the envelope at most once
 /// (see [`Envelope::encoded`]) and hands the same bytes to every receiver.
-#[derive(Debug)]
 pub struct Envelope {
     room: RoomName,
     event: EventName,
     data: Box<RawValue>,
     sender: Option<Sid>,
-    raw_frame: OnceLock<Bytes>,
+    encoded: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("room", &self.room)
+            .field("event", &self.event)
+            .field("sender", &self.sender)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Envelope {
@@ -32,7 +41,7 @@ impl Envelope {
             event,
             data,
             sender,
-            raw_frame: OnceLock::new(),
+            encoded: OnceLock::new(),
         }
     }
 
@@ -56,16 +65,35 @@ impl Envelope {
         self.sender
     }
 
-    /// The raw-WebSocket encoding of this envelope, built by `encode` on the
-    /// first call and shared (as cheap `Bytes` clones) by every later one.
-    pub fn encoded(&self, encode: impl FnOnce(&Envelope) -> Bytes) -> Bytes {
-        self.raw_frame.get_or_init(|| encode(self)).clone()
+    /// The per-receiver encoding of this envelope (the raw-WebSocket frame),
+    /// built by `encode` on the first call and cloned by every later one, so
+    /// a publish is serialised once however many receivers it has.
+    ///
+    /// `T` should be a cheap-to-clone handle such as `Bytes`. The envelope
+    /// has one cache slot: a caller asking for another type gets a fresh,
+    /// uncached encoding.
+    pub fn encoded<T>(&self, encode: impl FnOnce(&Envelope) -> T) -> T
+    where
+        T: Any + Clone + Send + Sync,
+    {
+        let mut encode = Some(encode);
+        let cached = self.encoded.get_or_init(|| {
+            let encode = encode.take().expect("get_or_init runs its closure once");
+            Box::new(encode(self))
+        });
+        match (cached.downcast_ref::<T>(), encode) {
+            (Some(value), _) => value.clone(),
+            (None, Some(encode)) => encode(self),
+            (None, None) => unreachable!("a freshly cached value has the requested type"),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
 
     use super::*;
     use crate::RoomPolicy;
@@ -85,5 +113,8 @@ mod tests {
         assert_eq!(first, Bytes::from_static(b"chat:{\"a\":1}"));
         assert_eq!(first, second);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+        // Another type does not clobber the cache.
+        assert_eq!(env.encoded(|e| e.event().len()), 4);
+        assert_eq!(env.encoded(encode), first);
     }
 }

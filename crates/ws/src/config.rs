@@ -1,0 +1,64 @@
+//! Settings of the raw WebSocket front.
+
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// How raw WebSocket connections are accepted and run.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Accepted `Sec-WebSocket-Protocol` names; `"*"` accepts any offer by
+    /// echoing the first one (`raw.subprotocols`).
+    pub subprotocols: Vec<String>,
+    /// How often the gateway pings an idle client (`raw.ping_interval`).
+    pub ping_interval: Duration,
+    /// How long a client may stay silent after a ping before it is closed
+    /// (`raw.ping_timeout`).
+    pub ping_timeout: Duration,
+    /// How long the gateway waits to deliver its close frame to a closing
+    /// client before dropping the TCP connection (`raw.close_timeout`).
+    pub close_timeout: Duration,
+    /// Messages waiting for one client; a client that lets it fill up is
+    /// disconnected as a slow consumer (`limits.outbound_queue`).
+    pub outbound_queue: usize,
+    /// Largest accepted message, in bytes; larger ones close the connection
+    /// with 1009 (`limits.max_message_bytes`).
+    pub max_message_bytes: usize,
+    /// Bytes of socket read buffer kept per connection (`raw.read_buffer_bytes`).
+    pub read_buffer_bytes: usize,
+    /// Bytes of encoded frames the socket may hold unsent before writes
+    /// wait (`raw.write_buffer_bytes`).
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            subprotocols: vec!["*".to_owned()],
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(2),
+            outbound_queue: 1024,
+            max_message_bytes: 64 * 1024,
+            read_buffer_bytes: 4 * 1024,
+            write_buffer_bytes: 128 * 1024,
+        }
+    }
+}
+
+impl WsConfig {
+    /// The tungstenite settings that enforce these limits.
+    ///
+    /// tungstenite keeps its read buffer resident (128 KiB by default, ~140 KB
+    /// per idle connection) and leaves its write buffer unbounded, so both are
+    /// set here: the read buffer small, the write buffer bounded so that a
+    /// slow reader backs up into the outbound queue, where it is detected.
+    pub fn tungstenite(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_bytes)
+            .write_buffer_size(0)
+            .max_write_buffer_size(self.write_buffer_bytes.max(self.max_message_bytes * 2))
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_message_bytes))
+    }
+}

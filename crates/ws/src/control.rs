@@ -1,0 +1,72 @@
+//! One connection's close switch, shared by its reader, its writer and the
+//! bus (which flips it for slow consumers).
+
+use std::sync::{Arc, OnceLock};
+
+use sockgate_core::{Envelope, Offer, Recipient};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::CloseReason;
+
+/// Something for the writer to send.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A room event, encoded once and shared with every other receiver.
+    Event(Arc<Envelope>),
+    /// A frame for this client only (open, ack, error, pong).
+    Reply(String),
+}
+
+/// Decides once why a connection ends and wakes everyone waiting on it.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    reason: OnceLock<CloseReason>,
+    token: CancellationToken,
+}
+
+impl Control {
+    /// Starts closing for `reason`; later reasons are ignored.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        if self.reason.set(reason).is_ok() {
+            self.token.cancel();
+        }
+    }
+
+    /// Waits until the connection starts closing and says why.
+    pub(crate) async fn closed(&self) -> CloseReason {
+        self.token.cancelled().await;
+        self.reason()
+    }
+
+    /// The reason given so far (connection lost if none).
+    pub(crate) fn reason(&self) -> CloseReason {
+        self.reason.get().copied().unwrap_or(CloseReason::ConnectionLost)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+/// The bus's handle on one raw connection.
+pub(crate) struct RawRecipient {
+    pub(crate) queue: mpsc::Sender<Outbound>,
+    pub(crate) control: Arc<Control>,
+}
+
+impl Recipient for RawRecipient {
+    fn offer(&self, envelope: &Arc<Envelope>) -> Offer {
+        if self.control.is_closed() {
+            return Offer::Closed;
+        }
+        match self.queue.try_send(Outbound::Event(envelope.clone())) {
+            Ok(()) => Offer::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.control.close(CloseReason::SlowConsumer);
+                Offer::Full
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! [`RawFront`]: takes upgrade requests from the front listener and runs
+//! each accepted connection as a session on the bus.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper_util::rt::TokioIo;
+use sockgate_core::{Bus, Sid};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::{handshake, run_session, WsConfig};
+
+/// The raw WebSocket front: one per gateway, shared by every request.
+#[derive(Clone)]
+pub struct RawFront {
+    bus: Arc<dyn Bus>,
+    config: Arc<WsConfig>,
+}
+
+impl RawFront {
+    /// A front that registers its connections on `bus`.
+    pub fn new(bus: Arc<dyn Bus>, config: WsConfig) -> Self {
+        RawFront {
+            bus,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The front's settings.
+    pub fn config(&self) -> &WsConfig {
+        &self.config
+    }
+
+    /// Answers an upgrade request: a 101 and a spawned session, or an error
+    /// status with a one-line plain-text reason.
+    pub fn handle<B>(&self, mut req: Request<B>, peer: SocketAddr) -> Response<Bytes> {
+        let response = match handshake::accept(&req, &self.config.subprotocols) {
+            Ok(response) => response,
+            Err(error) => {
+                let mut response = Response::new(Bytes::from(format!("{error}\n")));
+                *response.status_mut() = error.status();
+                if error == crate::HandshakeError::Version {
+                    response
+                        .headers_mut()
+                        .insert(http::header::SEC_WEBSOCKET_VERSION, http::HeaderValue::from_static("13"));
+                }
+                return response;
+            }
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let front = self.clone();
+        let sid = Sid::random();
+        let span = info_span!("raw", %sid, %peer);
+        tokio::spawn(
+            async move {
+                let upgraded = match on_upgrade.await {
+                    Ok(upgraded) => upgraded,
+                    Err(error) => {
+                        warn!(%error, "upgrade failed");
+                        return;
+                    }
+                };
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(front.config.tungstenite()),
+                )
+                .await;
+                info!(protocol = "raw", "connection open");
+                let reason = run_session(socket, sid, front.bus.clone(), &front.config).await;
+                info!(protocol = "raw", reason = reason.as_str(), "connection closed");
+            }
+            .instrument(span),
+        );
+        response
+    }
+
+    /// Whether `req` asks for a WebSocket upgrade.
+    pub fn wants_upgrade<B>(req: &Request<B>) -> bool {
+        handshake::wants_upgrade(req.headers())
+    }
+}

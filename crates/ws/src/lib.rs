@@ -1,0 +1,23 @@
+//! sockgate's plain RFC 6455 front, speaking raw protocol v1
+//! (`docs/protocol.md`): one JSON object per text frame.
+//!
+//! The flow is `RawFront::handle` (HTTP upgrade) → [`run_session`] (one
+//! task per connection: a reader that turns frames into bus calls, and a
+//! writer that drains the bounded outbound queue, pings and closes) → the
+//! [`Bus`](sockgate_core::Bus).
+
+mod close;
+mod config;
+mod control;
+mod error;
+mod front;
+mod handshake;
+mod protocol;
+mod session;
+
+pub use close::CloseReason;
+pub use config::WsConfig;
+pub use error::HandshakeError;
+pub use front::RawFront;
+pub use handshake::{negotiate_subprotocol, SubprotocolChoice};
+pub use session::run_session;

@@ -1,0 +1,249 @@
+//! Raw protocol v1: parsing client frames and encoding gateway frames.
+//! The wire format is the public contract documented in `docs/protocol.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sockgate_core::{Envelope, ErrorCode};
+
+/// A request id chosen by the client, echoed verbatim in its ack.
+pub(crate) type RequestId = Box<RawValue>;
+
+/// A client frame after validation.
+#[derive(Debug)]
+pub(crate) enum ClientFrame {
+    Join { room: String },
+    Leave { room: String },
+    Publish { room: String, event: String, data: Box<RawValue> },
+    Ping,
+}
+
+/// A frame that could not be turned into a [`ClientFrame`].
+#[derive(Debug)]
+pub(crate) struct FrameError {
+    /// The request id, when the frame got far enough to have one.
+    pub(crate) id: Option<RequestId>,
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
+}
+
+/// Every field any op may carry; which ones are required depends on `op`.
+/// Unknown fields are ignored so that clients may add their own.
+#[derive(Deserialize)]
+struct WireFrame {
+    op: String,
+    room: Option<String>,
+    event: Option<String>,
+    data: Option<Box<RawValue>>,
+    id: Option<RequestId>,
+}
+
+/// Parses one text frame; `Ok` carries the request id when there is one.
+pub(crate) fn parse(text: &str) -> Result<(ClientFrame, Option<RequestId>), FrameError> {
+    let wire: WireFrame = serde_json::from_str(text).map_err(|e| FrameError {
+        id: None,
+        code: ErrorCode::BadRequest,
+        message: format!("invalid frame: {e}"),
+    })?;
+    let id = match wire.id {
+        Some(id) if !is_valid_id(&id) => {
+            return Err(bad_request(None, "\"id\" must be a number or a string"));
+        }
+        id => id,
+    };
+    let need = |field: Option<String>, name: &str| match field {
+        Some(value) => Ok(value),
+        None => Err(format!("op {:?} needs a string {name:?}", wire.op)),
+    };
+    let frame = match wire.op.as_str() {
+        "join" => need(wire.room, "room").map(|room| ClientFrame::Join { room }),
+        "leave" => need(wire.room, "room").map(|room| ClientFrame::Leave { room }),
+        "publish" => need(wire.room, "room").and_then(|room| {
+            Ok(ClientFrame::Publish {
+                room,
+                event: need(wire.event, "event")?,
+                data: wire.data.unwrap_or_else(null),
+            })
+        }),
+        "ping" => Ok(ClientFrame::Ping),
+        other => Err(format!("unknown op {other:?}")),
+    };
+    match frame {
+        Ok(frame) => Ok((frame, id)),
+        Err(message) => Err(bad_request(id, &message)),
+    }
+}
+
+fn bad_request(id: Option<RequestId>, message: &str) -> FrameError {
+    FrameError {
+        id,
+        code: ErrorCode::BadRequest,
+        message: message.to_owned(),
+    }
+}
+
+fn is_valid_id(id: &RawValue) -> bool {
+    matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9'))
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is valid JSON")
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+/// `{"op":"open","sid":…,"pingInterval":…}`, the first frame of a session.
+pub(crate) fn open_frame(sid: &str, ping_interval_ms: u128) -> String {
+    #[derive(Serialize)]
+    struct Open<'a> {
+        op: &'static str,
+        sid: &'a str,
+        #[serde(rename = "pingInterval")]
+        ping_interval: u128,
+    }
+    to_json(&Open { op: "open", sid, ping_interval: ping_interval_ms })
+}
+
+/// `{"op":"ack","id":…,"ok":true}`.
+pub(crate) fn ack_ok(id: &RawValue) -> String {
+    #[derive(Serialize)]
+    struct Ack<'a> {
+        op: &'static str,
+        id: &'a RawValue,
+        ok: bool,
+    }
+    to_json(&Ack { op: "ack", id, ok: true })
+}
+
+/// `{"op":"ack","id":…,"ok":false,"error":{…}}`.
+pub(crate) fn ack_error(id: &RawValue, code: ErrorCode, message: &str) -> String {
+    #[derive(Serialize)]
+    struct AckError<'a> {
+        op: &'static str,
+        id: &'a RawValue,
+        ok: bool,
+        error: ErrorBody<'a>,
+    }
+    to_json(&AckError {
+        op: "ack",
+        id,
+        ok: false,
+        error: ErrorBody { code: code.as_str(), message },
+    })
+}
+
+/// `{"op":"error","error":{…}}`, for a frame with no id to answer.
+pub(crate) fn error_frame(code: ErrorCode, message: &str) -> String {
+    #[derive(Serialize)]
+    struct ErrorFrame<'a> {
+        op: &'static str,
+        error: ErrorBody<'a>,
+    }
+    to_json(&ErrorFrame {
+        op: "error",
+        error: ErrorBody { code: code.as_str(), message },
+    })
+}
+
+/// `{"op":"pong"}`.
+pub(crate) const PONG_FRAME: &str = r#"{"op":"pong"}"#;
+
+/// `{"op":"event","room":…,"event":…,"data":…}`: encoded once per publish.
+pub(crate) fn event_frame(envelope: &Envelope) -> String {
+    #[derive(Serialize)]
+    struct Event<'a> {
+        op: &'static str,
+        room: &'a str,
+        event: &'a str,
+        data: &'a RawValue,
+    }
+    to_json(&Event {
+        op: "event",
+        room: envelope.room().as_str(),
+        event: envelope.event(),
+        data: envelope.data(),
+    })
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    // Serialising plain structs of strings and validated JSON cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use sockgate_core::RoomPolicy;
+
+    use super::*;
+
+    fn parse_ok(text: &str) -> (ClientFrame, Option<String>) {
+        let (frame, id) = parse(text).unwrap();
+        (frame, id.map(|id| id.get().to_owned()))
+    }
+
+    #[test]
+    fn parses_every_op() {
+        let (frame, id) = parse_ok(r#"{"op":"join","room":"act42","id":1}"#);
+        assert!(matches!(frame, ClientFrame::Join { ref room } if room == "act42"));
+        assert_eq!(id.as_deref(), Some("1"));
+        let (frame, _) = parse_ok(r#"{"op":"leave","room":"act42"}"#);
+        assert!(matches!(frame, ClientFrame::Leave { ref room } if room == "act42"));
+        let (frame, id) = parse_ok(r#"{"op":"publish","room":"r","event":"chat","data":{"t":[1,2]},"id":"x"}"#);
+        match frame {
+            ClientFrame::Publish { room, event, data } => {
+                assert_eq!((room.as_str(), event.as_str(), data.get()), ("r", "chat", r#"{"t":[1,2]}"#));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(id.as_deref(), Some("\"x\""));
+        assert!(matches!(parse_ok(r#"{"op":"ping"}"#).0, ClientFrame::Ping));
+    }
+
+    #[test]
+    fn publish_without_data_sends_null() {
+        let (frame, _) = parse_ok(r#"{"op":"publish","room":"r","event":"e"}"#);
+        assert!(matches!(frame, ClientFrame::Publish { ref data, .. } if data.get() == "null"));
+    }
+
+    #[test]
+    fn bad_frames_say_what_is_wrong_and_keep_the_id() {
+        let err = parse("not json").unwrap_err();
+        assert!(err.message.starts_with("invalid frame"), "{}", err.message);
+        assert!(err.id.is_none());
+        let err = parse(r#"{"op":"dance","id":7}"#).unwrap_err();
+        assert_eq!(err.message, "unknown op \"dance\"");
+        assert_eq!(err.id.unwrap().get(), "7");
+        let err = parse(r#"{"op":"join","room":5}"#).unwrap_err();
+        assert!(err.message.contains("invalid type"), "{}", err.message);
+        let err = parse(r#"{"op":"publish","room":"r","id":2}"#).unwrap_err();
+        assert_eq!(err.message, "op \"publish\" needs a string \"event\"");
+        let err = parse(r#"{"op":"ping","id":{"a":1}}"#).unwrap_err();
+        assert_eq!(err.message, "\"id\" must be a number or a string");
+        assert_eq!(err.code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn gateway_frames_have_the_documented_shape() {
+        let id = RawValue::from_string("3".into()).unwrap();
+        assert_eq!(ack_ok(&id), r#"{"op":"ack","id":3,"ok":true}"#);
+        assert_eq!(
+            ack_error(&id, ErrorCode::Forbidden, "no"),
+            r#"{"op":"ack","id":3,"ok":false,"error":{"code":"forbidden","message":"no"}}"#
+        );
+        assert_eq!(
+            error_frame(ErrorCode::Unsupported, "binary"),
+            r#"{"op":"error","error":{"code":"unsupported","message":"binary"}}"#
+        );
+        assert_eq!(open_frame("abc", 25000), r#"{"op":"open","sid":"abc","pingInterval":25000}"#);
+        let room = RoomPolicy::allow_all(8).name("r\"1").unwrap();
+        let data = RawValue::from_string("[1,\"x\"]".into()).unwrap();
+        let env = Envelope::new(room, "chat".into(), data, None);
+        assert_eq!(
+            event_frame(&env),
+            r#"{"op":"event","room":"r\"1","event":"chat","data":[1,"x"]}"#
+        );
+    }
+}

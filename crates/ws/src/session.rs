@@ -1,0 +1,267 @@
+//! One raw WebSocket session: a reader that turns client frames into bus
+//! calls, and a writer that drains the connection's bounded outbound queue,
+//! pings, and closes. Both run in the connection's one task.
+//!
+//! The session is generic over `Sink + Stream` of tungstenite messages, so it
+//! is unit-tested on in-memory duplex streams without a listener.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use sockgate_core::{Bus, BusError, ErrorCode, Route, Sid};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+
+use crate::control::{Control, Outbound, RawRecipient};
+use crate::protocol::{self, ClientFrame, RequestId};
+use crate::{CloseReason, WsConfig};
+
+/// Most queued messages written before one flush.
+const WRITE_BATCH: usize = 64;
+
+/// Runs a session to its end and says why it ended.
+///
+/// The client gets `{"op":"open",…}` first, is registered with the bus, and
+/// is removed from it (leaving every room) before this returns.
+pub async fn run_session<S>(socket: S, sid: Sid, bus: Arc<dyn Bus>, config: &WsConfig) -> CloseReason
+where
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
+{
+    let (queue, outbound) = mpsc::channel(config.outbound_queue.max(1));
+    let control = Arc::new(Control::default());
+    let open = protocol::open_frame(sid.as_str(), config.ping_interval.as_millis());
+    // The queue is empty, so the open frame is first in line.
+    let _ = queue.try_send(Outbound::Reply(open));
+    bus.connect(
+        sid,
+        Route::Direct(Arc::new(RawRecipient {
+            queue: queue.clone(),
+            control: control.clone(),
+        })),
+    );
+
+    let liveness = Liveness::new();
+    let (sink, stream) = socket.split();
+    let reader = Reader {
+        sid,
+        bus: bus.as_ref(),
+        queue,
+        control: &control,
+        liveness: &liveness,
+        config,
+    };
+    tokio::join!(reader.run(stream), write_loop(sink, outbound, &control, &liveness, config));
+    bus.disconnect(sid);
+    control.reason()
+}
+
+/// When the client was last heard from, in milliseconds since the session began.
+struct Liveness {
+    start: Instant,
+    last_seen_ms: AtomicU64,
+}
+
+impl Liveness {
+    fn new() -> Self {
+        Liveness {
+            start: Instant::now(),
+            last_seen_ms: AtomicU64::new(0),
+        }
+    }
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+    fn touch(&self) {
+        self.last_seen_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+    fn seen_since(&self, ms: u64) -> bool {
+        self.last_seen_ms.load(Ordering::Relaxed) >= ms
+    }
+}
+
+struct Reader<'a> {
+    sid: Sid,
+    bus: &'a dyn Bus,
+    queue: mpsc::Sender<Outbound>,
+    control: &'a Control,
+    liveness: &'a Liveness,
+    config: &'a WsConfig,
+}
+
+impl Reader<'_> {
+    /// Reads until the client goes away. Once the session is closing, keeps
+    /// draining (for at most `close_timeout`) so the client reads our close
+    /// frame instead of a TCP reset.
+    async fn run<St>(self, mut stream: St)
+    where
+        St: Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+    {
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = self.control.closed() => break,
+                next = stream.next() => next,
+            };
+            self.liveness.touch();
+            let reason = match next {
+                Some(Ok(Message::Text(text))) => {
+                    self.on_text(&text);
+                    continue;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    self.reply(protocol::error_frame(
+                        ErrorCode::Unsupported,
+                        "binary frames are not supported; send JSON text frames",
+                    ));
+                    continue;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Close(_))) => CloseReason::ClientClosed,
+                Some(Err(error)) => classify(&error),
+                None => CloseReason::ConnectionLost,
+            };
+            self.control.close(reason);
+            if matches!(reason, CloseReason::ClientClosed | CloseReason::ConnectionLost) {
+                return;
+            }
+            break;
+        }
+        let drain = async { while let Some(Ok(_) | Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Capacity(_))) = stream.next().await {} };
+        let _ = tokio::time::timeout(self.config.close_timeout, drain).await;
+    }
+
+    fn on_text(&self, text: &str) {
+        let (frame, id) = match protocol::parse(text) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let reply = match &error.id {
+                    Some(id) => protocol::ack_error(id, error.code, &error.message),
+                    None => protocol::error_frame(error.code, &error.message),
+                };
+                self.reply(reply);
+                return;
+            }
+        };
+        let result = match frame {
+            ClientFrame::Join { room } => self.bus.join(self.sid, &room).map(drop),
+            ClientFrame::Leave { room } => self.bus.leave(self.sid, &room).map(drop),
+            ClientFrame::Publish { room, event, data } => self.bus.publish(Some(self.sid), &room, &event, data),
+            ClientFrame::Ping => {
+                self.reply(protocol::PONG_FRAME.to_owned());
+                Ok(())
+            }
+        };
+        self.answer(id, result);
+    }
+
+    /// Acks a request that carried an id; reports a failure of one that did not.
+    fn answer(&self, id: Option<RequestId>, result: Result<(), BusError>) {
+        let reply = match (id, result) {
+            (Some(id), Ok(())) => protocol::ack_ok(&id),
+            (Some(id), Err(error)) => protocol::ack_error(&id, error.code(), &error.to_string()),
+            (None, Err(error)) => protocol::error_frame(error.code(), &error.to_string()),
+            (None, Ok(())) => return,
+        };
+        self.reply(reply);
+    }
+
+    fn reply(&self, frame: String) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Reply(frame)) {
+            self.control.close(CloseReason::SlowConsumer);
+        }
+    }
+}
+
+/// Maps a read error to the reason the session ends.
+fn classify(error: &tungstenite::Error) -> CloseReason {
+    use tungstenite::error::ProtocolError;
+    match error {
+        tungstenite::Error::Capacity(_) => CloseReason::MessageTooBig,
+        tungstenite::Error::Utf8(_) => CloseReason::InvalidUtf8,
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => CloseReason::ConnectionLost,
+        tungstenite::Error::Protocol(_) => CloseReason::ProtocolError,
+        _ => CloseReason::ConnectionLost,
+    }
+}
+
+/// Writes queued frames in batches, pings on schedule, and sends the close
+/// frame once the session starts closing.
+async fn write_loop<Si>(
+    mut sink: Si,
+    mut outbound: mpsc::Receiver<Outbound>,
+    control: &Control,
+    liveness: &Liveness,
+    config: &WsConfig,
+) where
+    Si: Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let pong_deadline = tokio::time::sleep(config.ping_timeout);
+    tokio::pin!(pong_deadline);
+    // When the outstanding ping was sent, if one is.
+    let mut ping_sent_ms: Option<u64> = None;
+
+    let reason = loop {
+        tokio::select! {
+            biased;
+            reason = control.closed() => break reason,
+            first = outbound.recv() => {
+                let Some(first) = first else { break control.reason() };
+                let written = tokio::select! {
+                    biased;
+                    reason = control.closed() => break reason,
+                    written = write_batch(&mut sink, first, &mut outbound) => written,
+                };
+                if written.is_err() {
+                    control.close(CloseReason::ConnectionLost);
+                }
+            }
+            _ = ping.tick() => {
+                if ping_sent_ms.is_none() {
+                    ping_sent_ms = Some(liveness.now_ms());
+                    pong_deadline.as_mut().reset(Instant::now() + config.ping_timeout);
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        control.close(CloseReason::ConnectionLost);
+                    }
+                }
+            }
+            _ = &mut pong_deadline, if ping_sent_ms.is_some() => {
+                let sent = ping_sent_ms.take().unwrap_or_default();
+                if !liveness.seen_since(sent) {
+                    control.close(CloseReason::PingTimeout);
+                }
+            }
+        }
+    };
+    if let Some(frame) = reason.close_frame() {
+        let _ = tokio::time::timeout(config.close_timeout, sink.send(Message::Close(Some(frame)))).await;
+    }
+    let _ = tokio::time::timeout(config.close_timeout, sink.close()).await;
+}
+
+async fn write_batch<Si>(sink: &mut Si, first: Outbound, outbound: &mut mpsc::Receiver<Outbound>) -> Result<(), tungstenite::Error>
+where
+    Si: Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    sink.feed(into_message(first)).await?;
+    for _ in 1..WRITE_BATCH {
+        match outbound.try_recv() {
+            Ok(next) => sink.feed(into_message(next)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}
+
+fn into_message(outbound: Outbound) -> Message {
+    match outbound {
+        Outbound::Event(envelope) => Message::Text(envelope.encoded(|e| Utf8Bytes::from(protocol::event_frame(e)))),
+        Outbound::Reply(text) => Message::Text(text.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
