@@ -147,9 +147,15 @@ impl Bus for LocalBus {
         if !self.policy.may_join(&room) {
             return Err(BusError::JoinForbidden(room.to_string()));
         }
-        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
+        let mut conn = self
+            .conns
+            .get_mut(&sid)
+            .ok_or(BusError::UnknownConnection)?;
         if conn.rooms.insert(room.clone()) {
-            self.rooms.entry(room.clone()).or_default().insert(sid, &conn.route);
+            self.rooms
+                .entry(room.clone())
+                .or_default()
+                .insert(sid, &conn.route);
             self.notify_group(&conn.route, |outlet| outlet.on_join(sid, &room));
         }
         Ok(room)
@@ -157,7 +163,10 @@ impl Bus for LocalBus {
 
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
         let room = self.policy.name(room)?;
-        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
+        let mut conn = self
+            .conns
+            .get_mut(&sid)
+            .ok_or(BusError::UnknownConnection)?;
         if conn.rooms.remove(&room) {
             self.notify_group(&conn.route, |outlet| outlet.on_leave(sid, &room));
             remove_member(&self.rooms, &room, sid);
@@ -165,7 +174,13 @@ impl Bus for LocalBus {
         Ok(room)
     }
 
-    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
+    fn publish(
+        &self,
+        sender: Option<Sid>,
+        room: &str,
+        event: &str,
+        data: Box<RawValue>,
+    ) -> Result<()> {
         let room = self.policy.name(room)?;
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));

@@ -44,9 +44,10 @@ impl RawFront {
                 let mut response = Response::new(Bytes::from(format!("{error}\n")));
                 *response.status_mut() = error.status();
                 if error == crate::HandshakeError::Version {
-                    response
-                        .headers_mut()
-                        .insert(http::header::SEC_WEBSOCKET_VERSION, http::HeaderValue::from_static("13"));
+                    response.headers_mut().insert(
+                        http::header::SEC_WEBSOCKET_VERSION,
+                        http::HeaderValue::from_static("13"),
+                    );
                 }
                 return response;
             }
@@ -72,7 +73,11 @@ impl RawFront {
                 .await;
                 info!(protocol = "raw", "connection open");
                 let reason = run_session(socket, sid, front.bus.clone(), &front.config).await;
-                info!(protocol = "raw", reason = reason.as_str(), "connection closed");
+                info!(
+                    protocol = "raw",
+                    reason = reason.as_str(),
+                    "connection closed"
+                );
             }
             .instrument(span),
         );

@@ -11,9 +11,17 @@ pub(crate) type RequestId = Box<RawValue>;
 /// A client frame after validation.
 #[derive(Debug)]
 pub(crate) enum ClientFrame {
-    Join { room: String },
-    Leave { room: String },
-    Publish { room: String, event: String, data: Box<RawValue> },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Publish {
+        room: String,
+        event: String,
+        data: Box<RawValue>,
+    },
     Ping,
 }
 
@@ -104,7 +112,11 @@ pub(crate) fn open_frame(sid: &str, ping_interval_ms: u128) -> String {
         #[serde(rename = "pingInterval")]
         ping_interval: u128,
     }
-    to_json(&Open { op: "open", sid, ping_interval: ping_interval_ms })
+    to_json(&Open {
+        op: "open",
+        sid,
+        ping_interval: ping_interval_ms,
+    })
 }
 
 /// `{"op":"ack","id":…,"ok":true}`.
@@ -115,7 +127,11 @@ pub(crate) fn ack_ok(id: &RawValue) -> String {
         id: &'a RawValue,
         ok: bool,
     }
-    to_json(&Ack { op: "ack", id, ok: true })
+    to_json(&Ack {
+        op: "ack",
+        id,
+        ok: true,
+    })
 }
 
 /// `{"op":"ack","id":…,"ok":false,"error":{…}}`.
@@ -131,7 +147,10 @@ pub(crate) fn ack_error(id: &RawValue, code: ErrorCode, message: &str) -> String
         op: "ack",
         id,
         ok: false,
-        error: ErrorBody { code: code.as_str(), message },
+        error: ErrorBody {
+            code: code.as_str(),
+            message,
+        },
     })
 }
 
@@ -144,7 +163,10 @@ pub(crate) fn error_frame(code: ErrorCode, message: &str) -> String {
     }
     to_json(&ErrorFrame {
         op: "error",
-        error: ErrorBody { code: code.as_str(), message },
+        error: ErrorBody {
+            code: code.as_str(),
+            message,
+        },
     })
 }
 
@@ -191,10 +213,14 @@ mod tests {
         assert_eq!(id.as_deref(), Some("1"));
         let (frame, _) = parse_ok(r#"{"op":"leave","room":"act42"}"#);
         assert!(matches!(frame, ClientFrame::Leave { ref room } if room == "act42"));
-        let (frame, id) = parse_ok(r#"{"op":"publish","room":"r","event":"chat","data":{"t":[1,2]},"id":"x"}"#);
+        let (frame, id) =
+            parse_ok(r#"{"op":"publish","room":"r","event":"chat","data":{"t":[1,2]},"id":"x"}"#);
         match frame {
             ClientFrame::Publish { room, event, data } => {
-                assert_eq!((room.as_str(), event.as_str(), data.get()), ("r", "chat", r#"{"t":[1,2]}"#));
+                assert_eq!(
+                    (room.as_str(), event.as_str(), data.get()),
+                    ("r", "chat", r#"{"t":[1,2]}"#)
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -237,7 +263,10 @@ mod tests {
             error_frame(ErrorCode::Unsupported, "binary"),
             r#"{"op":"error","error":{"code":"unsupported","message":"binary"}}"#
         );
-        assert_eq!(open_frame("abc", 25000), r#"{"op":"open","sid":"abc","pingInterval":25000}"#);
+        assert_eq!(
+            open_frame("abc", 25000),
+            r#"{"op":"open","sid":"abc","pingInterval":25000}"#
+        );
         let room = RoomPolicy::allow_all(8).name("r\"1").unwrap();
         let data = RawValue::from_string("[1,\"x\"]".into()).unwrap();
         let env = Envelope::new(room, "chat".into(), data, None);

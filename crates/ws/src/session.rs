@@ -25,9 +25,16 @@ const WRITE_BATCH: usize = 64;
 ///
 /// The client gets `{"op":"open",…}` first, is registered with the bus, and
 /// is removed from it (leaving every room) before this returns.
-pub async fn run_session<S>(socket: S, sid: Sid, bus: Arc<dyn Bus>, config: &WsConfig) -> CloseReason
+pub async fn run_session<S>(
+    socket: S,
+    sid: Sid,
+    bus: Arc<dyn Bus>,
+    config: &WsConfig,
+) -> CloseReason
 where
-    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
+    S: Stream<Item = Result<Message, tungstenite::Error>>
+        + Sink<Message, Error = tungstenite::Error>
+        + Send,
 {
     let (queue, outbound) = mpsc::channel(config.outbound_queue.max(1));
     let control = Arc::new(Control::default());
@@ -52,7 +59,10 @@ where
         liveness: &liveness,
         config,
     };
-    tokio::join!(reader.run(stream), write_loop(sink, outbound, &control, &liveness, config));
+    tokio::join!(
+        reader.run(stream),
+        write_loop(sink, outbound, &control, &liveness, config)
+    );
     bus.disconnect(sid);
     control.reason()
 }
@@ -123,12 +133,20 @@ impl Reader<'_> {
                 None => CloseReason::ConnectionLost,
             };
             self.control.close(reason);
-            if matches!(reason, CloseReason::ClientClosed | CloseReason::ConnectionLost) {
+            if matches!(
+                reason,
+                CloseReason::ClientClosed | CloseReason::ConnectionLost
+            ) {
                 return;
             }
             break;
         }
-        let drain = async { while let Some(Ok(_) | Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Capacity(_))) = stream.next().await {} };
+        let drain = async {
+            while let Some(
+                Ok(_) | Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Capacity(_)),
+            ) = stream.next().await
+            {}
+        };
         let _ = tokio::time::timeout(self.config.close_timeout, drain).await;
     }
 
@@ -147,7 +165,9 @@ impl Reader<'_> {
         let result = match frame {
             ClientFrame::Join { room } => self.bus.join(self.sid, &room).map(drop),
             ClientFrame::Leave { room } => self.bus.leave(self.sid, &room).map(drop),
-            ClientFrame::Publish { room, event, data } => self.bus.publish(Some(self.sid), &room, &event, data),
+            ClientFrame::Publish { room, event, data } => {
+                self.bus.publish(Some(self.sid), &room, &event, data)
+            }
             ClientFrame::Ping => {
                 self.reply(protocol::PONG_FRAME.to_owned());
                 Ok(())
@@ -168,7 +188,8 @@ impl Reader<'_> {
     }
 
     fn reply(&self, frame: String) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Reply(frame)) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Reply(frame))
+        {
             self.control.close(CloseReason::SlowConsumer);
         }
     }
@@ -180,7 +201,9 @@ fn classify(error: &tungstenite::Error) -> CloseReason {
     match error {
         tungstenite::Error::Capacity(_) => CloseReason::MessageTooBig,
         tungstenite::Error::Utf8(_) => CloseReason::InvalidUtf8,
-        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => CloseReason::ConnectionLost,
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            CloseReason::ConnectionLost
+        }
         tungstenite::Error::Protocol(_) => CloseReason::ProtocolError,
         _ => CloseReason::ConnectionLost,
     }
@@ -197,7 +220,8 @@ async fn write_loop<Si>(
 ) where
     Si: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let pong_deadline = tokio::time::sleep(config.ping_timeout);
     tokio::pin!(pong_deadline);
@@ -237,12 +261,17 @@ async fn write_loop<Si>(
         }
     };
     if let Some(frame) = reason.close_frame() {
-        let _ = tokio::time::timeout(config.close_timeout, sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(config.close_timeout, sink.send(Message::Close(Some(frame))))
+            .await;
     }
     let _ = tokio::time::timeout(config.close_timeout, sink.close()).await;
 }
 
-async fn write_batch<Si>(sink: &mut Si, first: Outbound, outbound: &mut mpsc::Receiver<Outbound>) -> Result<(), tungstenite::Error>
+async fn write_batch<Si>(
+    sink: &mut Si,
+    first: Outbound,
+    outbound: &mut mpsc::Receiver<Outbound>,
+) -> Result<(), tungstenite::Error>
 where
     Si: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
@@ -258,7 +287,9 @@ where
 
 fn into_message(outbound: Outbound) -> Message {
     match outbound {
-        Outbound::Event(envelope) => Message::Text(envelope.encoded(|e| Utf8Bytes::from(protocol::event_frame(e)))),
+        Outbound::Event(envelope) => {
+            Message::Text(envelope.encoded(|e| Utf8Bytes::from(protocol::event_frame(e))))
+        }
         Outbound::Reply(text) => Message::Text(text.into()),
     }
 }

@@ -40,13 +40,22 @@ struct TestOutlet {
 impl GroupOutlet for TestOutlet {
     fn broadcast(&self, room: &RoomName, sender: Option<Sid>, envelope: &Arc<Envelope>) {
         let sender = sender.map(|s| s.to_string()).unwrap_or_default();
-        self.calls.lock().unwrap().push(format!("broadcast {room} {} from {sender}", envelope.event()));
+        self.calls.lock().unwrap().push(format!(
+            "broadcast {room} {} from {sender}",
+            envelope.event()
+        ));
     }
     fn on_join(&self, sid: Sid, room: &RoomName) {
-        self.calls.lock().unwrap().push(format!("join {sid} {room}"));
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("join {sid} {room}"));
     }
     fn on_leave(&self, sid: Sid, room: &RoomName) {
-        self.calls.lock().unwrap().push(format!("leave {sid} {room}"));
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("leave {sid} {room}"));
     }
 }
 
@@ -62,7 +71,11 @@ fn bus() -> LocalBus {
 fn publish_reaches_every_member_but_the_sender() {
     let bus = bus();
     let (a, b, c) = (Sid::random(), Sid::random(), Sid::random());
-    let (ra, rb, rc) = (TestRecipient::new(8), TestRecipient::new(8), TestRecipient::new(8));
+    let (ra, rb, rc) = (
+        TestRecipient::new(8),
+        TestRecipient::new(8),
+        TestRecipient::new(8),
+    );
     bus.connect(a, Route::Direct(ra.clone()));
     bus.connect(b, Route::Direct(rb.clone()));
     bus.connect(c, Route::Direct(rc.clone()));
@@ -70,11 +83,18 @@ fn publish_reaches_every_member_but_the_sender() {
     bus.join(b, "act42").unwrap();
     bus.join(c, "other").unwrap();
 
-    bus.publish(Some(a), "act42", "chat", data("{\"n\":1}")).unwrap();
+    bus.publish(Some(a), "act42", "chat", data("{\"n\":1}"))
+        .unwrap();
 
-    assert!(ra.events().is_empty(), "the sender must not get its own event");
+    assert!(
+        ra.events().is_empty(),
+        "the sender must not get its own event"
+    );
     assert_eq!(rb.events(), ["chat:{\"n\":1}"]);
-    assert!(rc.events().is_empty(), "a member of another room must not get it");
+    assert!(
+        rc.events().is_empty(),
+        "a member of another room must not get it"
+    );
 }
 
 #[test]
@@ -93,7 +113,11 @@ fn group_outlet_is_called_once_per_publish_and_skipped_when_only_the_sender_is_i
     let calls = outlet.calls.lock().unwrap().clone();
     assert_eq!(
         calls,
-        [format!("join {x} r"), format!("join {y} r"), format!("broadcast r e from {x}")]
+        [
+            format!("join {x} r"),
+            format!("join {y} r"),
+            format!("broadcast r e from {x}")
+        ]
     );
 }
 
@@ -109,7 +133,8 @@ fn a_full_queue_is_counted_as_a_slow_consumer_and_others_still_get_the_event() {
     bus.join(slow, "r").unwrap();
     bus.join(fast, "r").unwrap();
     for n in 0..3 {
-        bus.publish(Some(pub_sid), "r", "e", data(&n.to_string())).unwrap();
+        bus.publish(Some(pub_sid), "r", "e", data(&n.to_string()))
+            .unwrap();
     }
     assert_eq!(slow_r.events().len(), 1);
     assert_eq!(fast_r.events().len(), 3);
@@ -139,12 +164,20 @@ fn disconnect_leaves_every_room_and_empty_rooms_are_dropped() {
 fn policy_and_event_rules_are_enforced() {
     let bus = LocalBus::new(
         RoomPolicy::new(&["act:*"], &["act:open"], 8).unwrap(),
-        BusLimits { max_event_name_bytes: 4 },
+        BusLimits {
+            max_event_name_bytes: 4,
+        },
     );
     let a = Sid::random();
     bus.connect(a, Route::Direct(TestRecipient::new(8)));
-    assert_eq!(bus.join(a, "lobby"), Err(BusError::JoinForbidden("lobby".into())));
-    assert!(matches!(bus.join(a, "act:toolong"), Err(BusError::InvalidRoom(_))));
+    assert_eq!(
+        bus.join(a, "lobby"),
+        Err(BusError::JoinForbidden("lobby".into()))
+    );
+    assert!(matches!(
+        bus.join(a, "act:toolong"),
+        Err(BusError::InvalidRoom(_))
+    ));
     assert_eq!(bus.join(a, "act:1").unwrap().as_str(), "act:1");
     assert_eq!(
         bus.publish(Some(a), "act:1", "chat", data("1")),
@@ -163,7 +196,10 @@ fn policy_and_event_rules_are_enforced() {
         bus.publish(None, "r", "disconnect", data("1")),
         Err(BusError::ReservedEvent("disconnect".into()))
     );
-    assert_eq!(bus.join(Sid::random(), "r"), Err(BusError::UnknownConnection));
+    assert_eq!(
+        bus.join(Sid::random(), "r"),
+        Err(BusError::UnknownConnection)
+    );
 }
 
 fn bus_with_long_events() -> LocalBus {

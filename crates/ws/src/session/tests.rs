@@ -24,9 +24,13 @@ fn config() -> WsConfig {
 }
 
 /// Starts a session on an in-memory pipe and returns the client end.
-async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task::JoinHandle<CloseReason>) {
+async fn connect(
+    bus: &Arc<LocalBus>,
+    config: WsConfig,
+) -> (Client, tokio::task::JoinHandle<CloseReason>) {
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
-    let server = WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config.tungstenite())).await;
+    let server =
+        WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config.tungstenite())).await;
     let bus: Arc<dyn Bus> = bus.clone();
     let task = tokio::spawn(async move { run_session(server, Sid::random(), bus, &config).await });
     let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
@@ -48,7 +52,10 @@ async fn send(client: &mut Client, text: &str) {
 }
 
 fn new_bus() -> Arc<LocalBus> {
-    Arc::new(LocalBus::new(RoomPolicy::new(&["*"], &["*"], 16).unwrap(), BusLimits::default()))
+    Arc::new(LocalBus::new(
+        RoomPolicy::new(&["*"], &["*"], 16).unwrap(),
+        BusLimits::default(),
+    ))
 }
 
 #[tokio::test]
@@ -56,16 +63,28 @@ async fn open_frame_comes_first_and_join_publish_reach_the_other_member() {
     let bus = new_bus();
     let (mut a, _) = connect(&bus, config()).await;
     let (mut b, _) = connect(&bus, config()).await;
-    assert!(recv_text(&mut a).await.starts_with(r#"{"op":"open","sid":""#));
+    assert!(recv_text(&mut a)
+        .await
+        .starts_with(r#"{"op":"open","sid":""#));
     recv_text(&mut b).await;
 
     send(&mut a, r#"{"op":"join","room":"act42","id":1}"#).await;
     assert_eq!(recv_text(&mut a).await, r#"{"op":"ack","id":1,"ok":true}"#);
     send(&mut b, r#"{"op":"join","room":"act42","id":"j"}"#).await;
-    assert_eq!(recv_text(&mut b).await, r#"{"op":"ack","id":"j","ok":true}"#);
-    send(&mut a, r#"{"op":"publish","room":"act42","event":"chat","data":{"m":"hi"},"id":2}"#).await;
+    assert_eq!(
+        recv_text(&mut b).await,
+        r#"{"op":"ack","id":"j","ok":true}"#
+    );
+    send(
+        &mut a,
+        r#"{"op":"publish","room":"act42","event":"chat","data":{"m":"hi"},"id":2}"#,
+    )
+    .await;
     assert_eq!(recv_text(&mut a).await, r#"{"op":"ack","id":2,"ok":true}"#);
-    assert_eq!(recv_text(&mut b).await, r#"{"op":"event","room":"act42","event":"chat","data":{"m":"hi"}}"#);
+    assert_eq!(
+        recv_text(&mut b).await,
+        r#"{"op":"event","room":"act42","event":"chat","data":{"m":"hi"}}"#
+    );
     send(&mut b, r#"{"op":"ping"}"#).await;
     assert_eq!(recv_text(&mut b).await, r#"{"op":"pong"}"#);
 }
@@ -76,10 +95,16 @@ async fn bad_frames_get_errors_and_the_connection_stays_open() {
     let (mut a, _) = connect(&bus, config()).await;
     recv_text(&mut a).await;
     send(&mut a, "{nope").await;
-    assert!(recv_text(&mut a).await.starts_with(r#"{"op":"error","error":{"code":"bad_request","message":"invalid frame"#));
+    assert!(recv_text(&mut a)
+        .await
+        .starts_with(r#"{"op":"error","error":{"code":"bad_request","message":"invalid frame"#));
     a.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
     assert!(recv_text(&mut a).await.contains(r#""code":"unsupported""#));
-    send(&mut a, r#"{"op":"join","room":"this-name-is-way-too-long","id":9}"#).await;
+    send(
+        &mut a,
+        r#"{"op":"join","room":"this-name-is-way-too-long","id":9}"#,
+    )
+    .await;
     assert_eq!(
         recv_text(&mut a).await,
         r#"{"op":"ack","id":9,"ok":false,"error":{"code":"bad_request","message":"room name must be 1..=16 bytes, got 25"}}"#
@@ -93,7 +118,10 @@ async fn an_oversized_message_closes_with_1009() {
     let bus = new_bus();
     let (mut a, task) = connect(&bus, config()).await;
     recv_text(&mut a).await;
-    let big = format!(r#"{{"op":"publish","room":"r","event":"e","data":"{}"}}"#, "x".repeat(2048));
+    let big = format!(
+        r#"{{"op":"publish","room":"r","event":"e","data":"{}"}}"#,
+        "x".repeat(2048)
+    );
     send(&mut a, &big).await;
     let frame = loop {
         match a.next().await {
@@ -109,7 +137,14 @@ async fn an_oversized_message_closes_with_1009() {
 #[tokio::test]
 async fn a_client_that_does_not_read_is_closed_as_a_slow_consumer_without_hurting_others() {
     let bus = new_bus();
-    let (mut slow, slow_task) = connect(&bus, WsConfig { write_buffer_bytes: 0, ..config() }).await;
+    let (mut slow, slow_task) = connect(
+        &bus,
+        WsConfig {
+            write_buffer_bytes: 0,
+            ..config()
+        },
+    )
+    .await;
     let (mut fast, _) = connect(&bus, config()).await;
     let (mut publisher, _) = connect(&bus, config()).await;
     for client in [&mut slow, &mut fast, &mut publisher] {
@@ -131,7 +166,11 @@ async fn a_client_that_does_not_read_is_closed_as_a_slow_consumer_without_hurtin
     let data = "y".repeat(900);
     let mut received = 0;
     for n in 0..2000 {
-        send(&mut publisher, &format!(r#"{{"op":"publish","room":"r","event":"e","data":"{data}{n}"}}"#)).await;
+        send(
+            &mut publisher,
+            &format!(r#"{{"op":"publish","room":"r","event":"e","data":"{data}{n}"}}"#),
+        )
+        .await;
         received += 1;
         assert!(recv_text(&mut fast).await.ends_with(&format!("{n}\"}}")));
         if slow_task.is_finished() {

@@ -1,0 +1,97 @@
+//! Config loading in two stages: [`raw`] is the file as written (unknown keys
+//! refused by serde), [`GatewayConfig`] the validated settings, with errors
+//! that name the TOML key they are about.
+
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use sockgate_bus::BusLimits;
+use sockgate_core::RoomPolicy;
+use sockgate_sio::SioConfig;
+use sockgate_ws::WsConfig;
+
+use crate::ConfigError;
+
+/// The default config file, every key commented (`gateway.toml` at the repo root).
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../../gateway.toml");
+
+/// The validated gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Address of the one front listener (`listen`).
+    pub listen: SocketAddr,
+    /// Time a client has to send its request headers (`server.header_read_timeout`).
+    pub header_read_timeout: Duration,
+    /// Whether socket.io-client 2.x (engine.io v3) may connect (`socketio.allow_eio3`).
+    pub allow_eio3: bool,
+    /// The socket.io front's settings (`[socketio]`, `[events]`).
+    pub socketio: SioConfig,
+    /// Paths that take raw WebSocket upgrades (`raw.paths`).
+    pub raw_paths: Vec<String>,
+    /// The raw front's settings (`[raw]`, `[limits]`).
+    pub raw: WsConfig,
+    /// Room policy (`[rooms]`).
+    pub rooms: RoomPolicy,
+    /// Limits the bus enforces on every publish (`[limits]`).
+    pub bus: BusLimits,
+}
+
+impl GatewayConfig {
+    /// Parses and validates a TOML document.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text)?;
+        validate::validate(raw)
+    }
+
+    /// The built-in defaults (the same as the shipped `gateway.toml`).
+    pub fn defaults() -> Self {
+        validate::validate(raw::RawConfig::default()).expect("built-in defaults are valid")
+    }
+
+    /// Reads `path`, or `./gateway.toml` when `path` is `None` and that file
+    /// exists, or else the built-in defaults. Returns where it came from.
+    pub fn load(path: Option<&Path>) -> Result<(Self, String), LoadError> {
+        let path = match path {
+            Some(path) => path.to_owned(),
+            None if Path::new("gateway.toml").is_file() => "gateway.toml".into(),
+            None => return Ok((Self::defaults(), "built-in defaults".into())),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config = Self::from_toml(&text).map_err(|source| LoadError::Config {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok((config, path.display().to_string()))
+    }
+}
+
+/// Why a config file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is invalid.
+    #[error("invalid config {path}: {source}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: ConfigError,
+    },
+}
+
+#[cfg(test)]
+mod tests;

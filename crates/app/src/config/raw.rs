@@ -1,0 +1,166 @@
+//! The config file as written: every key optional, unknown keys refused.
+//! Defaults here are the documented defaults (see `gateway.toml`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawConfig {
+    pub(crate) listen: String,
+    pub(crate) server: RawServer,
+    pub(crate) socketio: RawSocketIo,
+    pub(crate) raw: RawWs,
+    pub(crate) events: RawEvents,
+    pub(crate) rooms: RawRooms,
+    pub(crate) limits: RawLimits,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            listen: "127.0.0.1:3000".into(),
+            server: RawServer::default(),
+            socketio: RawSocketIo::default(),
+            raw: RawWs::default(),
+            events: RawEvents::default(),
+            rooms: RawRooms::default(),
+            limits: RawLimits::default(),
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawServer {
+    #[serde(with = "humantime_serde")]
+    pub(crate) header_read_timeout: Duration,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[socketio]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSocketIo {
+    pub(crate) path: String,
+    pub(crate) allow_eio3: bool,
+    pub(crate) namespaces: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub(crate) ping_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) ping_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_payload: u64,
+}
+
+impl Default for RawSocketIo {
+    fn default() -> Self {
+        RawSocketIo {
+            path: "/socket.io/".into(),
+            allow_eio3: true,
+            namespaces: vec!["/".into()],
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(45),
+            max_payload: 100_000,
+        }
+    }
+}
+
+/// `[raw]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawWs {
+    pub(crate) paths: Vec<String>,
+    pub(crate) subprotocols: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub(crate) ping_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) ping_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) close_timeout: Duration,
+    pub(crate) read_buffer_bytes: usize,
+    pub(crate) write_buffer_bytes: usize,
+}
+
+impl Default for RawWs {
+    fn default() -> Self {
+        RawWs {
+            paths: vec!["/ws".into()],
+            subprotocols: vec!["*".into()],
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(2),
+            read_buffer_bytes: 4096,
+            write_buffer_bytes: 128 * 1024,
+        }
+    }
+}
+
+/// `[events]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawEvents {
+    pub(crate) join: String,
+    pub(crate) leave: String,
+    pub(crate) publish: String,
+}
+
+impl Default for RawEvents {
+    fn default() -> Self {
+        RawEvents {
+            join: "join".into(),
+            leave: "leave".into(),
+            publish: "publish".into(),
+        }
+    }
+}
+
+/// `[rooms]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawRooms {
+    pub(crate) allow_join: Vec<String>,
+    pub(crate) allow_publish: Vec<String>,
+    pub(crate) max_name_bytes: usize,
+}
+
+impl Default for RawRooms {
+    fn default() -> Self {
+        RawRooms {
+            allow_join: vec!["*".into()],
+            allow_publish: vec!["*".into()],
+            max_name_bytes: 128,
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLimits {
+    pub(crate) max_message_bytes: usize,
+    pub(crate) max_event_name_bytes: usize,
+    pub(crate) outbound_queue: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_message_bytes: 64 * 1024,
+            max_event_name_bytes: 128,
+            outbound_queue: 1024,
+        }
+    }
+}

@@ -1,0 +1,71 @@
+use super::*;
+
+fn error_of(text: &str) -> String {
+    GatewayConfig::from_toml(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_shipped_gateway_toml_equals_the_built_in_defaults() {
+    let file = GatewayConfig::from_toml(DEFAULT_CONFIG_TOML).unwrap();
+    let defaults = GatewayConfig::defaults();
+    assert_eq!(format!("{file:?}"), format!("{defaults:?}"));
+    assert_eq!(defaults.listen.to_string(), "127.0.0.1:3000");
+    assert_eq!(defaults.socketio.path, "/socket.io/");
+    assert_eq!(defaults.raw_paths, ["/ws"]);
+    assert_eq!(defaults.raw.max_message_bytes, 65536);
+}
+
+#[test]
+fn an_empty_file_means_defaults() {
+    let empty = GatewayConfig::from_toml("").unwrap();
+    assert_eq!(
+        format!("{empty:?}"),
+        format!("{:?}", GatewayConfig::defaults())
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_name() {
+    let message = error_of("[raw]\npathz = [\"/x\"]\n");
+    assert!(message.contains("unknown field `pathz`"), "{message}");
+    let message = error_of("lisen = \"1.2.3.4:5\"\n");
+    assert!(message.contains("unknown field `lisen`"), "{message}");
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    assert_eq!(
+        error_of("listen = \"nowhere\""),
+        "listen: \"nowhere\" is not an IP:port address"
+    );
+    assert_eq!(
+        error_of("[raw]\npaths = [\"/ws\", \"ws2\"]"),
+        "raw.paths[1]: \"ws2\" must be an absolute path like \"/ws\""
+    );
+    assert_eq!(
+        error_of("[raw]\npaths = [\"/socket.io/raw\"]"),
+        "raw.paths[0]: \"/socket.io/raw\" is inside socketio.path \"/socket.io/\""
+    );
+    assert_eq!(
+        error_of("[limits]\noutbound_queue = 0"),
+        "limits.outbound_queue: must be at least 1, got 0"
+    );
+    assert_eq!(
+        error_of("[socketio]\nping_interval = \"0s\""),
+        "socketio.ping_interval: must be longer than 0s"
+    );
+    assert_eq!(
+        error_of("[events]\njoin = \"disconnect\""),
+        "events.join: \"disconnect\" is empty or reserved by socket.io"
+    );
+    assert!(error_of("[rooms]\nallow_join = [\"[x\"]")
+        .starts_with("rooms: invalid room pattern \"[x\""));
+    let message = error_of("[socketio]\nping_interval = \"soon\"");
+    assert!(message.contains("ping_interval"), "{message}");
+}
+
+#[test]
+fn socketio_path_is_normalised_to_a_trailing_slash() {
+    let config = GatewayConfig::from_toml("[socketio]\npath = \"/rt/socket.io\"").unwrap();
+    assert_eq!(config.socketio.path, "/rt/socket.io/");
+}

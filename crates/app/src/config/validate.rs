@@ -1,0 +1,202 @@
+//! Stage two of config loading: rules that serde cannot express.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sockgate_bus::BusLimits;
+use sockgate_core::RoomPolicy;
+use sockgate_sio::{EventNames, SioConfig};
+use sockgate_ws::WsConfig;
+
+use super::raw::RawConfig;
+use super::GatewayConfig;
+use crate::ConfigError;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Event names socket.io clients reserve; a control event cannot use them.
+const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
+    let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+        ConfigError::invalid(
+            "listen",
+            format!("{:?} is not an IP:port address", raw.listen),
+        )
+    })?;
+    positive("server.header_read_timeout", raw.server.header_read_timeout)?;
+
+    let sio = &raw.socketio;
+    let sio_path = mount_path("socketio.path", &sio.path)?;
+    let sio_path = format!("{}/", sio_path.trim_end_matches('/'));
+    if sio.namespaces.is_empty() {
+        return Err(ConfigError::invalid(
+            "socketio.namespaces",
+            "serve at least one namespace",
+        ));
+    }
+    for (i, ns) in sio.namespaces.iter().enumerate() {
+        if !ns.starts_with('/') {
+            return Err(ConfigError::invalid(
+                format!("socketio.namespaces[{i}]"),
+                "a namespace starts with '/'",
+            ));
+        }
+    }
+    positive("socketio.ping_interval", sio.ping_interval)?;
+    positive("socketio.ping_timeout", sio.ping_timeout)?;
+    positive("socketio.connect_timeout", sio.connect_timeout)?;
+    at_least("socketio.max_payload", sio.max_payload, 64)?;
+
+    let mut raw_paths = Vec::new();
+    for (i, path) in raw.raw.paths.iter().enumerate() {
+        let key = format!("raw.paths[{i}]");
+        let path = mount_path(&key, path)?;
+        if path.starts_with(&sio_path) || format!("{path}/") == sio_path {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{path:?} is inside socketio.path {sio_path:?}"),
+            ));
+        }
+        if path == "/healthz" {
+            return Err(ConfigError::invalid(key, "/healthz is the health check"));
+        }
+        raw_paths.push(path.to_owned());
+    }
+    for (i, name) in raw.raw.subprotocols.iter().enumerate() {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            return Err(ConfigError::invalid(
+                format!("raw.subprotocols[{i}]"),
+                "a subprotocol is a non-empty token of visible ASCII without ','",
+            ));
+        }
+    }
+    positive("raw.ping_interval", raw.raw.ping_interval)?;
+    positive("raw.ping_timeout", raw.raw.ping_timeout)?;
+    positive("raw.close_timeout", raw.raw.close_timeout)?;
+    at_least(
+        "raw.read_buffer_bytes",
+        raw.raw.read_buffer_bytes as u64,
+        512,
+    )?;
+
+    let events = &raw.events;
+    for (key, name) in [
+        ("events.join", &events.join),
+        ("events.leave", &events.leave),
+        ("events.publish", &events.publish),
+    ] {
+        if name.is_empty() || RESERVED_EVENTS.contains(&name.as_str()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{name:?} is empty or reserved by socket.io"),
+            ));
+        }
+    }
+    if events.join == events.leave
+        || events.join == events.publish
+        || events.leave == events.publish
+    {
+        return Err(ConfigError::invalid(
+            "events",
+            "join, leave and publish need three different names",
+        ));
+    }
+
+    let rooms = &raw.rooms;
+    if !(1..=4096).contains(&rooms.max_name_bytes) {
+        return Err(ConfigError::invalid(
+            "rooms.max_name_bytes",
+            "must be 1..=4096",
+        ));
+    }
+    let policy = RoomPolicy::new(
+        &rooms.allow_join,
+        &rooms.allow_publish,
+        rooms.max_name_bytes,
+    )
+    .map_err(|e| ConfigError::invalid("rooms", e.to_string()))?;
+
+    let limits = &raw.limits;
+    at_least(
+        "limits.max_message_bytes",
+        limits.max_message_bytes as u64,
+        256,
+    )?;
+    at_least(
+        "limits.max_event_name_bytes",
+        limits.max_event_name_bytes as u64,
+        1,
+    )?;
+    at_least("limits.outbound_queue", limits.outbound_queue as u64, 1)?;
+
+    Ok(GatewayConfig {
+        listen,
+        header_read_timeout: raw.server.header_read_timeout,
+        allow_eio3: sio.allow_eio3,
+        socketio: SioConfig {
+            path: sio_path,
+            namespaces: sio.namespaces.clone(),
+            ping_interval: sio.ping_interval,
+            ping_timeout: sio.ping_timeout,
+            connect_timeout: sio.connect_timeout,
+            max_payload: sio.max_payload,
+            outbound_queue: limits.outbound_queue,
+            events: EventNames {
+                join: events.join.clone(),
+                leave: events.leave.clone(),
+                publish: events.publish.clone(),
+            },
+        },
+        raw_paths,
+        raw: WsConfig {
+            subprotocols: raw.raw.subprotocols.clone(),
+            ping_interval: raw.raw.ping_interval,
+            ping_timeout: raw.raw.ping_timeout,
+            close_timeout: raw.raw.close_timeout,
+            outbound_queue: limits.outbound_queue,
+            max_message_bytes: limits.max_message_bytes,
+            read_buffer_bytes: raw.raw.read_buffer_bytes,
+            write_buffer_bytes: raw.raw.write_buffer_bytes,
+        },
+        rooms: policy,
+        bus: BusLimits {
+            max_event_name_bytes: limits.max_event_name_bytes,
+        },
+    })
+}
+
+/// A URL path the gateway mounts something on: absolute, no query.
+fn mount_path<'a>(key: &str, path: &'a str) -> Result<&'a str> {
+    if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{path:?} must be an absolute path like \"/ws\""),
+        ));
+    }
+    Ok(path)
+}
+
+fn positive(key: &str, value: Duration) -> Result<()> {
+    if value.is_zero() {
+        return Err(ConfigError::invalid(key, "must be longer than 0s"));
+    }
+    Ok(())
+}
+
+fn at_least(key: &str, value: u64, min: u64) -> Result<()> {
+    if value < min {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be at least {min}, got {value}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! [`Gateway`]: builds the bus and both fronts, binds the listener and runs
+//! the accept loop until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use sockgate_bus::LocalBus;
+use sockgate_core::{Bus, GroupId};
+use sockgate_sio::SioFront;
+use sockgate_ws::RawFront;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::router::Router;
+use crate::{GatewayConfig, ServeError};
+
+/// A gateway, built and ready to bind.
+pub struct Gateway {
+    config: GatewayConfig,
+    bus: Arc<LocalBus>,
+    router: Arc<Router>,
+    sio: SioFront,
+}
+
+impl Gateway {
+    /// Wires the bus and the two protocol fronts together.
+    pub fn new(config: GatewayConfig) -> Self {
+        let sio = SioFront::new(config.socketio.clone());
+        let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone());
+        let groups: Vec<GroupId> = sio
+            .outlets()
+            .into_iter()
+            .map(|outlet| bus.add_group(outlet))
+            .collect();
+        let bus = Arc::new(bus);
+        let shared: Arc<dyn Bus> = bus.clone();
+        sio.attach(shared.clone(), &groups);
+        let raw = RawFront::new(shared, config.raw.clone());
+        let router = Arc::new(Router::new(&config, sio.service(), raw));
+        Gateway {
+            config,
+            bus,
+            router,
+            sio,
+        }
+    }
+
+    /// The shared bus (for inspection).
+    pub fn bus(&self) -> &Arc<LocalBus> {
+        &self.bus
+    }
+
+    /// Binds the listen address and starts serving in the background.
+    pub async fn start(self) -> Result<RunningGateway, ServeError> {
+        let addr = self.config.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(accept_loop(
+            listener,
+            self.router.clone(),
+            self.config.clone(),
+            stop.clone(),
+        ));
+        info!(%local_addr, socketio = %self.config.socketio.path, raw = ?self.config.raw_paths, "listening");
+        Ok(RunningGateway {
+            local_addr,
+            stop,
+            task,
+            _gateway: self,
+        })
+    }
+}
+
+/// A gateway that is accepting connections.
+pub struct RunningGateway {
+    local_addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    _gateway: Gateway,
+}
+
+impl RunningGateway {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections and disconnects socket.io clients.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+        self._gateway.sio.io().clone().close().await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Arc<Router>,
+    config: GatewayConfig,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Typically EMFILE: back off instead of spinning.
+                warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let header_read_timeout = config.header_read_timeout;
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let router = router.clone();
+                async move { router.route(req, peer).await }
+            });
+            let connection = http1::Builder::new()
+                // hyper enforces header_read_timeout only when it has a timer.
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "http connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,14 @@
+//! sockgate's server: the config file, the front listener that sends each
+//! request to the right protocol front, and the serve loop.
+//!
+//! The protocol fronts (`sockgate-ws`, `sockgate-sio`) know nothing of each
+//! other; they meet here, on one [`LocalBus`](sockgate_bus::LocalBus).
+
+mod config;
+mod error;
+mod gateway;
+mod router;
+
+pub use config::{GatewayConfig, DEFAULT_CONFIG_TOML};
+pub use error::{ConfigError, ServeError};
+pub use gateway::{Gateway, RunningGateway};

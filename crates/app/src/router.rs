@@ -1,0 +1,141 @@
+//! The front listener's dispatch: which front answers a request, decided
+//! from its path and upgrade headers alone.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::Service as _;
+use sockgate_sio::{NotFoundService, SocketIoService};
+use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
+
+use crate::GatewayConfig;
+
+/// Every response body the listener sends.
+pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Routes requests to the socket.io engine, the raw front or the health check.
+pub(crate) struct Router {
+    sio_path: String,
+    sio: SocketIoService<NotFoundService>,
+    allow_eio3: bool,
+    raw_paths: Vec<String>,
+    raw: RawFront,
+}
+
+impl Router {
+    pub(crate) fn new(
+        config: &GatewayConfig,
+        sio: SocketIoService<NotFoundService>,
+        raw: RawFront,
+    ) -> Self {
+        Router {
+            sio_path: config.socketio.path.clone(),
+            sio,
+            allow_eio3: config.allow_eio3,
+            raw_paths: config.raw_paths.clone(),
+            raw,
+        }
+    }
+
+    pub(crate) async fn route(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, Infallible> {
+        let path = req.uri().path();
+        // socket.io first: its path is a prefix (engine.io adds nothing to it
+        // but the query string, yet clients may or may not send the slash).
+        if path.starts_with(&self.sio_path) || path == self.sio_path.trim_end_matches('/') {
+            return Ok(self.socketio(req, peer).await);
+        }
+        let upgrade = RawFront::wants_upgrade(&req);
+        if self.raw_paths.iter().any(|p| p == path) {
+            if !upgrade {
+                let mut response = text(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "this path takes WebSocket upgrades only\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(UPGRADE, HeaderValue::from_static("websocket"));
+                return Ok(response);
+            }
+            return Ok(self.raw.handle(req, peer).map(full));
+        }
+        if path == "/healthz" && !upgrade && matches!(*req.method(), Method::GET | Method::HEAD) {
+            return Ok(text(StatusCode::OK, "ok\n"));
+        }
+        // Anything else, upgrade or not, is not ours: never switch protocols here.
+        Ok(text(StatusCode::NOT_FOUND, "not found\n"))
+    }
+
+    async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if !self.allow_eio3 && query_param(&req, "EIO") == Some("3") {
+            // engine.io's own answer to a version it does not serve.
+            let mut response = text(
+                StatusCode::BAD_REQUEST,
+                r#"{"code":5,"message":"Unsupported protocol version"}"#,
+            );
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return response;
+        }
+        // socketioxide's 101 carries no Sec-WebSocket-Protocol; clients that
+        // offered one (mini-programs) fail without it, so it is added here.
+        let protocol = match negotiate_subprotocol(req.headers(), &self.raw.config().subprotocols) {
+            SubprotocolChoice::Selected(name) => HeaderValue::from_str(name).ok(),
+            SubprotocolChoice::NoneOffered => None,
+            SubprotocolChoice::Rejected => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "none of the offered subprotocols is accepted (see raw.subprotocols)\n",
+                );
+            }
+        };
+        req.extensions_mut().insert(peer);
+        let response = match self.sio.call(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let mut response =
+            response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+        if let (StatusCode::SWITCHING_PROTOCOLS, Some(protocol)) = (response.status(), protocol) {
+            response
+                .headers_mut()
+                .insert(SEC_WEBSOCKET_PROTOCOL, protocol);
+        }
+        response
+    }
+}
+
+fn query_param<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

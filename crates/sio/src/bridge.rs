@@ -1,0 +1,174 @@
+//! The bridge from socket.io events to bus calls.
+//!
+//! socketioxide spawns a task per event for handlers written as closures, so
+//! two events from one socket could reach the bus out of order. The control
+//! events are instead handled by [`ControlHandler`], a hand-written
+//! `MessageHandler` that runs inline in the socket's receive path, in the
+//! order the client sent them. Handlers are registered from a connect
+//! middleware, which socketioxide awaits before confirming the CONNECT, so
+//! an event sent the instant the client is connected cannot be missed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
+use socketioxide::socket::{DisconnectReason, Socket};
+use sockgate_core::{Bus, BusError, ErrorCode, GroupId, Route, Sid};
+use tracing::{info, warn};
+
+use crate::json::{inline_attachments, Payload};
+
+/// Which control event a [`ControlHandler`] answers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Control {
+    Join,
+    Leave,
+    Publish,
+}
+
+/// What a namespace's handlers share.
+pub(crate) struct Bridge {
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) group: GroupId,
+}
+
+/// The argument of the publish event: `{room, event, data}`.
+#[derive(Deserialize)]
+struct PublishArgs {
+    room: String,
+    event: String,
+    #[serde(default)]
+    data: Payload,
+}
+
+/// Marker type for [`ControlHandler`]'s `MessageHandler` impl.
+pub(crate) struct Inline;
+
+/// Handles one control event synchronously; see the module docs.
+pub(crate) struct ControlHandler {
+    pub(crate) control: Control,
+    pub(crate) bridge: Arc<Bridge>,
+}
+
+impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
+    fn call(&self, socket: Arc<Socket<LocalAdapter>>, mut value: Value, ack_id: Option<i64>) {
+        let Ok(ack) = AckSender::from_message_parts(&socket, &mut value, &ack_id);
+        let sid = to_bus_sid(&socket);
+        let bus = self.bridge.bus.as_ref();
+        let result = match self.control {
+            Control::Join => room_arg(&socket, &mut value)
+                .and_then(|room| bus.join(sid, &room).map(drop).map_err(Into::into)),
+            Control::Leave => room_arg(&socket, &mut value)
+                .and_then(|room| bus.leave(sid, &room).map(drop).map_err(Into::into)),
+            Control::Publish => publish(bus, sid, &socket, &mut value),
+        };
+        let reply = match result {
+            Ok(_) => json!({ "ok": true }),
+            Err(refusal) => json!({
+                "ok": false,
+                "error": { "code": refusal.code.as_str(), "message": refusal.message },
+            }),
+        };
+        // Without an ack id this does nothing; an error means the socket is gone.
+        let _ = ack.send(&reply);
+    }
+}
+
+/// Why a control event was refused, as sent in its ack.
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+}
+
+impl From<BusError> for Refusal {
+    fn from(error: BusError) -> Self {
+        Refusal {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> Refusal {
+    Refusal {
+        code: ErrorCode::BadRequest,
+        message: message.into(),
+    }
+}
+
+fn room_arg(socket: &Arc<Socket<LocalAdapter>>, value: &mut Value) -> Result<String, Refusal> {
+    let Ok(TryData(room)) = TryData::<String>::from_message_parts(socket, value, &None);
+    room.map_err(|_| bad_request("expected the room name as a string argument"))
+}
+
+fn publish(
+    bus: &dyn Bus,
+    sid: Sid,
+    socket: &Arc<Socket<LocalAdapter>>,
+    value: &mut Value,
+) -> Result<(), Refusal> {
+    let attachments = match value {
+        Value::Str(_, Some(attachments)) => attachments.clone(),
+        _ => Default::default(),
+    };
+    let Ok(TryData(args)) = TryData::<PublishArgs>::from_message_parts(socket, value, &None);
+    let mut args = args.map_err(|e| bad_request(format!("expected {{room, event, data}}: {e}")))?;
+    if !attachments.is_empty() {
+        inline_attachments(&mut args.data.0, &attachments);
+    }
+    let data =
+        serde_json::value::to_raw_value(&args.data.0).map_err(|e| bad_request(e.to_string()))?;
+    bus.publish(Some(sid), &args.room, &args.event, data)?;
+    Ok(())
+}
+
+/// The bus id of a socket: the same 16 characters as its socket.io id.
+pub(crate) fn to_bus_sid(socket: &Socket<LocalAdapter>) -> Sid {
+    socket
+        .id
+        .as_str()
+        .parse()
+        .expect("socketioxide ids are 16 url-safe base64 characters")
+}
+
+/// Registers the connection with the bus and its control handlers on the socket.
+pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, events: &crate::EventNames) {
+    let sid = to_bus_sid(socket);
+    bridge.bus.connect(sid, Route::Group(bridge.group));
+    for (name, control) in [
+        (&events.join, Control::Join),
+        (&events.leave, Control::Leave),
+        (&events.publish, Control::Publish),
+    ] {
+        socket.on(
+            name.clone(),
+            ControlHandler {
+                control,
+                bridge: bridge.clone(),
+            },
+        );
+    }
+    let bus = bridge.bus.clone();
+    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| async move {
+        bus.disconnect(to_bus_sid(&socket));
+        info!(protocol = "socket.io", sid = %socket.id, ns = socket.ns(), reason = %reason, "connection closed");
+    });
+    let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
+    match peer {
+        Some(peer) => info!(
+            protocol = "socket.io",
+            sid = %socket.id,
+            ns = socket.ns(),
+            transport = ?socket.transport_type(),
+            %peer,
+            "connection open"
+        ),
+        None => {
+            warn!(protocol = "socket.io", sid = %socket.id, "connection open without a peer address")
+        }
+    }
+}

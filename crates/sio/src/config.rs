@@ -1,0 +1,63 @@
+//! Settings of the socket.io front.
+
+use std::time::Duration;
+
+/// Names of the control events socket.io clients emit to the gateway
+/// (`[events]`); configurable because migrating apps may already use them.
+#[derive(Debug, Clone)]
+pub struct EventNames {
+    /// `socket.emit(join, room, ack)`.
+    pub join: String,
+    /// `socket.emit(leave, room, ack)`.
+    pub leave: String,
+    /// `socket.emit(publish, {room, event, data}, ack)`.
+    pub publish: String,
+}
+
+impl Default for EventNames {
+    fn default() -> Self {
+        EventNames {
+            join: "join".into(),
+            leave: "leave".into(),
+            publish: "publish".into(),
+        }
+    }
+}
+
+/// How the socket.io engine is set up; defaults are socket.io's own.
+#[derive(Debug, Clone)]
+pub struct SioConfig {
+    /// Request path of the engine (`socketio.path`, default `/socket.io/`).
+    pub path: String,
+    /// Namespaces served (`socketio.namespaces`); others get socket.io's
+    /// "Invalid namespace" connect error.
+    pub namespaces: Vec<String>,
+    /// engine.io ping interval (`socketio.ping_interval`).
+    pub ping_interval: Duration,
+    /// engine.io ping timeout (`socketio.ping_timeout`).
+    pub ping_timeout: Duration,
+    /// Time a client has to send its socket.io CONNECT (`socketio.connect_timeout`).
+    pub connect_timeout: Duration,
+    /// Largest packet accepted, on both transports (`socketio.max_payload`).
+    pub max_payload: u64,
+    /// Packets queued for one client before its messages are dropped and it
+    /// is disconnected at its next heartbeat (`limits.outbound_queue`).
+    pub outbound_queue: usize,
+    /// Control event names (`[events]`).
+    pub events: EventNames,
+}
+
+impl Default for SioConfig {
+    fn default() -> Self {
+        SioConfig {
+            path: "/socket.io/".into(),
+            namespaces: vec!["/".into()],
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            connect_timeout: Duration::from_millis(45_000),
+            max_payload: 100_000,
+            outbound_queue: 1024,
+            events: EventNames::default(),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! [`SioFront`]: builds the socketioxide engine and attaches it to the bus.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use engineioxide::service::NotFoundService;
+use socketioxide::extract::SocketRef;
+use socketioxide::handler::ConnectHandler;
+use socketioxide::service::SocketIoService;
+use socketioxide::{ParserConfig, SocketIo, TransportType};
+use sockgate_core::{Bus, GroupId, GroupOutlet};
+
+use crate::bridge::{self, Bridge};
+use crate::outlet::SioOutlet;
+use crate::SioConfig;
+
+/// The socket.io front: the engine's HTTP service plus its namespaces.
+pub struct SioFront {
+    service: SocketIoService<NotFoundService>,
+    io: SocketIo,
+    config: SioConfig,
+    dropped: Arc<AtomicU64>,
+}
+
+impl SioFront {
+    /// Builds the engine; call [`SioFront::attach`] once the bus exists.
+    pub fn new(config: SioConfig) -> Self {
+        let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+        let (service, io) = SocketIo::builder()
+            .req_path(config.path.trim_end_matches('/').to_owned())
+            .ping_interval(config.ping_interval)
+            .ping_timeout(config.ping_timeout)
+            .connect_timeout(config.connect_timeout)
+            .max_payload(config.max_payload)
+            // socketioxide applies max_payload to polling only; bound the
+            // websocket transport the same way (tungstenite's default is 64 MiB).
+            .ws_max_message_size(max_payload)
+            .ws_max_frame_size(max_payload)
+            .max_buffer_size(config.outbound_queue.max(1))
+            .transports([TransportType::Polling, TransportType::Websocket])
+            .with_parser(ParserConfig::common())
+            .build_svc();
+        SioFront {
+            service,
+            io,
+            config,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// One group outlet per served namespace, in `config.namespaces` order;
+    /// give them to the bus and pass the ids back to [`SioFront::attach`].
+    pub fn outlets(&self) -> Vec<Arc<dyn GroupOutlet>> {
+        self.config
+            .namespaces
+            .iter()
+            .map(|ns| {
+                Arc::new(SioOutlet::new(
+                    self.io.clone(),
+                    ns.clone(),
+                    self.dropped.clone(),
+                )) as Arc<dyn GroupOutlet>
+            })
+            .collect()
+    }
+
+    /// Serves every configured namespace on `bus`; `groups[i]` is the id
+    /// the bus gave to `outlets()[i]`.
+    pub fn attach(&self, bus: Arc<dyn Bus>, groups: &[GroupId]) {
+        for (namespace, &group) in self.config.namespaces.iter().zip(groups) {
+            let bridge = Arc::new(Bridge {
+                bus: bus.clone(),
+                group,
+            });
+            let events = Arc::new(self.config.events.clone());
+            let middleware = move |socket: SocketRef| {
+                let (bridge, events) = (bridge.clone(), events.clone());
+                async move {
+                    bridge::on_connect(&socket, &bridge, &events);
+                    Ok::<(), Infallible>(())
+                }
+            };
+            self.io
+                .ns(namespace.clone(), (async || {}).with(middleware));
+        }
+    }
+
+    /// The engine's HTTP service, for the front listener.
+    pub fn service(&self) -> SocketIoService<NotFoundService> {
+        self.service.clone()
+    }
+
+    /// The socketioxide handle (for shutdown and inspection).
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+
+    /// Broadcasts in which at least one socket's queue was full.
+    pub fn dropped_broadcasts(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,18 @@
+//! sockgate's socket.io front: a socketioxide engine (engine.io v4, and v3
+//! for socket.io-client 2.x) whose control events (`join`, `leave`,
+//! `publish`) are bridged onto the shared [`Bus`](sockgate_core::Bus).
+//!
+//! Each served namespace is one [`GroupOutlet`](sockgate_core::GroupOutlet):
+//! the bus calls it once per publish and socketioxide encodes the packet
+//! once for all of the namespace's members of the room.
+
+mod bridge;
+mod config;
+mod front;
+mod json;
+mod outlet;
+
+pub use config::{EventNames, SioConfig};
+pub use engineioxide::service::NotFoundService;
+pub use front::SioFront;
+pub use socketioxide::service::SocketIoService;

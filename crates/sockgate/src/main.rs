@@ -1,0 +1,57 @@
+//! The `sockgate` binary: parse the command line, load the config, serve
+//! until SIGINT or SIGTERM.
+
+mod cli;
+mod signal;
+
+use anyhow::Context;
+use clap::Parser;
+use sockgate_app::{Gateway, GatewayConfig, DEFAULT_CONFIG_TOML};
+use tracing::info;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::DefaultConfig) => {
+            use std::io::Write;
+            std::io::stdout().write_all(DEFAULT_CONFIG_TOML.as_bytes())?;
+            return Ok(());
+        }
+        Some(Command::CheckConfig) => {
+            let (_, source) = GatewayConfig::load(cli.config.as_deref())?;
+            eprintln!("{source}: ok");
+            return Ok(());
+        }
+        None => {}
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let (mut config, source) = GatewayConfig::load(cli.config.as_deref())?;
+    if let Some(listen) = cli.listen {
+        config.listen = listen;
+    }
+    info!(config = %source, "starting sockgate {}", env!("CARGO_PKG_VERSION"));
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?
+        .block_on(serve(config))
+}
+
+async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
+    let running = Gateway::new(config)
+        .start()
+        .await
+        .context("cannot start the gateway")?;
+    let signal = signal::shutdown().await;
+    info!(signal, "shutting down");
+    running.stop().await;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! End-to-end tests: the real `sockgate` binary on a free port, driven by
+//! real peers — the official socket.io-client (v4 and v2, run by Node from
+//! `tests/js`) and a raw RFC 6455 client (tokio-tungstenite).
+//!
+//! Each file is one area, each test one scenario a user would recognise.
+
+#![allow(missing_docs, unreachable_pub, clippy::print_stdout)]
+
+mod util;
+
+mod config;
+mod cross_protocol;
+mod http;
+mod load;
+mod raw_protocol;
+mod room_policy;
+mod socketio;
+mod subprotocol;

@@ -1,0 +1,130 @@
+//! Starting the real `sockgate` binary on a free port.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `sockgate` process, killed when dropped.
+pub struct Gateway {
+    child: Child,
+    /// `127.0.0.1:PORT` it listens on.
+    pub addr: std::net::SocketAddr,
+    _config: Option<tempfile_path::TempPath>,
+}
+
+/// The built binary: `$SOCKGATE_BIN`, or `target/<profile>/sockgate` next
+/// to this test binary (`cargo build -p sockgate` puts it there).
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SOCKGATE_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let bin = profile_dir.join("sockgate");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p sockgate` first",
+        bin.display()
+    );
+    bin
+}
+
+impl Gateway {
+    /// Starts the gateway on built-in defaults (except the port).
+    pub async fn start() -> Gateway {
+        Gateway::with_config("").await
+    }
+
+    /// Starts the gateway with a config file holding `toml`.
+    pub async fn with_config(toml: &str) -> Gateway {
+        let config = tempfile_path::TempPath::write(toml);
+        let mut command = Command::new(binary());
+        command
+            .arg("--config")
+            .arg(config.path())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("spawn sockgate");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = tokio::time::timeout(super::WAIT, async {
+            while let Some(line) = lines.next_line().await.expect("read sockgate stderr") {
+                if let Some(rest) = line.split("local_addr=").nth(1) {
+                    let addr = rest.split_whitespace().next().expect("address");
+                    return addr.parse().expect("listen address");
+                }
+            }
+            panic!("sockgate exited before listening");
+        })
+        .await
+        .expect("sockgate did not start listening");
+        // Keep draining the log so the gateway never blocks on a full pipe;
+        // echo it so a failing test shows what the gateway said.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[sockgate] {line}");
+            }
+        });
+        Gateway {
+            child,
+            addr,
+            _config: Some(config),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT<path>`
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// A tiny self-deleting temp file (no extra crate needed).
+mod tempfile_path {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub struct TempPath(PathBuf);
+
+    impl TempPath {
+        pub fn write(contents: &str) -> TempPath {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let name = format!(
+                "sockgate-e2e-{}-{}.toml",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, contents).expect("write temp config");
+            TempPath(path)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}

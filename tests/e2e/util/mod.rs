@@ -1,0 +1,17 @@
+//! Helpers that make each test read as a scenario.
+
+mod gateway;
+mod raw;
+mod sio;
+
+pub use gateway::Gateway;
+pub use raw::RawClient;
+pub use sio::{SioClient, SioOptions};
+
+use std::time::Duration;
+
+/// How long any single expectation may wait before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// How long to wait when asserting that something does *not* arrive.
+pub const QUIET: Duration = Duration::from_millis(300);
