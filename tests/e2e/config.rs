@@ -1,1 +1,57 @@
-//! todo
+//! The binary's command line and config checks, as an operator meets them.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::util::gateway::binary;
+
+fn run(args: &[&str], config: Option<&str>) -> (bool, String, String) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sockgate-e2e-cli-{}-{unique}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut command = Command::new(binary());
+    command.current_dir(&dir).args(args);
+    if let Some(config) = config {
+        let path = dir.join("custom.toml");
+        std::fs::write(&path, config).unwrap();
+        command.arg("--config").arg(&path);
+    }
+    let output = command.output().expect("run sockgate");
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_unknown_key_stops_the_gateway_naming_the_key() {
+    let (ok, _, stderr) = run(&[], Some("[raw]\npathz = [\"/x\"]\n"));
+    assert!(!ok);
+    assert!(stderr.contains("unknown field `pathz`"), "{stderr}");
+}
+
+#[test]
+fn a_bad_value_stops_the_gateway_naming_the_key() {
+    let (ok, _, stderr) = run(&[], Some("[limits]\noutbound_queue = 0\n"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("limits.outbound_queue: must be at least 1, got 0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_and_default_config() {
+    let (ok, _, stderr) = run(&["check-config"], Some("listen = \"127.0.0.1:4000\"\n"));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("custom.toml: ok"), "{stderr}");
+    let (ok, stdout, _) = run(&["default-config"], None);
+    assert!(ok);
+    assert_eq!(stdout, include_str!("../../gateway.toml"));
+    let (ok, _, stderr) = run(&["check-config"], None);
+    assert!(ok);
+    assert!(stderr.contains("built-in defaults: ok"), "{stderr}");
+}

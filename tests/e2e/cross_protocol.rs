@@ -36,11 +36,7 @@ async fn socketio_publish_reaches_a_raw_member() {
     browser.join("act42").await;
 
     browser
-        .publish(
-            "act42",
-            "changeUserStatus",
-            json!({"user": 7, "status": "away"}),
-        )
+        .publish("act42", "changeUserStatus", json!({"user": 7, "status": "away"}))
         .await;
 
     assert_eq!(
@@ -108,11 +104,8 @@ async fn per_sender_order_is_kept_across_protocols() {
         assert_eq!(sio.expect_event("n").await, [json!(n)]);
     }
     for n in 0..200 {
-        sio.emit(
-            "publish",
-            json!([{"room": "order", "event": "m", "data": n}]),
-        )
-        .await;
+        sio.emit("publish", json!([{"room": "order", "event": "m", "data": n}]))
+            .await;
     }
     for n in 0..200 {
         assert_eq!(raw.recv_event().await["data"], n);
@@ -154,24 +147,16 @@ async fn socketio_over_polling_and_after_upgrade_meets_raw_clients() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         transport = upgrading.current_transport().await;
     }
-    assert_eq!(
-        transport, "websocket",
-        "polling should upgrade to websocket"
-    );
+    assert_eq!(transport, "websocket", "polling should upgrade to websocket");
     upgrading.join("act42").await;
 
     raw.publish("act42", "chat", json!("to pollers")).await;
     assert_eq!(polling.expect_event("chat").await, [json!("to pollers")]);
     assert_eq!(upgrading.expect_event("chat").await, [json!("to pollers")]);
 
-    polling
-        .publish("act42", "chat", json!("from polling"))
-        .await;
+    polling.publish("act42", "chat", json!("from polling")).await;
     assert_eq!(raw.recv_event().await["data"], "from polling");
-    assert_eq!(
-        upgrading.expect_event("chat").await,
-        [json!("from polling")]
-    );
+    assert_eq!(upgrading.expect_event("chat").await, [json!("from polling")]);
 }
 
 #[tokio::test]

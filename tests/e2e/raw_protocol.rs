@@ -1,1 +1,223 @@
-//! todo
+//! Raw protocol v1 as a mini-program sees it: acks, errors that keep the
+//! connection open, close codes, and slow consumers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::util::{Gateway, RawClient, SioClient};
+
+#[tokio::test]
+async fn every_request_with_an_id_is_answered_exactly_once() {
+    let gateway = Gateway::start().await;
+    let mut client = RawClient::connect(&gateway.ws_url("/ws")).await;
+    client
+        .send(json!({"op": "join", "room": "a", "id": "first"}))
+        .await;
+    client.send(json!({"op": "leave", "room": "a", "id": 2})).await;
+    client
+        .send(json!({"op": "publish", "room": "a", "event": "e", "data": null, "id": 3}))
+        .await;
+    client.send(json!({"op": "ping", "id": 4})).await;
+    assert_eq!(
+        client.recv().await,
+        json!({"op": "ack", "id": "first", "ok": true})
+    );
+    assert_eq!(client.recv().await, json!({"op": "ack", "id": 2, "ok": true}));
+    assert_eq!(client.recv().await, json!({"op": "ack", "id": 3, "ok": true}));
+    assert_eq!(client.recv().await, json!({"op": "pong"}));
+    assert_eq!(client.recv().await, json!({"op": "ack", "id": 4, "ok": true}));
+    client.assert_silent().await;
+    // Requests without an id that succeed get no answer.
+    client.send(json!({"op": "join", "room": "a"})).await;
+    client.assert_silent().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_and_the_connection_stays_open() {
+    let gateway = Gateway::start().await;
+    let mut client = RawClient::connect(&gateway.ws_url("/ws")).await;
+
+    let cases: [(&str, &str); 5] = [
+        ("this is not json", "invalid frame"),
+        (r#"{"op":"dance"}"#, "unknown op \"dance\""),
+        (r#"{"op":"join","room":42}"#, "invalid type: integer `42`"),
+        (
+            r#"{"op":"publish","room":"r"}"#,
+            "op \"publish\" needs a string \"event\"",
+        ),
+        (r#"[1,2,3]"#, "invalid frame"),
+    ];
+    for (frame, message) in cases {
+        client.send_text(frame).await;
+        let error = client.recv().await;
+        assert_eq!(error["op"], "error", "{frame} -> {error}");
+        assert_eq!(error["error"]["code"], "bad_request", "{frame} -> {error}");
+        let text = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(message),
+            "{frame}: {text:?} should mention {message:?}"
+        );
+    }
+    // With an id, the same mistakes come back as a failed ack.
+    client.send_text(r#"{"op":"dance","id":9}"#).await;
+    assert_eq!(
+        client.recv().await,
+        json!({"op": "ack", "id": 9, "ok": false, "error": {"code": "bad_request", "message": "unknown op \"dance\""}})
+    );
+
+    client
+        .send_message(Message::Binary(vec![0xde, 0xad].into()))
+        .await;
+    let error = client.recv().await;
+    assert_eq!(error["error"]["code"], "unsupported");
+
+    // Still open and working.
+    client.join("still-here").await;
+}
+
+#[tokio::test]
+async fn a_message_over_the_limit_closes_with_1009_and_others_are_unaffected() {
+    let gateway = Gateway::with_config("[limits]\nmax_message_bytes = 1024\n").await;
+    let mut bystander = RawClient::connect(&gateway.ws_url("/ws")).await;
+    bystander.join("r").await;
+    let mut client = RawClient::connect(&gateway.ws_url("/ws")).await;
+    client.join("r").await;
+
+    let big = json!({"op": "publish", "room": "r", "event": "e", "data": "x".repeat(2000)});
+    client.send(big).await;
+    let frame = client.expect_close().await.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Size);
+    assert_eq!(frame.reason.as_str(), "message too big");
+
+    bystander.assert_silent().await;
+    let mut other = RawClient::connect(&gateway.ws_url("/ws")).await;
+    other.publish("r", "e", json!("small")).await;
+    assert_eq!(bystander.recv_event().await["data"], "small");
+}
+
+#[tokio::test]
+async fn the_gateway_answers_websocket_pings_and_closes_cleanly_on_request() {
+    let gateway = Gateway::start().await;
+    let mut client = RawClient::connect(&gateway.ws_url("/ws")).await;
+    client
+        .send_message(Message::Ping(b"are you there".to_vec().into()))
+        .await;
+    client.send(json!({"op": "ping"})).await;
+    // tungstenite answers the ping with a pong before our JSON reply; the
+    // helper skips control frames, so the JSON pong proves the order held.
+    assert_eq!(client.recv().await, json!({"op": "pong"}));
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer_and_others_get_everything() {
+    let gateway =
+        Gateway::with_config("[limits]\noutbound_queue = 64\n[raw]\nwrite_buffer_bytes = 0\n").await;
+    const EVENTS: usize = 8_000;
+    // The publisher stays at most this many events ahead of the fast reader,
+    // so "fast" means "keeps up", whatever the speed of this test build.
+    const WINDOW: usize = 32;
+
+    // The slow client: a tiny receive buffer, and it never reads.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(gateway.addr).await.unwrap();
+    let (mut slow, _) = tokio_tungstenite::client_async(gateway.ws_url("/ws"), stream)
+        .await
+        .unwrap();
+    let _open = slow.next().await;
+    slow.send(Message::Text(
+        json!({"op": "join", "room": "flood", "id": 1}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let _ack = slow.next().await;
+
+    let mut fast = RawClient::connect(&gateway.ws_url("/ws")).await;
+    fast.join("flood").await;
+    let fast_received = Arc::new(AtomicUsize::new(0));
+    let progress = fast_received.clone();
+    let fast_reader = tokio::spawn(async move {
+        for n in 0..EVENTS {
+            let event = fast.recv_event().await;
+            assert_eq!(
+                event["data"]["n"], n,
+                "the fast raw client gets every event in order"
+            );
+            progress.store(n + 1, Ordering::Release);
+        }
+    });
+
+    let mut publisher = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let padding = "p".repeat(2000);
+    for n in 0..EVENTS {
+        while n >= fast_received.load(Ordering::Acquire) + WINDOW {
+            assert!(!fast_reader.is_finished(), "the fast reader stopped");
+            tokio::task::yield_now().await;
+        }
+        publisher
+            .send(
+                json!({"op": "publish", "room": "flood", "event": "tick", "data": {"n": n, "pad": padding}}),
+            )
+            .await;
+    }
+    tokio::time::timeout(Duration::from_secs(60), fast_reader)
+        .await
+        .expect("the fast client was slowed down")
+        .expect("fast reader");
+
+    // Now read the slow client: some events, then the gateway's close.
+    let mut received = 0;
+    let ending = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match slow.next().await {
+                Some(Ok(Message::Text(_))) => received += 1,
+                Some(Ok(Message::Close(frame))) => return Some(frame),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the slow consumer was never disconnected");
+    assert!(
+        received < EVENTS,
+        "the slow client cannot have received everything"
+    );
+    if let Some(Some(frame)) = ending {
+        assert_eq!(frame.code, CloseCode::Policy);
+        assert_eq!(frame.reason.as_str(), "slow consumer");
+    }
+}
+
+#[tokio::test]
+async fn disconnecting_leaves_every_room() {
+    let gateway = Gateway::start().await;
+    let mut leaver = RawClient::connect(&gateway.ws_url("/ws")).await;
+    leaver.join("one").await;
+    leaver.join("two").await;
+    let mut leaver_sio = SioClient::connect(&gateway).await;
+    leaver_sio.join("one").await;
+    let mut stayer = RawClient::connect(&gateway.ws_url("/ws")).await;
+    stayer.join("two").await;
+    leaver.close().await;
+    leaver_sio.disconnect().await;
+    assert_eq!(
+        leaver_sio.expect_type("disconnect").await["reason"],
+        "io client disconnect"
+    );
+
+    let mut publisher = RawClient::connect(&gateway.ws_url("/ws")).await;
+    for room in ["one", "two"] {
+        publisher.publish(room, "after", Value::Null).await;
+    }
+    assert_eq!(stayer.recv_event().await["room"], "two");
+    stayer.assert_silent().await;
+}

@@ -1,1 +1,109 @@
-//! todo
+//! Room policy: which rooms may be joined and published to, name rules,
+//! and the errors each protocol gets.
+
+use serde_json::json;
+
+use crate::util::{Gateway, RawClient, SioClient};
+
+const POLICY: &str = r#"
+[rooms]
+allow_join = ["act:*", "lobby"]
+allow_publish = ["act:*"]
+max_name_bytes = 16
+"#;
+
+#[tokio::test]
+async fn raw_clients_get_forbidden_and_bad_request_acks() {
+    let gateway = Gateway::with_config(POLICY).await;
+    let mut client = RawClient::connect(&gateway.ws_url("/ws")).await;
+
+    let (ack, _) = client.request(json!({"op": "join", "room": "admin"})).await;
+    assert_eq!(
+        ack["error"],
+        json!({"code": "forbidden", "message": "joining room \"admin\" is not allowed"})
+    );
+    assert_eq!(ack["ok"], false);
+    client.join("lobby").await;
+    let (ack, _) = client
+        .request(json!({"op": "publish", "room": "lobby", "event": "e", "data": 1}))
+        .await;
+    assert_eq!(ack["error"]["code"], "forbidden");
+    let (ack, _) = client
+        .request(json!({"op": "join", "room": "act:this-is-far-too-long"}))
+        .await;
+    assert_eq!(
+        ack["error"],
+        json!({"code": "bad_request", "message": "room name must be 1..=16 bytes, got 24"})
+    );
+    let (ack, _) = client.request(json!({"op": "join", "room": ""})).await;
+    assert_eq!(ack["error"]["code"], "bad_request");
+    // Without an id, a refusal is an error frame.
+    client.send(json!({"op": "join", "room": "admin"})).await;
+    let error = client.recv().await;
+    assert_eq!(error["op"], "error");
+    assert_eq!(error["error"]["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn socketio_clients_get_the_same_refusals_in_their_acks() {
+    let gateway = Gateway::with_config(POLICY).await;
+    let mut client = SioClient::connect(&gateway).await;
+
+    let ack = client.emit_with_ack("join", json!(["admin"])).await;
+    assert_eq!(
+        ack,
+        [
+            json!({"ok": false, "error": {"code": "forbidden", "message": "joining room \"admin\" is not allowed"}})
+        ]
+    );
+    let ack = client
+        .emit_with_ack("publish", json!([{"room": "lobby", "event": "e", "data": 1}]))
+        .await;
+    assert_eq!(ack[0]["error"]["code"], "forbidden");
+    let ack = client.emit_with_ack("join", json!([{"not": "a string"}])).await;
+    assert_eq!(ack[0]["error"]["code"], "bad_request");
+    let ack = client.emit_with_ack("publish", json!(["just a string"])).await;
+    assert_eq!(ack[0]["error"]["code"], "bad_request");
+    client.join("act:1").await;
+}
+
+#[tokio::test]
+async fn reserved_socketio_event_names_cannot_be_published() {
+    let gateway = Gateway::start().await;
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let mut browser = SioClient::connect(&gateway).await;
+    browser.join("r").await;
+    let (ack, _) = raw
+        .request(json!({"op": "publish", "room": "r", "event": "disconnect", "data": null}))
+        .await;
+    assert_eq!(
+        ack["error"],
+        json!({"code": "bad_request", "message": "event name \"disconnect\" is reserved by socket.io"})
+    );
+    browser.assert_no_event().await;
+}
+
+#[tokio::test]
+async fn renamed_control_events_free_the_default_names() {
+    let gateway = Gateway::with_config(
+        "[events]\njoin = \"sg:join\"\nleave = \"sg:leave\"\npublish = \"sg:publish\"\n",
+    )
+    .await;
+    let mut client = SioClient::connect(&gateway).await;
+    let ack = client.emit_with_ack("sg:join", json!(["r"])).await;
+    assert_eq!(ack, [json!({"ok": true})]);
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    raw.join("r").await;
+    let ack = client
+        .emit_with_ack(
+            "sg:publish",
+            json!([{"room": "r", "event": "join", "data": "app event named join"}]),
+        )
+        .await;
+    assert_eq!(ack, [json!({"ok": true})]);
+    assert_eq!(raw.recv_event().await["event"], "join");
+    // The old name is now an ordinary app event the gateway does not act on.
+    client.emit("join", json!(["other"])).await;
+    raw.publish("other", "e", json!(1)).await;
+    client.assert_no_event().await;
+}

@@ -30,11 +30,7 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(
-        config: &GatewayConfig,
-        sio: SocketIoService<NotFoundService>,
-        raw: RawFront,
-    ) -> Self {
+    pub(crate) fn new(config: &GatewayConfig, sio: SocketIoService<NotFoundService>, raw: RawFront) -> Self {
         Router {
             sio_path: config.socketio.path.clone(),
             sio,
@@ -105,12 +101,9 @@ impl Router {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        let mut response =
-            response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+        let mut response = response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(protocol)) = (response.status(), protocol) {
-            response
-                .headers_mut()
-                .insert(SEC_WEBSOCKET_PROTOCOL, protocol);
+            response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, protocol);
         }
         response
     }
@@ -125,9 +118,7 @@ fn query_param<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
 }
 
 fn full(bytes: Bytes) -> Body {
-    Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {

@@ -147,10 +147,7 @@ impl Bus for LocalBus {
         if !self.policy.may_join(&room) {
             return Err(BusError::JoinForbidden(room.to_string()));
         }
-        let mut conn = self
-            .conns
-            .get_mut(&sid)
-            .ok_or(BusError::UnknownConnection)?;
+        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
         if conn.rooms.insert(room.clone()) {
             self.rooms
                 .entry(room.clone())
@@ -163,10 +160,7 @@ impl Bus for LocalBus {
 
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
         let room = self.policy.name(room)?;
-        let mut conn = self
-            .conns
-            .get_mut(&sid)
-            .ok_or(BusError::UnknownConnection)?;
+        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
         if conn.rooms.remove(&room) {
             self.notify_group(&conn.route, |outlet| outlet.on_leave(sid, &room));
             remove_member(&self.rooms, &room, sid);
@@ -174,13 +168,7 @@ impl Bus for LocalBus {
         Ok(room)
     }
 
-    fn publish(
-        &self,
-        sender: Option<Sid>,
-        room: &str,
-        event: &str,
-        data: Box<RawValue>,
-    ) -> Result<()> {
+    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
         let room = self.policy.name(room)?;
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));

@@ -57,10 +57,7 @@ impl Room {
     }
 
     /// The group outlets that have at least one member other than `sender`.
-    pub(crate) fn groups_to_reach(
-        &self,
-        sender: Option<Sid>,
-    ) -> impl Iterator<Item = GroupId> + '_ {
+    pub(crate) fn groups_to_reach(&self, sender: Option<Sid>) -> impl Iterator<Item = GroupId> + '_ {
         let sender_group = sender.and_then(|sid| self.grouped.get(&sid).copied());
         self.group_counts
             .iter()

@@ -81,11 +81,5 @@ pub trait Bus: Send + Sync + 'static {
     /// Removes the connection from a room (a no-op if it was not a member).
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName>;
     /// Publishes an event to every member of `room` except `sender`.
-    fn publish(
-        &self,
-        sender: Option<Sid>,
-        room: &str,
-        event: &str,
-        data: Box<RawValue>,
-    ) -> Result<()>;
+    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()>;
 }

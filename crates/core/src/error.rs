@@ -52,9 +52,9 @@ impl BusError {
     /// The wire code for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            BusError::InvalidRoom(_)
-            | BusError::InvalidEvent { .. }
-            | BusError::ReservedEvent(_) => ErrorCode::BadRequest,
+            BusError::InvalidRoom(_) | BusError::InvalidEvent { .. } | BusError::ReservedEvent(_) => {
+                ErrorCode::BadRequest
+            }
             BusError::JoinForbidden(_) | BusError::PublishForbidden(_) => ErrorCode::Forbidden,
             BusError::UnknownConnection => ErrorCode::BadRequest,
         }

@@ -119,11 +119,7 @@ fn compile<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, RoomPolicyError> {
         set.add(glob);
     }
     set.build().map_err(|e| RoomPolicyError::BadPattern {
-        pattern: patterns
-            .iter()
-            .map(AsRef::as_ref)
-            .collect::<Vec<_>>()
-            .join(", "),
+        pattern: patterns.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
         reason: e.to_string(),
     })
 }
@@ -160,8 +156,6 @@ mod tests {
     #[test]
     fn bad_patterns_are_reported_with_the_pattern() {
         let err = RoomPolicy::new(&["[unclosed"], &["*"], 8).unwrap_err();
-        assert!(
-            matches!(err, RoomPolicyError::BadPattern { ref pattern, .. } if pattern == "[unclosed")
-        );
+        assert!(matches!(err, RoomPolicyError::BadPattern { ref pattern, .. } if pattern == "[unclosed"));
     }
 }

@@ -120,8 +120,7 @@ fn publish(
     if !attachments.is_empty() {
         inline_attachments(&mut args.data.0, &attachments);
     }
-    let data =
-        serde_json::value::to_raw_value(&args.data.0).map_err(|e| bad_request(e.to_string()))?;
+    let data = serde_json::value::to_raw_value(&args.data.0).map_err(|e| bad_request(e.to_string()))?;
     bus.publish(Some(sid), &args.room, &args.event, data)?;
     Ok(())
 }

@@ -56,11 +56,8 @@ impl SioFront {
             .namespaces
             .iter()
             .map(|ns| {
-                Arc::new(SioOutlet::new(
-                    self.io.clone(),
-                    ns.clone(),
-                    self.dropped.clone(),
-                )) as Arc<dyn GroupOutlet>
+                Arc::new(SioOutlet::new(self.io.clone(), ns.clone(), self.dropped.clone()))
+                    as Arc<dyn GroupOutlet>
             })
             .collect()
     }
@@ -81,8 +78,7 @@ impl SioFront {
                     Ok::<(), Infallible>(())
                 }
             };
-            self.io
-                .ns(namespace.clone(), (async || {}).with(middleware));
+            self.io.ns(namespace.clone(), (async || {}).with(middleware));
         }
     }
 

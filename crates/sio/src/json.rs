@@ -108,10 +108,7 @@ fn placeholder_index(object: &Map<String, Value>) -> Option<usize> {
     if object.len() != 2 || object.get("_placeholder") != Some(&Value::Bool(true)) {
         return None;
     }
-    object
-        .get("num")?
-        .as_u64()
-        .and_then(|n| usize::try_from(n).ok())
+    object.get("num")?.as_u64().and_then(|n| usize::try_from(n).ok())
 }
 
 fn binary_object(bytes: &[u8]) -> Value {

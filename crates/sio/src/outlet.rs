@@ -45,10 +45,7 @@ impl GroupOutlet for SioOutlet {
             None => namespace.to(room),
         };
         // socketioxide's local adapter completes a broadcast synchronously.
-        let Some(outcome) = operators
-            .emit(envelope.event(), envelope.data())
-            .now_or_never()
-        else {
+        let Some(outcome) = operators.emit(envelope.event(), envelope.data()).now_or_never() else {
             warn!(namespace = %self.namespace, "socket.io adapter did not complete synchronously; event dropped");
             return;
         };

@@ -41,10 +41,7 @@ impl Control {
 
     /// The reason given so far (connection lost if none).
     pub(crate) fn reason(&self) -> CloseReason {
-        self.reason
-            .get()
-            .copied()
-            .unwrap_or(CloseReason::ConnectionLost)
+        self.reason.get().copied().unwrap_or(CloseReason::ConnectionLost)
     }
 
     pub(crate) fn is_closed(&self) -> bool {

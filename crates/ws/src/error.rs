@@ -28,9 +28,9 @@ impl HandshakeError {
         match self {
             HandshakeError::Method => StatusCode::METHOD_NOT_ALLOWED,
             HandshakeError::Version => StatusCode::UPGRADE_REQUIRED,
-            HandshakeError::NotUpgrade
-            | HandshakeError::MissingKey
-            | HandshakeError::Subprotocol => StatusCode::BAD_REQUEST,
+            HandshakeError::NotUpgrade | HandshakeError::MissingKey | HandshakeError::Subprotocol => {
+                StatusCode::BAD_REQUEST
+            }
         }
     }
 }

@@ -73,11 +73,7 @@ impl RawFront {
                 .await;
                 info!(protocol = "raw", "connection open");
                 let reason = run_session(socket, sid, front.bus.clone(), &front.config).await;
-                info!(
-                    protocol = "raw",
-                    reason = reason.as_str(),
-                    "connection closed"
-                );
+                info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),
         );

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use http::header::{
-    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    SEC_WEBSOCKET_VERSION, UPGRADE,
+    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -28,10 +28,7 @@ pub enum SubprotocolChoice<'a> {
 /// they offer a subprotocol and the 101 names none, so an accept list of
 /// `["*"]` echoes the first name offered; otherwise the first offered name
 /// that is on the list wins.
-pub fn negotiate_subprotocol<'a>(
-    headers: &'a HeaderMap,
-    accepted: &[String],
-) -> SubprotocolChoice<'a> {
+pub fn negotiate_subprotocol<'a>(headers: &'a HeaderMap, accepted: &[String]) -> SubprotocolChoice<'a> {
     let mut offered = headers
         .get_all(SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -66,16 +63,10 @@ pub(crate) fn accept<B>(
     if !wants_upgrade(headers) || !header_has_token(headers, CONNECTION, "upgrade") {
         return Err(HandshakeError::NotUpgrade);
     }
-    if headers
-        .get(SEC_WEBSOCKET_VERSION)
-        .map(HeaderValue::as_bytes)
-        != Some(b"13")
-    {
+    if headers.get(SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
         return Err(HandshakeError::Version);
     }
-    let key = headers
-        .get(SEC_WEBSOCKET_KEY)
-        .ok_or(HandshakeError::MissingKey)?;
+    let key = headers.get(SEC_WEBSOCKET_KEY).ok_or(HandshakeError::MissingKey)?;
     let protocol = match negotiate_subprotocol(headers, subprotocols) {
         SubprotocolChoice::NoneOffered => None,
         SubprotocolChoice::Selected(name) => Some(name),
@@ -89,9 +80,7 @@ pub(crate) fn accept<B>(
     if let Some(protocol) = protocol {
         response = response.header(SEC_WEBSOCKET_PROTOCOL, protocol);
     }
-    Ok(response
-        .body(Bytes::new())
-        .expect("static headers are valid"))
+    Ok(response.body(Bytes::new()).expect("static headers are valid"))
 }
 
 /// Whether a comma-separated header contains `token` (case-insensitively).
@@ -157,16 +146,10 @@ mod tests {
         };
         let ok = accept(&base().body(()).unwrap(), &list(&["*"])).unwrap();
         assert_eq!(ok.status(), StatusCode::SWITCHING_PROTOCOLS);
-        assert_eq!(
-            ok.headers()[SEC_WEBSOCKET_ACCEPT],
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(ok.headers()[SEC_WEBSOCKET_ACCEPT], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert!(ok.headers().get(SEC_WEBSOCKET_PROTOCOL).is_none());
 
-        let with_proto = base()
-            .header(SEC_WEBSOCKET_PROTOCOL, "mqtt")
-            .body(())
-            .unwrap();
+        let with_proto = base().header(SEC_WEBSOCKET_PROTOCOL, "mqtt").body(()).unwrap();
         assert_eq!(
             accept(&with_proto, &list(&["*"])).unwrap().headers()[SEC_WEBSOCKET_PROTOCOL],
             "mqtt"
@@ -179,14 +162,8 @@ mod tests {
         let mut old = base().body(()).unwrap();
         old.headers_mut()
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
-        assert_eq!(
-            accept(&old, &list(&["*"])).unwrap_err(),
-            HandshakeError::Version
-        );
+        assert_eq!(accept(&old, &list(&["*"])).unwrap_err(), HandshakeError::Version);
         let post = base().method(Method::POST).body(()).unwrap();
-        assert_eq!(
-            accept(&post, &list(&["*"])).unwrap_err(),
-            HandshakeError::Method
-        );
+        assert_eq!(accept(&post, &list(&["*"])).unwrap_err(), HandshakeError::Method);
     }
 }

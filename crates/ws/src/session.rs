@@ -25,16 +25,9 @@ const WRITE_BATCH: usize = 64;
 ///
 /// The client gets `{"op":"open",…}` first, is registered with the bus, and
 /// is removed from it (leaving every room) before this returns.
-pub async fn run_session<S>(
-    socket: S,
-    sid: Sid,
-    bus: Arc<dyn Bus>,
-    config: &WsConfig,
-) -> CloseReason
+pub async fn run_session<S>(socket: S, sid: Sid, bus: Arc<dyn Bus>, config: &WsConfig) -> CloseReason
 where
-    S: Stream<Item = Result<Message, tungstenite::Error>>
-        + Sink<Message, Error = tungstenite::Error>
-        + Send,
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
 {
     let (queue, outbound) = mpsc::channel(config.outbound_queue.max(1));
     let control = Arc::new(Control::default());
@@ -133,18 +126,14 @@ impl Reader<'_> {
                 None => CloseReason::ConnectionLost,
             };
             self.control.close(reason);
-            if matches!(
-                reason,
-                CloseReason::ClientClosed | CloseReason::ConnectionLost
-            ) {
+            if matches!(reason, CloseReason::ClientClosed | CloseReason::ConnectionLost) {
                 return;
             }
             break;
         }
         let drain = async {
-            while let Some(
-                Ok(_) | Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Capacity(_)),
-            ) = stream.next().await
+            while let Some(Ok(_) | Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Capacity(_))) =
+                stream.next().await
             {}
         };
         let _ = tokio::time::timeout(self.config.close_timeout, drain).await;
@@ -188,8 +177,7 @@ impl Reader<'_> {
     }
 
     fn reply(&self, frame: String) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Reply(frame))
-        {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Reply(frame)) {
             self.control.close(CloseReason::SlowConsumer);
         }
     }
@@ -220,8 +208,7 @@ async fn write_loop<Si>(
 ) where
     Si: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+    let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let pong_deadline = tokio::time::sleep(config.ping_timeout);
     tokio::pin!(pong_deadline);
@@ -261,8 +248,7 @@ async fn write_loop<Si>(
         }
     };
     if let Some(frame) = reason.close_frame() {
-        let _ = tokio::time::timeout(config.close_timeout, sink.send(Message::Close(Some(frame))))
-            .await;
+        let _ = tokio::time::timeout(config.close_timeout, sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = tokio::time::timeout(config.close_timeout, sink.close()).await;
 }

@@ -8,7 +8,7 @@ use tokio::process::{Child, Command};
 
 /// A running `sockgate` process, killed when dropped.
 pub struct Gateway {
-    child: Child,
+    _child: Child,
     /// `127.0.0.1:PORT` it listens on.
     pub addr: std::net::SocketAddr,
     _config: Option<tempfile_path::TempPath>,
@@ -76,7 +76,7 @@ impl Gateway {
             }
         });
         Gateway {
-            child,
+            _child: child,
             addr,
             _config: Some(config),
         }
@@ -90,11 +90,6 @@ impl Gateway {
     /// `ws://127.0.0.1:PORT<path>`
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
-    }
-
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

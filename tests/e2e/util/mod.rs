@@ -1,8 +1,8 @@
 //! Helpers that make each test read as a scenario.
 
-mod gateway;
+pub mod gateway;
 mod raw;
-mod sio;
+pub mod sio;
 
 pub use gateway::Gateway;
 pub use raw::RawClient;

@@ -54,10 +54,7 @@ impl RawClient {
 
     /// Sends a text frame as is.
     pub async fn send_text(&mut self, text: &str) {
-        self.ws
-            .send(Message::Text(text.into()))
-            .await
-            .expect("send");
+        self.ws.send(Message::Text(text.into())).await.expect("send");
     }
 
     /// Sends a JSON frame.
@@ -121,8 +118,7 @@ impl RawClient {
 
     /// Asserts nothing arrives for a short while.
     pub async fn assert_silent(&mut self) {
-        if let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(QUIET, self.ws.next()).await
-        {
+        if let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(QUIET, self.ws.next()).await {
             panic!("expected silence, got {text}");
         }
     }

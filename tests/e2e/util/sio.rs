@@ -195,10 +195,7 @@ impl SioClient {
     /// Publishes and asserts the ack is `{ok:true}`.
     pub async fn publish(&mut self, room: &str, event: &str, data: Value) {
         let ack = self
-            .emit_with_ack(
-                "publish",
-                json!([{"room": room, "event": event, "data": data}]),
-            )
+            .emit_with_ack("publish", json!([{"room": room, "event": event, "data": data}]))
             .await;
         assert_eq!(ack, [json!({"ok": true})], "publish to {room}");
     }

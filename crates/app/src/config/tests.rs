@@ -18,10 +18,7 @@ fn the_shipped_gateway_toml_equals_the_built_in_defaults() {
 #[test]
 fn an_empty_file_means_defaults() {
     let empty = GatewayConfig::from_toml("").unwrap();
-    assert_eq!(
-        format!("{empty:?}"),
-        format!("{:?}", GatewayConfig::defaults())
-    );
+    assert_eq!(format!("{empty:?}"), format!("{:?}", GatewayConfig::defaults()));
 }
 
 #[test]
@@ -58,8 +55,7 @@ fn bad_values_name_the_key() {
         error_of("[events]\njoin = \"disconnect\""),
         "events.join: \"disconnect\" is empty or reserved by socket.io"
     );
-    assert!(error_of("[rooms]\nallow_join = [\"[x\"]")
-        .starts_with("rooms: invalid room pattern \"[x\""));
+    assert!(error_of("[rooms]\nallow_join = [\"[x\"]").starts_with("rooms: invalid room pattern \"[x\""));
     let message = error_of("[socketio]\nping_interval = \"soon\"");
     assert!(message.contains("ping_interval"), "{message}");
 }

@@ -25,12 +25,10 @@ const RESERVED_EVENTS: [&str; 6] = [
 ];
 
 pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
-    let listen: SocketAddr = raw.listen.parse().map_err(|_| {
-        ConfigError::invalid(
-            "listen",
-            format!("{:?} is not an IP:port address", raw.listen),
-        )
-    })?;
+    let listen: SocketAddr = raw
+        .listen
+        .parse()
+        .map_err(|_| ConfigError::invalid("listen", format!("{:?} is not an IP:port address", raw.listen)))?;
     positive("server.header_read_timeout", raw.server.header_read_timeout)?;
 
     let sio = &raw.socketio;
@@ -81,11 +79,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     positive("raw.ping_interval", raw.raw.ping_interval)?;
     positive("raw.ping_timeout", raw.raw.ping_timeout)?;
     positive("raw.close_timeout", raw.raw.close_timeout)?;
-    at_least(
-        "raw.read_buffer_bytes",
-        raw.raw.read_buffer_bytes as u64,
-        512,
-    )?;
+    at_least("raw.read_buffer_bytes", raw.raw.read_buffer_bytes as u64, 512)?;
 
     let events = &raw.events;
     for (key, name) in [
@@ -100,10 +94,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             ));
         }
     }
-    if events.join == events.leave
-        || events.join == events.publish
-        || events.leave == events.publish
-    {
+    if events.join == events.leave || events.join == events.publish || events.leave == events.publish {
         return Err(ConfigError::invalid(
             "events",
             "join, leave and publish need three different names",
@@ -112,24 +103,13 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
 
     let rooms = &raw.rooms;
     if !(1..=4096).contains(&rooms.max_name_bytes) {
-        return Err(ConfigError::invalid(
-            "rooms.max_name_bytes",
-            "must be 1..=4096",
-        ));
+        return Err(ConfigError::invalid("rooms.max_name_bytes", "must be 1..=4096"));
     }
-    let policy = RoomPolicy::new(
-        &rooms.allow_join,
-        &rooms.allow_publish,
-        rooms.max_name_bytes,
-    )
-    .map_err(|e| ConfigError::invalid("rooms", e.to_string()))?;
+    let policy = RoomPolicy::new(&rooms.allow_join, &rooms.allow_publish, rooms.max_name_bytes)
+        .map_err(|e| ConfigError::invalid("rooms", e.to_string()))?;
 
     let limits = &raw.limits;
-    at_least(
-        "limits.max_message_bytes",
-        limits.max_message_bytes as u64,
-        256,
-    )?;
+    at_least("limits.max_message_bytes", limits.max_message_bytes as u64, 256)?;
     at_least(
         "limits.max_event_name_bytes",
         limits.max_event_name_bytes as u64,

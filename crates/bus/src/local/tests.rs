@@ -40,22 +40,16 @@ struct TestOutlet {
 impl GroupOutlet for TestOutlet {
     fn broadcast(&self, room: &RoomName, sender: Option<Sid>, envelope: &Arc<Envelope>) {
         let sender = sender.map(|s| s.to_string()).unwrap_or_default();
-        self.calls.lock().unwrap().push(format!(
-            "broadcast {room} {} from {sender}",
-            envelope.event()
-        ));
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("broadcast {room} {} from {sender}", envelope.event()));
     }
     fn on_join(&self, sid: Sid, room: &RoomName) {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("join {sid} {room}"));
+        self.calls.lock().unwrap().push(format!("join {sid} {room}"));
     }
     fn on_leave(&self, sid: Sid, room: &RoomName) {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("leave {sid} {room}"));
+        self.calls.lock().unwrap().push(format!("leave {sid} {room}"));
     }
 }
 
@@ -83,18 +77,11 @@ fn publish_reaches_every_member_but_the_sender() {
     bus.join(b, "act42").unwrap();
     bus.join(c, "other").unwrap();
 
-    bus.publish(Some(a), "act42", "chat", data("{\"n\":1}"))
-        .unwrap();
+    bus.publish(Some(a), "act42", "chat", data("{\"n\":1}")).unwrap();
 
-    assert!(
-        ra.events().is_empty(),
-        "the sender must not get its own event"
-    );
+    assert!(ra.events().is_empty(), "the sender must not get its own event");
     assert_eq!(rb.events(), ["chat:{\"n\":1}"]);
-    assert!(
-        rc.events().is_empty(),
-        "a member of another room must not get it"
-    );
+    assert!(rc.events().is_empty(), "a member of another room must not get it");
 }
 
 #[test]
@@ -170,10 +157,7 @@ fn policy_and_event_rules_are_enforced() {
     );
     let a = Sid::random();
     bus.connect(a, Route::Direct(TestRecipient::new(8)));
-    assert_eq!(
-        bus.join(a, "lobby"),
-        Err(BusError::JoinForbidden("lobby".into()))
-    );
+    assert_eq!(bus.join(a, "lobby"), Err(BusError::JoinForbidden("lobby".into())));
     assert!(matches!(
         bus.join(a, "act:toolong"),
         Err(BusError::InvalidRoom(_))
@@ -196,10 +180,7 @@ fn policy_and_event_rules_are_enforced() {
         bus.publish(None, "r", "disconnect", data("1")),
         Err(BusError::ReservedEvent("disconnect".into()))
     );
-    assert_eq!(
-        bus.join(Sid::random(), "r"),
-        Err(BusError::UnknownConnection)
-    );
+    assert_eq!(bus.join(Sid::random(), "r"), Err(BusError::UnknownConnection));
 }
 
 fn bus_with_long_events() -> LocalBus {

@@ -24,13 +24,9 @@ fn config() -> WsConfig {
 }
 
 /// Starts a session on an in-memory pipe and returns the client end.
-async fn connect(
-    bus: &Arc<LocalBus>,
-    config: WsConfig,
-) -> (Client, tokio::task::JoinHandle<CloseReason>) {
+async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task::JoinHandle<CloseReason>) {
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
-    let server =
-        WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config.tungstenite())).await;
+    let server = WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config.tungstenite())).await;
     let bus: Arc<dyn Bus> = bus.clone();
     let task = tokio::spawn(async move { run_session(server, Sid::random(), bus, &config).await });
     let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
@@ -63,18 +59,13 @@ async fn open_frame_comes_first_and_join_publish_reach_the_other_member() {
     let bus = new_bus();
     let (mut a, _) = connect(&bus, config()).await;
     let (mut b, _) = connect(&bus, config()).await;
-    assert!(recv_text(&mut a)
-        .await
-        .starts_with(r#"{"op":"open","sid":""#));
+    assert!(recv_text(&mut a).await.starts_with(r#"{"op":"open","sid":""#));
     recv_text(&mut b).await;
 
     send(&mut a, r#"{"op":"join","room":"act42","id":1}"#).await;
     assert_eq!(recv_text(&mut a).await, r#"{"op":"ack","id":1,"ok":true}"#);
     send(&mut b, r#"{"op":"join","room":"act42","id":"j"}"#).await;
-    assert_eq!(
-        recv_text(&mut b).await,
-        r#"{"op":"ack","id":"j","ok":true}"#
-    );
+    assert_eq!(recv_text(&mut b).await, r#"{"op":"ack","id":"j","ok":true}"#);
     send(
         &mut a,
         r#"{"op":"publish","room":"act42","event":"chat","data":{"m":"hi"},"id":2}"#,
