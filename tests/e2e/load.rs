@@ -40,7 +40,7 @@ async fn storm(gateway: &Gateway, client: &str, transports: &str, n: usize) -> V
 async fn every_join_sent_at_connect_time_is_acked_under_load() {
     let gateway = Gateway::start().await;
     for (client, transports, n) in [
-        ("v4", "websocket", 3000),
+        ("v4", "websocket", 10_000),
         ("v2", "websocket", 1000),
         ("v4", "polling", 500),
     ] {
