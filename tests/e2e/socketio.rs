@@ -89,3 +89,30 @@ async fn events_emitted_before_the_connection_is_up_are_not_lost() {
         assert_eq!(raw.recv_event().await["data"], client);
     }
 }
+
+#[tokio::test]
+async fn max_payload_is_enforced_on_the_websocket_transport_too() {
+    let gateway = Gateway::with_config("[socketio]\nmax_payload = 10000\n").await;
+    let mut bystander = SioClient::connect(&gateway).await;
+    bystander.join("big").await;
+    let mut sender = SioClient::connect(&gateway).await;
+    sender
+        .emit(
+            "publish",
+            json!([{"room": "big", "event": "e", "data": "x".repeat(20_000)}]),
+        )
+        .await;
+    let disconnect = sender.expect_type("disconnect").await;
+    assert!(
+        disconnect["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("transport"),
+        "{disconnect}"
+    );
+    bystander.assert_no_event().await;
+    // Under the limit still flows.
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    raw.publish("big", "e", json!("x".repeat(5_000))).await;
+    assert_eq!(bystander.expect_event("e").await, [json!("x".repeat(5_000))]);
+}

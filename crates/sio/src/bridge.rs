@@ -18,7 +18,7 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{Bus, BusError, ErrorCode, GroupId, Route, Sid};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::json::{inline_attachments, Payload};
 
@@ -151,23 +151,23 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, events: &crat
             },
         );
     }
+    // The front listener always records the peer; "-" would mean a bug there.
+    let peer = socket
+        .req_parts()
+        .extensions
+        .get::<SocketAddr>()
+        .map_or_else(|| "-".to_owned(), ToString::to_string);
+    info!(
+        protocol = "socket.io",
+        %sid,
+        ns = socket.ns(),
+        transport = ?socket.transport_type(),
+        %peer,
+        "connection open"
+    );
     let bus = bridge.bus.clone();
     socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| async move {
-        bus.disconnect(to_bus_sid(&socket));
-        info!(protocol = "socket.io", sid = %socket.id, ns = socket.ns(), reason = %reason, "connection closed");
+        bus.disconnect(sid);
+        info!(protocol = "socket.io", %sid, ns = socket.ns(), %peer, %reason, "connection closed");
     });
-    let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
-    match peer {
-        Some(peer) => info!(
-            protocol = "socket.io",
-            sid = %socket.id,
-            ns = socket.ns(),
-            transport = ?socket.transport_type(),
-            %peer,
-            "connection open"
-        ),
-        None => {
-            warn!(protocol = "socket.io", sid = %socket.id, "connection open without a peer address")
-        }
-    }
 }

@@ -251,6 +251,33 @@ mod tests {
         assert_eq!(err.code, ErrorCode::BadRequest);
     }
 
+    /// No input may panic the parser; every refusal says something.
+    #[test]
+    fn hostile_frames_are_refused_without_panicking() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep_data = format!(r#"{{"op":"publish","room":"r","event":"e","data":{deep}}}"#);
+        let cases = [
+            "",
+            " ",
+            "null",
+            "\"op\"",
+            "{}",
+            r#"{"op":null}"#,
+            r#"{"op":"join"}"#,
+            r#"{"op":"join","room":null}"#,
+            r#"{"op":"join","room":"r","id":[1]}"#,
+            r#"{"op":"join","room":"\ud800"}"#,
+            r#"{"op":"publish","room":"r","event":"e","data":}"#,
+            r#"{"op":"join","room":"r"} trailing"#,
+            &deep,
+            &deep_data,
+        ];
+        for case in cases {
+            let error = parse(case).expect_err(case);
+            assert!(!error.message.is_empty(), "{case}");
+        }
+    }
+
     #[test]
     fn gateway_frames_have_the_documented_shape() {
         let id = RawValue::from_string("3".into()).unwrap();
