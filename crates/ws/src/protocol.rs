@@ -255,7 +255,6 @@ mod tests {
     #[test]
     fn hostile_frames_are_refused_without_panicking() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        let deep_data = format!(r#"{{"op":"publish","room":"r","event":"e","data":{deep}}}"#);
         let cases = [
             "",
             " ",
@@ -270,12 +269,19 @@ mod tests {
             r#"{"op":"publish","room":"r","event":"e","data":}"#,
             r#"{"op":"join","room":"r"} trailing"#,
             &deep,
-            &deep_data,
         ];
         for case in cases {
             let error = parse(case).expect_err(case);
             assert!(!error.message.is_empty(), "{case}");
         }
+        // Deeply nested data is valid JSON: it is carried as text, never
+        // recursed into, so it is accepted (its size is bounded by
+        // limits.max_message_bytes).
+        let deep_data = format!(r#"{{"op":"publish","room":"r","event":"e","data":{deep}}}"#);
+        assert!(matches!(
+            parse(&deep_data),
+            Ok((ClientFrame::Publish { .. }, None))
+        ));
     }
 
     #[test]
