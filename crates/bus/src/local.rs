@@ -14,22 +14,12 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 use sockgate_core::{
-    Bus, BusError, Envelope, GroupId, GroupOutlet, Offer, Result, RoomName, RoomPolicy, Route, Sid,
+    is_reserved_event, Bus, BusError, Envelope, GroupId, GroupOutlet, Offer, Result, RoomName, RoomPolicy,
+    Route, Sid,
 };
 
 use crate::metrics::Metrics;
 use crate::room::Room;
-
-/// Event names socket.io clients reserve for themselves; publishing them
-/// would confuse every socket.io member of the room.
-const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
 
 /// Limits the bus enforces on every publish, whatever the protocol.
 #[derive(Debug, Clone)]
@@ -107,7 +97,7 @@ impl LocalBus {
                 max: self.limits.max_event_name_bytes,
             });
         }
-        if RESERVED_EVENTS.contains(&event) {
+        if is_reserved_event(event) {
             return Err(BusError::ReservedEvent(event.to_owned()));
         }
         Ok(())

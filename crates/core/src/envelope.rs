@@ -10,6 +10,22 @@ use crate::{RoomName, Sid};
 /// An event name, shared between the envelope and every encoding of it.
 pub type EventName = Arc<str>;
 
+/// Event names socket.io clients reserve for themselves: the gateway never
+/// delivers or routes events with these names.
+pub const RESERVED_EVENT_NAMES: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Whether socket.io reserves `name` (see [`RESERVED_EVENT_NAMES`]).
+pub fn is_reserved_event(name: &str) -> bool {
+    RESERVED_EVENT_NAMES.contains(&name)
+}
+
 /// One event published to one room.
 ///
 /// The payload is kept as validated JSON text, never re-parsed on the

@@ -12,7 +12,7 @@ mod room;
 mod sid;
 
 pub use bus::{Bus, GroupId, GroupOutlet, Offer, Recipient, Route};
-pub use envelope::{Envelope, EventName};
+pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};
 pub use error::{BusError, ErrorCode, Result};
 pub use room::{RoomName, RoomPolicy, RoomPolicyError};
 pub use sid::Sid;

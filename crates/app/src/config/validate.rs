@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sockgate_bus::BusLimits;
-use sockgate_core::RoomPolicy;
+use sockgate_core::{is_reserved_event, RoomPolicy};
 use sockgate_sio::{EventNames, SioConfig};
 use sockgate_ws::WsConfig;
 
@@ -13,16 +13,6 @@ use super::GatewayConfig;
 use crate::ConfigError;
 
 type Result<T> = std::result::Result<T, ConfigError>;
-
-/// Event names socket.io clients reserve; a control event cannot use them.
-const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
 
 pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     let listen: SocketAddr = raw
@@ -87,7 +77,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         ("events.leave", &events.leave),
         ("events.publish", &events.publish),
     ] {
-        if name.is_empty() || RESERVED_EVENTS.contains(&name.as_str()) {
+        if name.is_empty() || is_reserved_event(name) {
             return Err(ConfigError::invalid(
                 key,
                 format!("{name:?} is empty or reserved by socket.io"),
