@@ -1,21 +1,21 @@
 //! [`LocalBus`]: the in-process implementation of [`Bus`].
 //!
 //! Two sharded maps hold the state: `rooms` (room → members) and `conns`
-//! (connection → its route and rooms). Lock order is always `conns` shard
-//! first, then `rooms` shard; publish touches only one `rooms` shard, with a
-//! read lock, so publishes to different rooms never contend and publishes to
-//! the same room run in parallel. Group outlets are called after that lock is
-//! released, so an outlet may call back into the bus.
+//! (connection → its route, metadata and rooms). Lock order is always
+//! `conns` shard first, then `rooms` shard; delivery to a room touches only
+//! that room's shard, with a read lock, so publishes to different rooms never
+//! contend and publishes to the same room run in parallel. Group outlets are
+//! called after that lock is released, so an outlet may call back into the bus.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 use sockgate_core::{
-    is_reserved_event, Bus, BusError, Envelope, GroupId, GroupOutlet, Offer, Result, RoomName, RoomPolicy,
-    Route, Sid,
+    is_reserved_event, user_room, Bus, BusError, ConnMeta, ConnSnapshot, Envelope, GroupId, GroupOutlet,
+    GroupTarget, Offer, Result, RoomName, RoomPolicy, Route, Sid, Target, Who, USER_ROOM_PREFIX,
 };
 
 use crate::metrics::Metrics;
@@ -38,6 +38,7 @@ impl Default for BusLimits {
 
 struct Conn {
     route: Route,
+    meta: ConnMeta,
     rooms: HashSet<RoomName>,
 }
 
@@ -49,6 +50,23 @@ pub struct LocalBus {
     rooms: DashMap<RoomName, Room>,
     conns: DashMap<Sid, Conn>,
     metrics: Metrics,
+}
+
+/// How many deliveries one emit made.
+#[derive(Default)]
+struct Delivered {
+    queued: u64,
+    slow: u64,
+}
+
+impl Delivered {
+    fn count(&mut self, offer: Offer) {
+        match offer {
+            Offer::Queued => self.queued += 1,
+            Offer::Full => self.slow += 1,
+            Offer::Closed => {}
+        }
+    }
 }
 
 impl LocalBus {
@@ -103,6 +121,15 @@ impl LocalBus {
         Ok(())
     }
 
+    /// A room name a client may use: valid and not gateway-managed.
+    fn client_room(&self, room: &str) -> Result<RoomName> {
+        let room = self.policy.name(room)?;
+        if room.as_str().starts_with(USER_ROOM_PREFIX) {
+            return Err(BusError::ReservedRoom(room.to_string()));
+        }
+        Ok(room)
+    }
+
     fn notify_group(&self, route: &Route, apply: impl FnOnce(&dyn GroupOutlet)) {
         if let Route::Group(id) = route {
             if let Some(outlet) = self.groups.get(id.0) {
@@ -110,17 +137,93 @@ impl LocalBus {
             }
         }
     }
+
+    /// Adds a registered connection to a room (no policy check).
+    fn add_member(&self, sid: Sid, room: &RoomName) -> Result<()> {
+        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
+        if conn.rooms.insert(room.clone()) {
+            self.rooms
+                .entry(room.clone())
+                .or_default()
+                .insert(sid, &conn.route);
+            self.notify_group(&conn.route, |outlet| outlet.on_join(sid, room));
+        }
+        Ok(())
+    }
+
+    /// Removes a registered connection from a room (no policy check).
+    fn remove_member(&self, sid: Sid, room: &RoomName) -> Result<()> {
+        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
+        if conn.rooms.remove(room) {
+            self.notify_group(&conn.route, |outlet| outlet.on_leave(sid, room));
+            drop_from_room(&self.rooms, room, sid);
+        }
+        Ok(())
+    }
+
+    /// The connections `who` names.
+    fn resolve(&self, who: Who<'_>) -> Vec<Sid> {
+        match who {
+            Who::Sid(sid) => vec![sid],
+            Who::User(user) => self.members(&user_room(user)),
+        }
+    }
+
+    /// Delivers one event to the members of `rooms`, each member once.
+    fn deliver_to_rooms(&self, rooms: &[RoomName], except: &[Sid], event: &str, data: Box<RawValue>) {
+        let mut data = Some(data);
+        let mut delivered = Delivered::default();
+        let mut groups = Vec::new();
+        // Only an emit to several rooms can reach a connection twice.
+        let mut seen = (rooms.len() > 1).then(HashSet::new);
+        let mut group_envelope = None;
+        for (index, room) in rooms.iter().enumerate() {
+            let Some(members) = self.rooms.get(room) else {
+                continue;
+            };
+            // Raw frames name their room, so each room gets its own envelope;
+            // only an emit to several rooms pays for copying the payload.
+            let payload = match index + 1 == rooms.len() {
+                true => data.take(),
+                false => data.clone(),
+            };
+            let Some(payload) = payload else { break };
+            let envelope = Arc::new(Envelope::new(Some(room.clone()), event.into(), payload));
+            for (sid, recipient) in &members.direct {
+                if except.contains(sid) || seen.as_mut().is_some_and(|seen| !seen.insert(*sid)) {
+                    continue;
+                }
+                delivered.count(recipient.offer(&envelope));
+            }
+            members.groups_to_reach(except, &mut groups);
+            group_envelope.get_or_insert(envelope);
+        }
+        if let Some(envelope) = group_envelope {
+            for group in &groups {
+                self.groups[group.0].deliver(GroupTarget::Rooms(rooms), except, &envelope);
+            }
+        }
+        self.metrics
+            .published(delivered.queued, groups.len() as u64, delivered.slow);
+    }
 }
 
 impl Bus for LocalBus {
-    fn connect(&self, sid: Sid, route: Route) {
+    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta) {
+        let user = meta.user.clone();
         self.conns.insert(
             sid,
             Conn {
                 route,
+                meta,
                 rooms: HashSet::new(),
             },
         );
+        if let Some(user) = user {
+            if let Ok(room) = self.policy.name(&user_room(&user)) {
+                let _ = self.add_member(sid, &room);
+            }
+        }
     }
 
     fn disconnect(&self, sid: Sid) {
@@ -128,71 +231,181 @@ impl Bus for LocalBus {
             return;
         };
         for room in &conn.rooms {
-            remove_member(&self.rooms, room, sid);
+            drop_from_room(&self.rooms, room, sid);
         }
     }
 
     fn join(&self, sid: Sid, room: &str) -> Result<RoomName> {
-        let room = self.policy.name(room)?;
+        let room = self.client_room(room)?;
         if !self.policy.may_join(&room) {
             return Err(BusError::JoinForbidden(room.to_string()));
         }
-        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
-        if conn.rooms.insert(room.clone()) {
-            self.rooms
-                .entry(room.clone())
-                .or_default()
-                .insert(sid, &conn.route);
-            self.notify_group(&conn.route, |outlet| outlet.on_join(sid, &room));
-        }
+        self.add_member(sid, &room)?;
         Ok(room)
     }
 
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
-        let room = self.policy.name(room)?;
-        let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
-        if conn.rooms.remove(&room) {
-            self.notify_group(&conn.route, |outlet| outlet.on_leave(sid, &room));
-            remove_member(&self.rooms, &room, sid);
-        }
+        let room = self.client_room(room)?;
+        self.remove_member(sid, &room)?;
         Ok(room)
     }
 
     fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
-        let room = self.policy.name(room)?;
+        let room = self.client_room(room)?;
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));
         }
         self.check_event(event)?;
-        let Some(members) = self.rooms.get(&room) else {
-            self.metrics.published(0, 0, 0);
-            return Ok(());
+        let except: &[Sid] = match &sender {
+            Some(sid) => std::slice::from_ref(sid),
+            None => &[],
         };
-        let envelope = Arc::new(Envelope::new(room.clone(), event.into(), data, sender));
-        let (mut queued, mut slow) = (0, 0);
-        for (sid, recipient) in &members.direct {
-            if Some(*sid) == sender {
-                continue;
-            }
-            match recipient.offer(&envelope) {
-                Offer::Queued => queued += 1,
-                Offer::Full => slow += 1,
-                Offer::Closed => {}
-            }
-        }
-        let groups: Vec<GroupId> = members.groups_to_reach(sender).collect();
-        drop(members);
-        for group in &groups {
-            self.groups[group.0].broadcast(&room, sender, &envelope);
-        }
-        self.metrics.published(queued, groups.len() as u64, slow);
+        self.deliver_to_rooms(std::slice::from_ref(&room), except, event, data);
         Ok(())
+    }
+
+    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()> {
+        self.check_event(event)?;
+        match target {
+            Target::Rooms(names) => {
+                let rooms = names
+                    .iter()
+                    .map(|name| self.policy.name(name))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.deliver_to_rooms(&rooms, except, event, data);
+            }
+            Target::User(user) => {
+                let room = self.policy.name(&user_room(user))?;
+                self.deliver_to_rooms(std::slice::from_ref(&room), except, event, data);
+            }
+            Target::Sid(sid) => {
+                if except.contains(&sid) {
+                    return Ok(());
+                }
+                let route = self
+                    .conns
+                    .get(&sid)
+                    .ok_or(BusError::UnknownConnection)?
+                    .route
+                    .clone();
+                let envelope = Arc::new(Envelope::new(None, event.into(), data));
+                match route {
+                    Route::Direct(recipient) => {
+                        let mut delivered = Delivered::default();
+                        delivered.count(recipient.offer(&envelope));
+                        self.metrics.published(delivered.queued, 0, delivered.slow);
+                    }
+                    Route::Group(group) => {
+                        self.groups[group.0].deliver(GroupTarget::One(sid), except, &envelope);
+                        self.metrics.published(0, 1, 0);
+                    }
+                }
+            }
+            Target::All => {
+                let envelope = Arc::new(Envelope::new(None, event.into(), data));
+                let mut delivered = Delivered::default();
+                for conn in self.conns.iter() {
+                    if let Route::Direct(recipient) = &conn.route {
+                        if !except.contains(conn.key()) {
+                            delivered.count(recipient.offer(&envelope));
+                        }
+                    }
+                }
+                for outlet in &self.groups {
+                    outlet.deliver(GroupTarget::All, except, &envelope);
+                }
+                self.metrics
+                    .published(delivered.queued, self.groups.len() as u64, delivered.slow);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
+        let rooms = rooms
+            .iter()
+            .map(|r| self.policy.name(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sids = self.resolve(who);
+        let mut reached = 0;
+        for sid in sids {
+            if rooms.iter().all(|room| self.add_member(sid, room).is_ok()) {
+                reached += 1;
+            }
+        }
+        if reached == 0 {
+            if let Who::Sid(_) = who {
+                return Err(BusError::UnknownConnection);
+            }
+        }
+        Ok(reached)
+    }
+
+    fn remove_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
+        let rooms = rooms
+            .iter()
+            .map(|r| self.policy.name(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sids = self.resolve(who);
+        let mut reached = 0;
+        for sid in sids {
+            if rooms.iter().all(|room| self.remove_member(sid, room).is_ok()) {
+                reached += 1;
+            }
+        }
+        if reached == 0 {
+            if let Who::Sid(_) = who {
+                return Err(BusError::UnknownConnection);
+            }
+        }
+        Ok(reached)
+    }
+
+    fn kick(&self, who: Who<'_>) -> usize {
+        let mut kicked = 0;
+        for sid in self.resolve(who) {
+            let Some(route) = self.conns.get(&sid).map(|conn| conn.route.clone()) else {
+                continue;
+            };
+            match route {
+                Route::Direct(recipient) => recipient.disconnect(),
+                Route::Group(group) => self.groups[group.0].disconnect(sid),
+            }
+            kicked += 1;
+        }
+        kicked
+    }
+
+    fn rooms(&self) -> Vec<(RoomName, usize)> {
+        let mut rooms: Vec<_> = self.rooms.iter().map(|r| (r.key().clone(), r.len())).collect();
+        rooms.sort_by(|a, b| a.0.cmp(&b.0));
+        rooms
+    }
+
+    fn members(&self, room: &str) -> Vec<Sid> {
+        let mut sids: Vec<Sid> = self
+            .rooms
+            .get(room)
+            .map(|r| r.sids().collect())
+            .unwrap_or_default();
+        sids.sort();
+        sids
+    }
+
+    fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
+        let conn = self.conns.get(&sid)?;
+        let rooms: BTreeSet<RoomName> = conn.rooms.iter().cloned().collect();
+        Some(ConnSnapshot {
+            sid,
+            meta: conn.meta.clone(),
+            rooms: rooms.into_iter().collect(),
+        })
     }
 }
 
 /// Removes `sid` from `room`, dropping the room when it becomes empty; both
 /// happen under one shard lock so a concurrent join cannot be lost.
-fn remove_member(rooms: &DashMap<RoomName, Room>, room: &RoomName, sid: Sid) {
+fn drop_from_room(rooms: &DashMap<RoomName, Room>, room: &RoomName, sid: Sid) {
     if let Entry::Occupied(mut entry) = rooms.entry(room.clone()) {
         entry.get_mut().remove(sid);
         if entry.get().is_empty() {

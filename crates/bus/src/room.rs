@@ -56,16 +56,25 @@ impl Room {
         self.direct.len() + self.grouped.len()
     }
 
-    /// The group outlets that have at least one member other than `sender`.
-    pub(crate) fn groups_to_reach(&self, sender: Option<Sid>) -> impl Iterator<Item = GroupId> + '_ {
-        let sender_group = sender.and_then(|sid| self.grouped.get(&sid).copied());
-        self.group_counts
-            .iter()
-            .enumerate()
-            .filter(move |&(index, &count)| {
-                let own = u32::from(sender_group == Some(GroupId(index)));
-                count > own
-            })
-            .map(|(index, _)| GroupId(index))
+    /// Every member's id.
+    pub(crate) fn sids(&self) -> impl Iterator<Item = Sid> + '_ {
+        self.direct.keys().chain(self.grouped.keys()).copied()
+    }
+
+    /// Adds to `groups` the group outlets with at least one member not in `except`.
+    pub(crate) fn groups_to_reach(&self, except: &[Sid], groups: &mut Vec<GroupId>) {
+        for (index, &count) in self.group_counts.iter().enumerate() {
+            let group = GroupId(index);
+            if count == 0 || groups.contains(&group) {
+                continue;
+            }
+            let excluded = except
+                .iter()
+                .filter(|sid| self.grouped.get(sid) == Some(&group))
+                .count();
+            if count as usize > excluded {
+                groups.push(group);
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The [`Bus`] trait: the one boundary between protocol fronts and rooms.
+//! The [`Bus`] trait: the one boundary between protocol fronts, the HTTP
+//! API and rooms.
 //!
 //! A front registers each connection with a [`Route`] saying how messages
 //! reach it, then joins, leaves and publishes on its behalf. Two kinds of
@@ -6,11 +7,13 @@
 //!
 //! - a [`Recipient`] gets each envelope individually through its own bounded
 //!   queue (raw WebSocket connections);
-//! - a [`GroupOutlet`] gets one call per publish for all its members in a
-//!   room and does its own encode-once fan-out (socket.io namespaces, whose
-//!   engine only offers encode-once delivery through its broadcast operator).
+//! - a [`GroupOutlet`] gets one call per emit for all its members and does
+//!   its own encode-once fan-out (socket.io namespaces, whose engine only
+//!   offers encode-once delivery through its broadcast operator).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde_json::value::RawValue;
 
@@ -32,16 +35,31 @@ pub trait Recipient: Send + Sync {
     /// Queues the envelope without waiting. A full queue must not block the
     /// caller: the recipient disconnects itself and answers [`Offer::Full`].
     fn offer(&self, envelope: &Arc<Envelope>) -> Offer;
+    /// Ends the connection because the server asked to (HTTP API).
+    fn disconnect(&self);
 }
 
-/// A front that delivers to all of its members of a room in one call.
+/// Which of a group outlet's members an emit is for.
+#[derive(Debug, Clone, Copy)]
+pub enum GroupTarget<'a> {
+    /// Members of any of these rooms, each reached once.
+    Rooms(&'a [RoomName]),
+    /// Every member.
+    All,
+    /// One connection.
+    One(Sid),
+}
+
+/// A front that delivers to many of its members in one call.
 pub trait GroupOutlet: Send + Sync {
-    /// Delivers `envelope` to this outlet's members of `room`, except `sender`.
-    fn broadcast(&self, room: &RoomName, sender: Option<Sid>, envelope: &Arc<Envelope>);
+    /// Delivers `envelope` to the targeted members, except those in `except`.
+    fn deliver(&self, target: GroupTarget<'_>, except: &[Sid], envelope: &Arc<Envelope>);
     /// Mirrors a join into the outlet's own delivery index.
     fn on_join(&self, sid: Sid, room: &RoomName);
     /// Mirrors a leave into the outlet's own delivery index.
     fn on_leave(&self, sid: Sid, room: &RoomName);
+    /// Ends one member's connection because the server asked to.
+    fn disconnect(&self, sid: Sid);
 }
 
 /// Index of a [`GroupOutlet`] given to the bus when it was built.
@@ -53,7 +71,7 @@ pub struct GroupId(pub usize);
 pub enum Route {
     /// Envelope by envelope, into the connection's own queue.
     Direct(Arc<dyn Recipient>),
-    /// Through a group outlet's broadcast.
+    /// Through a group outlet.
     Group(GroupId),
 }
 
@@ -66,20 +84,125 @@ impl std::fmt::Debug for Route {
     }
 }
 
-/// The shared room/event bus seen by every protocol front.
+/// The client protocol of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Raw protocol v1 over plain WebSocket.
+    Raw,
+    /// socket.io (any transport, engine.io v3 or v4).
+    SocketIo,
+}
+
+impl Protocol {
+    /// `"raw"` or `"socket.io"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Raw => "raw",
+            Protocol::SocketIo => "socket.io",
+        }
+    }
+}
+
+/// What the bus knows about a connection besides its rooms.
+#[derive(Debug, Clone)]
+pub struct ConnMeta {
+    /// The client protocol.
+    pub protocol: Protocol,
+    /// The socket.io namespace, for socket.io connections.
+    pub namespace: Option<String>,
+    /// The authenticated user, if any; the connection is in `user:<id>`.
+    pub user: Option<String>,
+    /// The client's address as the gateway sees it.
+    pub peer: Option<SocketAddr>,
+    /// When the connection was accepted.
+    pub connected_at: SystemTime,
+}
+
+impl ConnMeta {
+    /// Metadata for a connection accepted now.
+    pub fn new(protocol: Protocol, peer: Option<SocketAddr>) -> Self {
+        ConnMeta {
+            protocol,
+            namespace: None,
+            user: None,
+            peer,
+            connected_at: SystemTime::now(),
+        }
+    }
+}
+
+/// A copy of one connection's state.
+#[derive(Debug, Clone)]
+pub struct ConnSnapshot {
+    /// The connection id.
+    pub sid: Sid,
+    /// Its metadata.
+    pub meta: ConnMeta,
+    /// The rooms it is in, sorted.
+    pub rooms: Vec<RoomName>,
+}
+
+/// Who an emit from the server (HTTP API) is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Members of any of these rooms, each reached once.
+    Rooms(&'a [String]),
+    /// Every connection.
+    All,
+    /// One connection.
+    Sid(Sid),
+    /// Every connection of one user (the room `user:<id>`).
+    User(&'a str),
+}
+
+/// Which connections a server-side join, leave or disconnect is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    /// One connection.
+    Sid(Sid),
+    /// Every connection of one user.
+    User(&'a str),
+}
+
+/// The room every connection of user `id` is in.
+pub fn user_room(id: &str) -> String {
+    format!("{USER_ROOM_PREFIX}{id}")
+}
+
+/// Rooms starting with this are managed by the gateway: clients cannot
+/// join, leave or publish to them.
+pub const USER_ROOM_PREFIX: &str = "user:";
+
+/// The shared room/event bus seen by every protocol front and the HTTP API.
 ///
 /// All methods are synchronous and never wait on a client: a front may call
 /// them from inside its message handlers, and per-sender order is the order
 /// of calls.
 pub trait Bus: Send + Sync + 'static {
-    /// Registers a new connection and how to reach it.
-    fn connect(&self, sid: Sid, route: Route);
+    /// Registers a new connection, how to reach it, and what it is; an
+    /// authenticated user's connection joins `user:<id>`.
+    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta);
     /// Removes a connection from every room it is in; empty rooms are dropped.
     fn disconnect(&self, sid: Sid);
-    /// Adds the connection to a room, checking the room policy.
+    /// A client joins a room, subject to the room policy.
     fn join(&self, sid: Sid, room: &str) -> Result<RoomName>;
-    /// Removes the connection from a room (a no-op if it was not a member).
+    /// A client leaves a room (a no-op if it was not a member).
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName>;
-    /// Publishes an event to every member of `room` except `sender`.
+    /// A client publishes an event to every member of `room` but itself,
+    /// subject to the room policy.
     fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()>;
+    /// The server emits an event; room policy does not apply.
+    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()>;
+    /// The server puts connections in rooms; returns how many connections.
+    fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize>;
+    /// The server takes connections out of rooms; returns how many connections.
+    fn remove_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize>;
+    /// The server disconnects connections; returns how many.
+    fn kick(&self, who: Who<'_>) -> usize;
+    /// Every room with its member count, sorted by name.
+    fn rooms(&self) -> Vec<(RoomName, usize)>;
+    /// The members of a room (empty if it does not exist).
+    fn members(&self, room: &str) -> Vec<Sid>;
+    /// One connection's state.
+    fn connection(&self, sid: Sid) -> Option<ConnSnapshot>;
 }

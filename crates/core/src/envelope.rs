@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
 
-use crate::{RoomName, Sid};
+use crate::RoomName;
 
 /// An event name, shared between the envelope and every encoding of it.
 pub type EventName = Arc<str>;
@@ -32,10 +32,9 @@ pub fn is_reserved_event(name: &str) -> bool {
 /// delivery path. Each protocol front encodes the envelope at most once
 /// (see [`Envelope::encoded`]) and hands the same bytes to every receiver.
 pub struct Envelope {
-    room: RoomName,
+    room: Option<RoomName>,
     event: EventName,
     data: Box<RawValue>,
-    sender: Option<Sid>,
     encoded: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
@@ -44,26 +43,25 @@ impl std::fmt::Debug for Envelope {
         f.debug_struct("Envelope")
             .field("room", &self.room)
             .field("event", &self.event)
-            .field("sender", &self.sender)
             .finish_non_exhaustive()
     }
 }
 
 impl Envelope {
-    /// A new envelope; `sender` is excluded from delivery.
-    pub fn new(room: RoomName, event: EventName, data: Box<RawValue>, sender: Option<Sid>) -> Self {
+    /// A new envelope; `room` is `None` for events addressed to connections
+    /// rather than to a room.
+    pub fn new(room: Option<RoomName>, event: EventName, data: Box<RawValue>) -> Self {
         Envelope {
             room,
             event,
             data,
-            sender,
             encoded: OnceLock::new(),
         }
     }
 
-    /// The room the event was published to.
-    pub fn room(&self) -> &RoomName {
-        &self.room
+    /// The room the event was published to, if it was.
+    pub fn room(&self) -> Option<&RoomName> {
+        self.room.as_ref()
     }
 
     /// The event name.
@@ -74,11 +72,6 @@ impl Envelope {
     /// The JSON payload, as sent by the publisher.
     pub fn data(&self) -> &RawValue {
         &self.data
-    }
-
-    /// The connection that published it, if a client did.
-    pub fn sender(&self) -> Option<Sid> {
-        self.sender
     }
 
     /// The per-receiver encoding of this envelope (the raw-WebSocket frame),
@@ -118,7 +111,7 @@ mod tests {
     fn encodes_once_for_every_receiver() {
         let room = RoomPolicy::allow_all(16).name("r").unwrap();
         let data = RawValue::from_string("{\"a\":1}".into()).unwrap();
-        let env = Envelope::new(room, "chat".into(), data, None);
+        let env = Envelope::new(Some(room), "chat".into(), data);
         let calls = AtomicUsize::new(0);
         let encode = |e: &Envelope| {
             calls.fetch_add(1, Ordering::Relaxed);

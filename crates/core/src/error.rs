@@ -9,6 +9,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The operation is valid but this gateway does not support it.
     Unsupported,
+    /// The connection or room addressed does not exist.
+    NotFound,
 }
 
 impl ErrorCode {
@@ -18,6 +20,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unsupported => "unsupported",
+            ErrorCode::NotFound => "not_found",
         }
     }
 }
@@ -46,6 +49,9 @@ pub enum BusError {
     /// The connection is not registered with the bus (already gone).
     #[error("connection is not registered")]
     UnknownConnection,
+    /// Clients cannot join, leave or publish to gateway-managed rooms.
+    #[error("room {0:?} is managed by the gateway")]
+    ReservedRoom(String),
 }
 
 impl BusError {
@@ -55,8 +61,10 @@ impl BusError {
             BusError::InvalidRoom(_) | BusError::InvalidEvent { .. } | BusError::ReservedEvent(_) => {
                 ErrorCode::BadRequest
             }
-            BusError::JoinForbidden(_) | BusError::PublishForbidden(_) => ErrorCode::Forbidden,
-            BusError::UnknownConnection => ErrorCode::BadRequest,
+            BusError::JoinForbidden(_) | BusError::PublishForbidden(_) | BusError::ReservedRoom(_) => {
+                ErrorCode::Forbidden
+            }
+            BusError::UnknownConnection => ErrorCode::NotFound,
         }
     }
 }

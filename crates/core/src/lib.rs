@@ -11,7 +11,10 @@ mod error;
 mod room;
 mod sid;
 
-pub use bus::{Bus, GroupId, GroupOutlet, Offer, Recipient, Route};
+pub use bus::{
+    user_room, Bus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget, Offer, Protocol, Recipient,
+    Route, Target, Who, USER_ROOM_PREFIX,
+};
 pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};
 pub use error::{BusError, ErrorCode, Result};
 pub use room::{RoomName, RoomPolicy, RoomPolicyError};

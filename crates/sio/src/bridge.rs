@@ -17,10 +17,11 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
-use sockgate_core::{Bus, BusError, ErrorCode, GroupId, Route, Sid};
+use sockgate_core::{Bus, BusError, ConnMeta, ErrorCode, GroupId, Protocol, Route, Sid};
 use tracing::info;
 
 use crate::json::{inline_attachments, Payload};
+use crate::outlet::sid_key;
 
 /// Which control event a [`ControlHandler`] answers.
 #[derive(Debug, Clone, Copy)]
@@ -137,7 +138,14 @@ pub(crate) fn to_bus_sid(socket: &Socket<LocalAdapter>) -> Sid {
 /// Registers the connection with the bus and its control handlers on the socket.
 pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, events: &crate::EventNames) {
     let sid = to_bus_sid(socket);
-    bridge.bus.connect(sid, Route::Group(bridge.group));
+    let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
+    let meta = ConnMeta {
+        namespace: Some(socket.ns().to_owned()),
+        ..ConnMeta::new(Protocol::SocketIo, peer)
+    };
+    // The socket's own room in socketioxide's index (see `outlet`).
+    socket.join(sid_key(sid));
+    bridge.bus.connect(sid, Route::Group(bridge.group), meta);
     for (name, control) in [
         (&events.join, Control::Join),
         (&events.leave, Control::Leave),
@@ -152,11 +160,7 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, events: &crat
         );
     }
     // The front listener always records the peer; "-" would mean a bug there.
-    let peer = socket
-        .req_parts()
-        .extensions
-        .get::<SocketAddr>()
-        .map_or_else(|| "-".to_owned(), ToString::to_string);
+    let peer = peer.map_or_else(|| "-".to_owned(), |peer| peer.to_string());
     info!(
         protocol = "socket.io",
         %sid,

@@ -1,4 +1,11 @@
 //! [`SioOutlet`]: one socket.io namespace as a bus group outlet.
+//!
+//! socketioxide's room index is this outlet's delivery index. Its room names
+//! are prefixed so that the two kinds this outlet keeps there can never
+//! collide: `r:<room>` mirrors a bus room, `s:<sid>` holds one socket (every
+//! socket joins its own at connect, which lets an emit skip or target
+//! single sockets). A client naming a room after another client's sid thus
+//! reaches nobody it should not.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -6,12 +13,21 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use socketioxide::socket::Sid as SioSid;
 use socketioxide::SocketIo;
-use sockgate_core::{Envelope, GroupOutlet, RoomName, Sid};
+use sockgate_core::{Envelope, GroupOutlet, GroupTarget, RoomName, Sid};
 use tracing::{debug, warn};
 
+/// The socketioxide room mirroring bus room `room`.
+pub(crate) fn room_key(room: &str) -> String {
+    format!("r:{room}")
+}
+
+/// The socketioxide room holding only socket `sid`.
+pub(crate) fn sid_key(sid: Sid) -> String {
+    format!("s:{sid}")
+}
+
 /// Delivers bus events to one namespace's sockets through socketioxide's
-/// broadcast, which encodes the packet once for all of them, and keeps
-/// socketioxide's room index (its delivery index) in step with the bus.
+/// broadcast, which encodes the packet once for all of them.
 pub(crate) struct SioOutlet {
     io: SocketIo,
     namespace: String,
@@ -34,15 +50,20 @@ impl SioOutlet {
 }
 
 impl GroupOutlet for SioOutlet {
-    fn broadcast(&self, room: &RoomName, sender: Option<Sid>, envelope: &Arc<Envelope>) {
+    fn deliver(&self, target: GroupTarget<'_>, except: &[Sid], envelope: &Arc<Envelope>) {
         let Some(namespace) = self.io.of(&self.namespace) else {
             return;
         };
-        let room = room.as_str().to_owned();
-        // Broadcasting from the sender's own socket excludes it.
-        let operators = match sender.and_then(|sid| self.socket(sid)) {
-            Some(socket) => socket.to(room),
-            None => namespace.to(room),
+        let operators = match target {
+            GroupTarget::Rooms(rooms) => {
+                namespace.to(rooms.iter().map(|r| room_key(r.as_str())).collect::<Vec<_>>())
+            }
+            GroupTarget::All => namespace,
+            GroupTarget::One(sid) => namespace.to(sid_key(sid)),
+        };
+        let operators = match except {
+            [] => operators,
+            except => operators.except(except.iter().map(|sid| sid_key(*sid)).collect::<Vec<_>>()),
         };
         // socketioxide's local adapter completes a broadcast synchronously.
         let Some(outcome) = operators.emit(envelope.event(), envelope.data()).now_or_never() else {
@@ -59,13 +80,19 @@ impl GroupOutlet for SioOutlet {
 
     fn on_join(&self, sid: Sid, room: &RoomName) {
         if let Some(socket) = self.socket(sid) {
-            socket.join(room.as_str().to_owned());
+            socket.join(room_key(room.as_str()));
         }
     }
 
     fn on_leave(&self, sid: Sid, room: &RoomName) {
         if let Some(socket) = self.socket(sid) {
-            socket.leave(room.as_str().to_owned());
+            socket.leave(room_key(room.as_str()));
+        }
+    }
+
+    fn disconnect(&self, sid: Sid) {
+        if let Some(socket) = self.socket(sid) {
+            let _ = socket.disconnect();
         }
     }
 }

@@ -23,6 +23,8 @@ pub enum CloseReason {
     PingTimeout,
     /// The gateway is shutting down.
     ServerShutdown,
+    /// The backend disconnected the client through the HTTP API.
+    Kicked,
 }
 
 impl CloseReason {
@@ -37,6 +39,7 @@ impl CloseReason {
             CloseReason::InvalidUtf8 => (CloseCode::Invalid, "invalid utf-8"),
             CloseReason::PingTimeout => (CloseCode::Away, "ping timeout"),
             CloseReason::ServerShutdown => (CloseCode::Away, "going away"),
+            CloseReason::Kicked => (CloseCode::from(4000), "disconnected by the server"),
         };
         Some(CloseFrame {
             code,
@@ -55,6 +58,7 @@ impl CloseReason {
             CloseReason::InvalidUtf8 => "invalid utf-8",
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::ServerShutdown => "server shutdown",
+            CloseReason::Kicked => "disconnected by the server",
         }
     }
 }
@@ -72,6 +76,7 @@ mod tests {
         assert_eq!(code(CloseReason::InvalidUtf8), Some(1007));
         assert_eq!(code(CloseReason::PingTimeout), Some(1001));
         assert_eq!(code(CloseReason::ServerShutdown), Some(1001));
+        assert_eq!(code(CloseReason::Kicked), Some(4000));
         assert_eq!(code(CloseReason::ClientClosed), None);
     }
 }

@@ -69,4 +69,8 @@ impl Recipient for RawRecipient {
             Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
         }
     }
+
+    fn disconnect(&self) {
+        self.control.close(CloseReason::Kicked);
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sockgate_core::{Bus, Sid};
+use sockgate_core::{Bus, ConnMeta, Protocol, Sid};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{info, info_span, warn, Instrument};
@@ -72,7 +72,8 @@ impl RawFront {
                 )
                 .await;
                 info!(protocol = "raw", "connection open");
-                let reason = run_session(socket, sid, front.bus.clone(), &front.config).await;
+                let meta = ConnMeta::new(Protocol::Raw, Some(peer));
+                let reason = run_session(socket, sid, meta, front.bus.clone(), &front.config).await;
                 info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),

@@ -178,13 +178,14 @@ pub(crate) fn event_frame(envelope: &Envelope) -> String {
     #[derive(Serialize)]
     struct Event<'a> {
         op: &'static str,
-        room: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
         event: &'a str,
         data: &'a RawValue,
     }
     to_json(&Event {
         op: "event",
-        room: envelope.room().as_str(),
+        room: envelope.room().map(|room| room.as_str()),
         event: envelope.event(),
         data: envelope.data(),
     })
@@ -302,10 +303,15 @@ mod tests {
         );
         let room = RoomPolicy::allow_all(8).name("r\"1").unwrap();
         let data = RawValue::from_string("[1,\"x\"]".into()).unwrap();
-        let env = Envelope::new(room, "chat".into(), data, None);
+        let env = Envelope::new(Some(room), "chat".into(), data.clone());
         assert_eq!(
             event_frame(&env),
             r#"{"op":"event","room":"r\"1","event":"chat","data":[1,"x"]}"#
+        );
+        let direct = Envelope::new(None, "chat".into(), data);
+        assert_eq!(
+            event_frame(&direct),
+            r#"{"op":"event","event":"chat","data":[1,"x"]}"#
         );
     }
 }

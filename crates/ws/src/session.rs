@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use sockgate_core::{Bus, BusError, ErrorCode, Route, Sid};
+use sockgate_core::{Bus, BusError, ConnMeta, ErrorCode, Route, Sid};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
@@ -25,7 +25,13 @@ const WRITE_BATCH: usize = 64;
 ///
 /// The client gets `{"op":"open",…}` first, is registered with the bus, and
 /// is removed from it (leaving every room) before this returns.
-pub async fn run_session<S>(socket: S, sid: Sid, bus: Arc<dyn Bus>, config: &WsConfig) -> CloseReason
+pub async fn run_session<S>(
+    socket: S,
+    sid: Sid,
+    meta: ConnMeta,
+    bus: Arc<dyn Bus>,
+    config: &WsConfig,
+) -> CloseReason
 where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
 {
@@ -40,6 +46,7 @@ where
             queue: queue.clone(),
             control: control.clone(),
         })),
+        meta,
     );
 
     let liveness = Liveness::new();

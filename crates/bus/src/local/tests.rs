@@ -29,6 +29,9 @@ impl sockgate_core::Recipient for TestRecipient {
         got.push(format!("{}:{}", envelope.event(), envelope.data().get()));
         Offer::Queued
     }
+    fn disconnect(&self) {
+        self.got.lock().unwrap().push("disconnected".into());
+    }
 }
 
 /// A group outlet that records broadcasts and mirrored joins.
@@ -38,12 +41,20 @@ struct TestOutlet {
 }
 
 impl GroupOutlet for TestOutlet {
-    fn broadcast(&self, room: &RoomName, sender: Option<Sid>, envelope: &Arc<Envelope>) {
-        let sender = sender.map(|s| s.to_string()).unwrap_or_default();
+    fn deliver(&self, target: GroupTarget<'_>, except: &[Sid], envelope: &Arc<Envelope>) {
+        let target = match target {
+            GroupTarget::Rooms(rooms) => rooms.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(","),
+            GroupTarget::All => "*".into(),
+            GroupTarget::One(sid) => sid.to_string(),
+        };
+        let except = except.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
         self.calls
             .lock()
             .unwrap()
-            .push(format!("broadcast {room} {} from {sender}", envelope.event()));
+            .push(format!("deliver {target} {} except {except}", envelope.event()));
+    }
+    fn disconnect(&self, sid: Sid) {
+        self.calls.lock().unwrap().push(format!("disconnect {sid}"));
     }
     fn on_join(&self, sid: Sid, room: &RoomName) {
         self.calls.lock().unwrap().push(format!("join {sid} {room}"));
@@ -55,6 +66,17 @@ impl GroupOutlet for TestOutlet {
 
 fn data(json: &str) -> Box<RawValue> {
     RawValue::from_string(json.to_owned()).unwrap()
+}
+
+fn meta() -> ConnMeta {
+    ConnMeta::new(sockgate_core::Protocol::Raw, None)
+}
+
+fn user(id: &str) -> ConnMeta {
+    ConnMeta {
+        user: Some(id.to_owned()),
+        ..meta()
+    }
 }
 
 fn bus() -> LocalBus {
@@ -70,9 +92,9 @@ fn publish_reaches_every_member_but_the_sender() {
         TestRecipient::new(8),
         TestRecipient::new(8),
     );
-    bus.connect(a, Route::Direct(ra.clone()));
-    bus.connect(b, Route::Direct(rb.clone()));
-    bus.connect(c, Route::Direct(rc.clone()));
+    bus.connect(a, Route::Direct(ra.clone()), meta());
+    bus.connect(b, Route::Direct(rb.clone()), meta());
+    bus.connect(c, Route::Direct(rc.clone()), meta());
     bus.join(a, "act42").unwrap();
     bus.join(b, "act42").unwrap();
     bus.join(c, "other").unwrap();
@@ -90,8 +112,8 @@ fn group_outlet_is_called_once_per_publish_and_skipped_when_only_the_sender_is_i
     let outlet = Arc::new(TestOutlet::default());
     let group = bus.add_group(outlet.clone());
     let (x, y) = (Sid::random(), Sid::random());
-    bus.connect(x, Route::Group(group));
-    bus.connect(y, Route::Group(group));
+    bus.connect(x, Route::Group(group), meta());
+    bus.connect(y, Route::Group(group), meta());
     bus.join(x, "r").unwrap();
     bus.publish(Some(x), "r", "e", data("1")).unwrap();
     bus.join(y, "r").unwrap();
@@ -103,7 +125,7 @@ fn group_outlet_is_called_once_per_publish_and_skipped_when_only_the_sender_is_i
         [
             format!("join {x} r"),
             format!("join {y} r"),
-            format!("broadcast r e from {x}")
+            format!("deliver r e except {x}")
         ]
     );
 }
@@ -114,9 +136,9 @@ fn a_full_queue_is_counted_as_a_slow_consumer_and_others_still_get_the_event() {
     let (pub_sid, slow, fast) = (Sid::random(), Sid::random(), Sid::random());
     let slow_r = TestRecipient::new(1);
     let fast_r = TestRecipient::new(8);
-    bus.connect(pub_sid, Route::Direct(TestRecipient::new(8)));
-    bus.connect(slow, Route::Direct(slow_r.clone()));
-    bus.connect(fast, Route::Direct(fast_r.clone()));
+    bus.connect(pub_sid, Route::Direct(TestRecipient::new(8)), meta());
+    bus.connect(slow, Route::Direct(slow_r.clone()), meta());
+    bus.connect(fast, Route::Direct(fast_r.clone()), meta());
     bus.join(slow, "r").unwrap();
     bus.join(fast, "r").unwrap();
     for n in 0..3 {
@@ -132,8 +154,8 @@ fn a_full_queue_is_counted_as_a_slow_consumer_and_others_still_get_the_event() {
 fn disconnect_leaves_every_room_and_empty_rooms_are_dropped() {
     let bus = bus();
     let (a, b) = (Sid::random(), Sid::random());
-    bus.connect(a, Route::Direct(TestRecipient::new(8)));
-    bus.connect(b, Route::Direct(TestRecipient::new(8)));
+    bus.connect(a, Route::Direct(TestRecipient::new(8)), meta());
+    bus.connect(b, Route::Direct(TestRecipient::new(8)), meta());
     bus.join(a, "one").unwrap();
     bus.join(a, "two").unwrap();
     bus.join(b, "two").unwrap();
@@ -156,7 +178,7 @@ fn policy_and_event_rules_are_enforced() {
         },
     );
     let a = Sid::random();
-    bus.connect(a, Route::Direct(TestRecipient::new(8)));
+    bus.connect(a, Route::Direct(TestRecipient::new(8)), meta());
     assert_eq!(bus.join(a, "lobby"), Err(BusError::JoinForbidden("lobby".into())));
     assert!(matches!(
         bus.join(a, "act:toolong"),
@@ -185,4 +207,89 @@ fn policy_and_event_rules_are_enforced() {
 
 fn bus_with_long_events() -> LocalBus {
     bus()
+}
+
+#[test]
+fn server_emits_reach_rooms_once_users_sids_and_everyone() {
+    let mut bus = bus();
+    let outlet = Arc::new(TestOutlet::default());
+    let group = bus.add_group(outlet.clone());
+    let (a, b, c, g) = (Sid::random(), Sid::random(), Sid::random(), Sid::random());
+    let (ra, rb, rc) = (
+        TestRecipient::new(16),
+        TestRecipient::new(16),
+        TestRecipient::new(16),
+    );
+    bus.connect(a, Route::Direct(ra.clone()), user("ann"));
+    bus.connect(b, Route::Direct(rb.clone()), user("ann"));
+    bus.connect(c, Route::Direct(rc.clone()), meta());
+    bus.connect(g, Route::Group(group), user("ann"));
+    bus.add_rooms(Who::Sid(c), &["one".into(), "two".into()]).unwrap();
+    bus.add_rooms(Who::Sid(a), &["two".into()]).unwrap();
+
+    // Several rooms: a member of both gets it once.
+    bus.emit(Target::Rooms(&["one".into(), "two".into()]), &[], "m", data("1"))
+        .unwrap();
+    assert_eq!(rc.events(), ["m:1"]);
+    assert_eq!(ra.events(), ["m:1"]);
+    // A user: all of their connections, on both routes, except one.
+    bus.emit(Target::User("ann"), &[b], "u", data("2")).unwrap();
+    assert_eq!(ra.events(), ["m:1", "u:2"]);
+    assert!(rb.events().is_empty());
+    // One connection, and everyone.
+    bus.emit(Target::Sid(c), &[], "s", data("3")).unwrap();
+    bus.emit(Target::All, &[a], "all", data("4")).unwrap();
+    assert_eq!(rc.events(), ["m:1", "s:3", "all:4"]);
+    assert_eq!(rb.events(), ["all:4"]);
+    assert_eq!(
+        bus.emit(Target::Sid(Sid::random()), &[], "x", data("5")),
+        Err(BusError::UnknownConnection)
+    );
+    let calls = outlet.calls.lock().unwrap().clone();
+    assert!(
+        calls.contains(&format!("deliver user:ann u except {b}")),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&format!("deliver * all except {a}")), "{calls:?}");
+
+    assert_eq!(bus.kick(Who::User("ann")), 3);
+    assert_eq!(ra.events().last().map(String::as_str), Some("disconnected"));
+    assert!(outlet.calls.lock().unwrap().contains(&format!("disconnect {g}")));
+}
+
+#[test]
+fn user_rooms_are_joined_at_connect_and_closed_to_clients() {
+    let bus = bus();
+    let a = Sid::random();
+    bus.connect(a, Route::Direct(TestRecipient::new(8)), user("bob"));
+    assert_eq!(bus.members("user:bob"), [a]);
+    assert_eq!(
+        bus.join(a, "user:eve"),
+        Err(BusError::ReservedRoom("user:eve".into()))
+    );
+    assert_eq!(
+        bus.publish(Some(a), "user:bob", "e", data("1")),
+        Err(BusError::ReservedRoom("user:bob".into()))
+    );
+    let snapshot = bus.connection(a).unwrap();
+    assert_eq!(snapshot.meta.user.as_deref(), Some("bob"));
+    assert_eq!(
+        snapshot.rooms.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["user:bob"]
+    );
+    bus.add_rooms(Who::User("bob"), &["b".into(), "a".into()])
+        .unwrap();
+    assert_eq!(
+        bus.rooms()
+            .iter()
+            .map(|(r, n)| (r.as_str(), *n))
+            .collect::<Vec<_>>(),
+        [("a", 1), ("b", 1), ("user:bob", 1)]
+    );
+    assert_eq!(bus.remove_rooms(Who::User("bob"), &["a".into()]).unwrap(), 1);
+    assert_eq!(bus.remove_rooms(Who::User("nobody"), &["a".into()]).unwrap(), 0);
+    assert_eq!(
+        bus.add_rooms(Who::Sid(Sid::random()), &["a".into()]),
+        Err(BusError::UnknownConnection)
+    );
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sockgate_bus::{BusLimits, LocalBus};
-use sockgate_core::RoomPolicy;
+use sockgate_core::{Protocol, RoomPolicy};
 use tokio::io::DuplexStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -28,7 +28,16 @@ async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task:
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config.tungstenite())).await;
     let bus: Arc<dyn Bus> = bus.clone();
-    let task = tokio::spawn(async move { run_session(server, Sid::random(), bus, &config).await });
+    let task = tokio::spawn(async move {
+        run_session(
+            server,
+            Sid::random(),
+            ConnMeta::new(Protocol::Raw, None),
+            bus,
+            &config,
+        )
+        .await
+    });
     let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     (client, task)
 }
