@@ -8,6 +8,8 @@
 
 mod util;
 
+mod api;
+
 mod config;
 mod cross_protocol;
 mod http;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use sockgate_backend::Api;
 use sockgate_bus::LocalBus;
 use sockgate_core::{Bus, GroupId};
 use sockgate_sio::SioFront;
@@ -40,8 +41,9 @@ impl Gateway {
         let bus = Arc::new(bus);
         let shared: Arc<dyn Bus> = bus.clone();
         sio.attach(shared.clone(), &groups);
-        let raw = RawFront::new(shared, config.raw.clone());
-        let router = Arc::new(Router::new(&config, sio.service(), raw));
+        let raw = RawFront::new(shared.clone(), config.raw.clone());
+        let api = Api::new(shared, config.api.clone());
+        let router = Arc::new(Router::new(&config, sio.service(), raw, api));
         Gateway {
             config,
             bus,

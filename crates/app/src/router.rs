@@ -11,6 +11,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::Service as _;
+use sockgate_backend::Api;
 use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
@@ -27,16 +28,23 @@ pub(crate) struct Router {
     allow_eio3: bool,
     raw_paths: Vec<String>,
     raw: RawFront,
+    api: Api,
 }
 
 impl Router {
-    pub(crate) fn new(config: &GatewayConfig, sio: SocketIoService<NotFoundService>, raw: RawFront) -> Self {
+    pub(crate) fn new(
+        config: &GatewayConfig,
+        sio: SocketIoService<NotFoundService>,
+        raw: RawFront,
+        api: Api,
+    ) -> Self {
         Router {
             sio_path: config.socketio.path.clone(),
             sio,
             allow_eio3: config.allow_eio3,
             raw_paths: config.raw_paths.clone(),
             raw,
+            api,
         }
     }
 
@@ -64,6 +72,10 @@ impl Router {
                 return Ok(response);
             }
             return Ok(self.raw.handle(req, peer).map(full));
+        }
+        // The backend's API, only when keys are configured.
+        if self.api.owns(path) {
+            return Ok(self.api.handle(req).await.map(full));
         }
         if path == "/healthz" && !upgrade && matches!(*req.method(), Method::GET | Method::HEAD) {
             return Ok(text(StatusCode::OK, "ok\n"));

@@ -138,6 +138,9 @@ impl Reader<'_> {
             }
             break;
         }
+        // The session is over for everyone else right away, even while its
+        // close handshake is still draining.
+        self.bus.disconnect(self.sid);
         let drain = async {
             while let Some(Ok(_) | Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Capacity(_))) =
                 stream.next().await

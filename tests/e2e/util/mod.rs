@@ -1,5 +1,6 @@
 //! Helpers that make each test read as a scenario.
 
+pub mod api;
 pub mod gateway;
 mod raw;
 pub mod sio;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use sockgate_backend::ApiConfig;
 use sockgate_bus::BusLimits;
 use sockgate_core::RoomPolicy;
 use sockgate_sio::SioConfig;
@@ -38,6 +39,8 @@ pub struct GatewayConfig {
     pub rooms: RoomPolicy,
     /// Limits the bus enforces on every publish (`[limits]`).
     pub bus: BusLimits,
+    /// The server HTTP API (`[api]`).
+    pub api: ApiConfig,
 }
 
 impl GatewayConfig {

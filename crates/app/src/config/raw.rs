@@ -16,6 +16,7 @@ pub(crate) struct RawConfig {
     pub(crate) events: RawEvents,
     pub(crate) rooms: RawRooms,
     pub(crate) limits: RawLimits,
+    pub(crate) api: RawApi,
 }
 
 impl Default for RawConfig {
@@ -28,6 +29,7 @@ impl Default for RawConfig {
             events: RawEvents::default(),
             rooms: RawRooms::default(),
             limits: RawLimits::default(),
+            api: RawApi::default(),
         }
     }
 }
@@ -161,6 +163,25 @@ impl Default for RawLimits {
             max_message_bytes: 64 * 1024,
             max_event_name_bytes: 128,
             outbound_queue: 1024,
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawApi {
+    pub(crate) path: String,
+    pub(crate) keys: Vec<String>,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            path: "/api".into(),
+            keys: Vec::new(),
+            max_body_bytes: 64 * 1024,
         }
     }
 }

@@ -61,6 +61,25 @@ fn bad_values_name_the_key() {
 }
 
 #[test]
+fn api_settings_are_checked() {
+    assert_eq!(
+        error_of("[api]\nkeys = [\"short\"]"),
+        "api.keys[0]: an API key is at least 16 visible ASCII characters (use a long random string)"
+    );
+    assert_eq!(
+        error_of("[api]\npath = \"/socket.io/api\""),
+        "api.path: \"/socket.io/api\" overlaps socketio.path \"/socket.io/\""
+    );
+    assert_eq!(
+        error_of("[api]\npath = \"/ws\""),
+        "api.path: \"/ws\" overlaps raw path \"/ws\""
+    );
+    let config =
+        GatewayConfig::from_toml("[api]\npath = \"/admin/api/\"\nkeys = [\"0123456789abcdef\"]").unwrap();
+    assert_eq!(config.api.path, "/admin/api");
+}
+
+#[test]
 fn socketio_path_is_normalised_to_a_trailing_slash() {
     let config = GatewayConfig::from_toml("[socketio]\npath = \"/rt/socket.io\"").unwrap();
     assert_eq!(config.socketio.path, "/rt/socket.io/");

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use sockgate_backend::ApiConfig;
 use sockgate_bus::BusLimits;
 use sockgate_core::{is_reserved_event, RoomPolicy};
 use sockgate_sio::{EventNames, SioConfig};
@@ -107,6 +108,38 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     )?;
     at_least("limits.outbound_queue", limits.outbound_queue as u64, 1)?;
 
+    let api = &raw.api;
+    let api_path = mount_path("api.path", &api.path)?
+        .trim_end_matches('/')
+        .to_owned();
+    if api_path.is_empty()
+        || format!("{api_path}/").starts_with(&sio_path)
+        || sio_path.starts_with(&format!("{api_path}/"))
+    {
+        return Err(ConfigError::invalid(
+            "api.path",
+            format!("{api_path:?} overlaps socketio.path {sio_path:?}"),
+        ));
+    }
+    if let Some(path) = raw_paths
+        .iter()
+        .find(|p| **p == api_path || p.starts_with(&format!("{api_path}/")))
+    {
+        return Err(ConfigError::invalid(
+            "api.path",
+            format!("{api_path:?} overlaps raw path {path:?}"),
+        ));
+    }
+    for (i, key) in api.keys.iter().enumerate() {
+        if key.len() < 16 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                format!("api.keys[{i}]"),
+                "an API key is at least 16 visible ASCII characters (use a long random string)",
+            ));
+        }
+    }
+    at_least("api.max_body_bytes", api.max_body_bytes as u64, 256)?;
+
     Ok(GatewayConfig {
         listen,
         header_read_timeout: raw.server.header_read_timeout,
@@ -139,6 +172,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         rooms: policy,
         bus: BusLimits {
             max_event_name_bytes: limits.max_event_name_bytes,
+        },
+        api: ApiConfig {
+            path: api_path,
+            keys: api.keys.clone(),
+            max_body_bytes: api.max_body_bytes,
         },
     })
 }

@@ -1,0 +1,244 @@
+//! [`Api`]: routing and handlers of the server HTTP API (`docs/api.md`).
+
+use std::fmt::Display;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use percent_encoding::percent_decode_str;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, value::RawValue, Value};
+use sockgate_core::{Bus, ConnSnapshot, Who};
+use tracing::debug;
+
+use crate::auth::authorized;
+use crate::requests::{parse_sid, DisconnectRequest, EmitRequest, MembershipRequest};
+use crate::ApiError;
+
+/// Settings of the HTTP API (`[api]`).
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Mount path, without a trailing slash (`api.path`, default `/api`).
+    pub path: String,
+    /// Accepted bearer keys; the API is off when empty (`api.keys`).
+    pub keys: Vec<String>,
+    /// Largest accepted request body (`api.max_body_bytes`).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            path: "/api".into(),
+            keys: Vec::new(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The server HTTP API over a bus.
+#[derive(Clone)]
+pub struct Api {
+    bus: Arc<dyn Bus>,
+    config: Arc<ApiConfig>,
+}
+
+impl Api {
+    /// An API answering for `bus`.
+    pub fn new(bus: Arc<dyn Bus>, config: ApiConfig) -> Self {
+        Api {
+            bus,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Whether the API is on (some key is configured).
+    pub fn enabled(&self) -> bool {
+        !self.config.keys.is_empty()
+    }
+
+    /// Whether `path` is one of the API's.
+    pub fn owns(&self, path: &str) -> bool {
+        self.enabled()
+            && path
+                .strip_prefix(self.config.path.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Answers one request; never fails (errors become JSON responses).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Bytes>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Display + Send + Sync + std::error::Error + 'static,
+    {
+        match self.route(req).await {
+            Ok(response) => response,
+            Err(error) => {
+                debug!(%error, "api request refused");
+                error.into_response()
+            }
+        }
+    }
+
+    async fn route<B>(&self, req: Request<B>) -> Result<Response<Bytes>, ApiError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Display + Send + Sync + std::error::Error + 'static,
+    {
+        // Authenticate first, so that unauthenticated callers learn nothing.
+        if !authorized(req.headers(), &self.config.keys) {
+            return Err(ApiError::Unauthorized);
+        }
+        let path = req.uri().path().to_owned();
+        let rest = path.strip_prefix(self.config.path.as_str()).unwrap_or_default();
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let method = req.method().clone();
+        let result = match segments.as_slice() {
+            ["emit"] => self.emit(post(&method, req, self.config.max_body_bytes).await?),
+            ["join"] => self.membership(post(&method, req, self.config.max_body_bytes).await?, true),
+            ["leave"] => self.membership(post(&method, req, self.config.max_body_bytes).await?, false),
+            ["disconnect"] => self.disconnect(post(&method, req, self.config.max_body_bytes).await?),
+            ["rooms"] => get(&method).map(|()| self.list_rooms()),
+            ["rooms", room] => get(&method).and_then(|()| self.room(&decode(room)?)),
+            ["connections", sid] => get(&method).and_then(|()| self.connection(&decode(sid)?)),
+            _ => Err(ApiError::NoEndpoint(path.clone())),
+        }?;
+        Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+    }
+
+    fn emit(&self, mut request: EmitRequest) -> Result<Value, ApiError> {
+        let target = request.target()?;
+        let except = request.except();
+        let data = request.data.take().unwrap_or_else(|| RawValue::NULL.to_owned());
+        self.bus.emit(target.as_target(), &except, &request.event, data)?;
+        Ok(json!({}))
+    }
+
+    fn membership(&self, mut request: MembershipRequest, join: bool) -> Result<Value, ApiError> {
+        let rooms = request.rooms()?;
+        let who = request.who()?;
+        let connections = match join {
+            true => self.bus.add_rooms(who.as_who(), &rooms)?,
+            false => self.bus.remove_rooms(who.as_who(), &rooms)?,
+        };
+        Ok(json!({ "connections": connections }))
+    }
+
+    fn disconnect(&self, request: DisconnectRequest) -> Result<Value, ApiError> {
+        let who = request.who()?;
+        let connections = self.bus.kick(who.as_who());
+        if connections == 0 {
+            if let Who::Sid(sid) = who.as_who() {
+                return Err(ApiError::NotFound(format!("no connection \"{sid}\"")));
+            }
+        }
+        Ok(json!({ "connections": connections }))
+    }
+
+    fn list_rooms(&self) -> Value {
+        let rooms: Vec<Value> = self
+            .bus
+            .rooms()
+            .into_iter()
+            .map(|(room, members)| json!({ "room": room.as_str(), "members": members }))
+            .collect();
+        json!({ "rooms": rooms })
+    }
+
+    fn room(&self, room: &str) -> Result<Value, ApiError> {
+        let members = self.bus.members(room);
+        if members.is_empty() {
+            return Err(ApiError::NotFound(format!(
+                "no room {room:?} (rooms exist while they have members)"
+            )));
+        }
+        let sids: Vec<String> = members.iter().map(ToString::to_string).collect();
+        Ok(json!({ "room": room, "count": sids.len(), "members": sids }))
+    }
+
+    fn connection(&self, sid: &str) -> Result<Value, ApiError> {
+        let snapshot = self
+            .bus
+            .connection(parse_sid(sid)?)
+            .ok_or_else(|| ApiError::NotFound(format!("no connection {sid:?}")))?;
+        Ok(connection_json(&snapshot))
+    }
+}
+
+/// One connection as the API shows it.
+fn connection_json(snapshot: &ConnSnapshot) -> Value {
+    let meta = &snapshot.meta;
+    json!({
+        "sid": snapshot.sid.to_string(),
+        "protocol": meta.protocol.as_str(),
+        "namespace": meta.namespace,
+        "user": meta.user,
+        "peer": meta.peer.map(|peer| peer.to_string()),
+        "connected_since": humantime::format_rfc3339_millis(meta.connected_at).to_string(),
+        "rooms": snapshot.rooms.iter().map(|room| room.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+fn get(method: &Method) -> Result<(), ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(());
+    }
+    Err(ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allowed: "GET",
+    })
+}
+
+/// Reads a POST body of at most `limit` bytes as `T`.
+async fn post<T, B>(method: &Method, req: Request<B>, limit: usize) -> Result<T, ApiError>
+where
+    T: DeserializeOwned,
+    B: Body<Data = Bytes>,
+    B::Error: Display + Send + Sync + std::error::Error + 'static,
+{
+    if method != Method::POST {
+        return Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allowed: "POST",
+        });
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let body = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|error| match error.downcast_ref::<LengthLimitError>() {
+            Some(_) => ApiError::TooLarge(limit),
+            None => ApiError::Body(error.to_string()),
+        })?
+        .to_bytes();
+    serde_json::from_slice(&body)
+        .map_err(|error| ApiError::BadRequest(format!("invalid request body: {error}")))
+}
+
+fn decode(segment: &str) -> Result<String, ApiError> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::BadRequest("path segments must be UTF-8 once percent-decoded".into()))
+}
+
+/// A JSON response with the given status.
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Bytes> {
+    let body = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

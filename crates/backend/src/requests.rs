@@ -1,0 +1,164 @@
+//! The JSON bodies the API takes, and how each names its targets.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sockgate_core::{Sid, Target, Who};
+
+use crate::ApiError;
+
+/// `POST /emit`: an event for exactly one of the targets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmitRequest {
+    pub(crate) event: String,
+    #[serde(default)]
+    pub(crate) data: Option<Box<RawValue>>,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    rooms: Option<Vec<String>>,
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    except: Vec<String>,
+}
+
+/// The rooms an emit names, owned so that a [`Target`] can borrow them.
+pub(crate) enum EmitTarget {
+    Rooms(Vec<String>),
+    All,
+    Sid(Sid),
+    User(String),
+}
+
+impl EmitTarget {
+    pub(crate) fn as_target(&self) -> Target<'_> {
+        match self {
+            EmitTarget::Rooms(rooms) => Target::Rooms(rooms),
+            EmitTarget::All => Target::All,
+            EmitTarget::Sid(sid) => Target::Sid(*sid),
+            EmitTarget::User(user) => Target::User(user),
+        }
+    }
+}
+
+impl EmitRequest {
+    /// The one target this request names.
+    pub(crate) fn target(&mut self) -> Result<EmitTarget, ApiError> {
+        let named = [
+            self.room.is_some(),
+            self.rooms.is_some(),
+            self.sid.is_some(),
+            self.user.is_some(),
+            self.all,
+        ];
+        if named.iter().filter(|named| **named).count() != 1 {
+            return Err(ApiError::BadRequest(
+                "name exactly one target: \"room\", \"rooms\", \"sid\", \"user\" or \"all\": true".into(),
+            ));
+        }
+        Ok(if let Some(room) = self.room.take() {
+            EmitTarget::Rooms(vec![room])
+        } else if let Some(rooms) = self.rooms.take() {
+            if rooms.is_empty() {
+                return Err(ApiError::BadRequest("\"rooms\" must not be empty".into()));
+            }
+            EmitTarget::Rooms(rooms)
+        } else if let Some(sid) = &self.sid {
+            EmitTarget::Sid(parse_sid(sid)?)
+        } else if let Some(user) = self.user.take() {
+            EmitTarget::User(user)
+        } else {
+            EmitTarget::All
+        })
+    }
+
+    /// The connections to skip; ids that cannot exist are ignored.
+    pub(crate) fn except(&self) -> Vec<Sid> {
+        self.except.iter().filter_map(|sid| sid.parse().ok()).collect()
+    }
+}
+
+/// `POST /join`, `POST /leave`: rooms for a connection or a user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MembershipRequest {
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    rooms: Vec<String>,
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+impl MembershipRequest {
+    /// Every room named, at least one.
+    pub(crate) fn rooms(&mut self) -> Result<Vec<String>, ApiError> {
+        let mut rooms = std::mem::take(&mut self.rooms);
+        rooms.extend(self.room.take());
+        if rooms.is_empty() {
+            return Err(ApiError::BadRequest(
+                "name at least one room in \"room\" or \"rooms\"".into(),
+            ));
+        }
+        Ok(rooms)
+    }
+
+    pub(crate) fn who(&self) -> Result<WhoTarget, ApiError> {
+        resolve_who(&self.sid, &self.user)
+    }
+}
+
+/// An owned [`Who`].
+pub(crate) enum WhoTarget {
+    Sid(Sid),
+    User(String),
+}
+
+impl WhoTarget {
+    pub(crate) fn as_who(&self) -> Who<'_> {
+        match self {
+            WhoTarget::Sid(sid) => Who::Sid(*sid),
+            WhoTarget::User(user) => Who::User(user),
+        }
+    }
+}
+
+/// `"sid"` or `"user"`, exactly one.
+fn resolve_who(sid: &Option<String>, user: &Option<String>) -> Result<WhoTarget, ApiError> {
+    match (sid, user) {
+        (Some(sid), None) => Ok(WhoTarget::Sid(parse_sid(sid)?)),
+        (None, Some(user)) => Ok(WhoTarget::User(user.clone())),
+        _ => Err(ApiError::BadRequest(
+            "name exactly one of \"sid\" or \"user\"".into(),
+        )),
+    }
+}
+
+/// `POST /disconnect`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DisconnectRequest {
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+impl DisconnectRequest {
+    pub(crate) fn who(&self) -> Result<WhoTarget, ApiError> {
+        resolve_who(&self.sid, &self.user)
+    }
+}
+
+/// A sid from a request; one that cannot exist is "not found".
+pub(crate) fn parse_sid(sid: &str) -> Result<Sid, ApiError> {
+    sid.parse()
+        .map_err(|_| ApiError::NotFound(format!("no connection {sid:?}")))
+}
