@@ -9,6 +9,7 @@
 mod util;
 
 mod api;
+mod auth;
 
 mod config;
 mod cross_protocol;

@@ -40,8 +40,8 @@ impl Gateway {
             .collect();
         let bus = Arc::new(bus);
         let shared: Arc<dyn Bus> = bus.clone();
-        sio.attach(shared.clone(), &groups);
-        let raw = RawFront::new(shared.clone(), config.raw.clone());
+        sio.attach(shared.clone(), &groups, config.auth.clone());
+        let raw = RawFront::new(shared.clone(), config.raw.clone(), config.auth.clone());
         let api = Api::new(shared, config.api.clone());
         let router = Arc::new(Router::new(&config, sio.service(), raw, api));
         Gateway {

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::Service as _;
 use sockgate_backend::Api;
+use sockgate_core::query_param;
 use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
@@ -85,7 +86,7 @@ impl Router {
     }
 
     async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-        if !self.allow_eio3 && query_param(&req, "EIO") == Some("3") {
+        if !self.allow_eio3 && query_param(req.uri().query(), "EIO").as_deref() == Some("3") {
             // engine.io's own answer to a version it does not serve.
             let mut response = text(
                 StatusCode::BAD_REQUEST,
@@ -119,14 +120,6 @@ impl Router {
         }
         response
     }
-}
-
-fn query_param<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
-    req.uri()
-        .query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find_map(|(key, value)| (key == name).then_some(value))
 }
 
 fn full(bytes: Bytes) -> Body {

@@ -5,17 +5,21 @@
 //! Nothing here does I/O; the in-process bus lives in `sockgate-bus`, the
 //! protocol fronts in `sockgate-ws` and `sockgate-sio`.
 
+mod auth;
 mod bus;
 mod envelope;
 mod error;
+mod query;
 mod room;
 mod sid;
 
+pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity};
 pub use bus::{
     user_room, Bus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget, Offer, Protocol, Recipient,
     Route, Target, Who, USER_ROOM_PREFIX,
 };
 pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};
 pub use error::{BusError, ErrorCode, Result};
+pub use query::query_param;
 pub use room::{RoomName, RoomPolicy, RoomPolicyError};
 pub use sid::Sid;

@@ -17,11 +17,14 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
-use sockgate_core::{Bus, BusError, ConnMeta, ErrorCode, GroupId, Protocol, Route, Sid};
+use sockgate_core::{
+    query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest, ErrorCode, GroupId,
+    Identity, Protocol, Route, Sid, Who,
+};
 use tracing::info;
 
 use crate::json::{inline_attachments, Payload};
-use crate::outlet::sid_key;
+use crate::outlet::{room_key, sid_key};
 
 /// Which control event a [`ControlHandler`] answers.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +38,7 @@ pub(crate) enum Control {
 pub(crate) struct Bridge {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) group: GroupId,
+    pub(crate) auth: ConnectAuth,
 }
 
 /// The argument of the publish event: `{room, event, data}`.
@@ -135,17 +139,60 @@ pub(crate) fn to_bus_sid(socket: &Socket<LocalAdapter>) -> Sid {
         .expect("socketioxide ids are 16 url-safe base64 characters")
 }
 
+/// Decides who a connecting socket is, from its handshake `auth` payload
+/// (`{token}`); a refusal's message becomes the client's `connect_error`.
+pub(crate) async fn authenticate(
+    socket: &SocketRef,
+    bridge: &Bridge,
+    payload: Option<serde_json::Value>,
+) -> Result<Identity, AuthError> {
+    // socket.io-client 2.x has no handshake `auth`: it sends `?token=`.
+    let token = payload
+        .as_ref()
+        .and_then(|payload| payload.get("token"))
+        .and_then(|token| token.as_str())
+        .map(str::to_owned)
+        .or_else(|| query_param(socket.req_parts().uri.query(), "token"));
+    let request = ConnectRequest {
+        protocol: Protocol::SocketIo,
+        token,
+        auth: payload,
+        peer: socket.req_parts().extensions.get::<SocketAddr>().copied(),
+    };
+    let outcome = bridge.auth.check(&request).await;
+    if let Err(error) = &outcome {
+        info!(protocol = "socket.io", sid = %socket.id, %error, "connection refused");
+    }
+    outcome
+}
+
 /// Registers the connection with the bus and its control handlers on the socket.
-pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, events: &crate::EventNames) {
+pub(crate) fn on_connect(
+    socket: &SocketRef,
+    bridge: &Arc<Bridge>,
+    events: &crate::EventNames,
+    identity: Identity,
+) {
     let sid = to_bus_sid(socket);
     let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
     let meta = ConnMeta {
         namespace: Some(socket.ns().to_owned()),
+        user: identity.user.clone(),
         ..ConnMeta::new(Protocol::SocketIo, peer)
     };
     // The socket's own room in socketioxide's index (see `outlet`).
     socket.join(sid_key(sid));
     bridge.bus.connect(sid, Route::Group(bridge.group), meta);
+    if !identity.rooms.is_empty() {
+        // Rooms from the token were chosen by the backend: no room policy.
+        let _ = bridge.bus.add_rooms(Who::Sid(sid), &identity.rooms);
+    }
+    // The socket is not in its namespace yet while the middleware runs, so
+    // the outlet could not mirror the rooms joined at connect (the user's
+    // room, the token's rooms): mirror them here, on the socket itself.
+    for room in bridge.bus.connection(sid).map(|c| c.rooms).unwrap_or_default() {
+        socket.join(room_key(room.as_str()));
+    }
     for (name, control) in [
         (&events.join, Control::Join),
         (&events.leave, Control::Leave),
@@ -164,6 +211,7 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, events: &crat
     info!(
         protocol = "socket.io",
         %sid,
+        user = identity.user.as_deref(),
         ns = socket.ns(),
         transport = ?socket.transport_type(),
         %peer,

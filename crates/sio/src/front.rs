@@ -1,15 +1,14 @@
 //! [`SioFront`]: builds the socketioxide engine and attaches it to the bus.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use engineioxide::service::NotFoundService;
-use socketioxide::extract::SocketRef;
+use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::service::SocketIoService;
 use socketioxide::{ParserConfig, SocketIo, TransportType};
-use sockgate_core::{Bus, GroupId, GroupOutlet};
+use sockgate_core::{AuthError, Bus, ConnectAuth, GroupId, GroupOutlet};
 
 use crate::bridge::{self, Bridge};
 use crate::outlet::SioOutlet;
@@ -62,20 +61,25 @@ impl SioFront {
             .collect()
     }
 
-    /// Serves every configured namespace on `bus`; `groups[i]` is the id
-    /// the bus gave to `outlets()[i]`.
-    pub fn attach(&self, bus: Arc<dyn Bus>, groups: &[GroupId]) {
+    /// Serves every configured namespace on `bus`, letting in the clients
+    /// `auth` accepts; `groups[i]` is the id the bus gave to `outlets()[i]`.
+    pub fn attach(&self, bus: Arc<dyn Bus>, groups: &[GroupId], auth: ConnectAuth) {
         for (namespace, &group) in self.config.namespaces.iter().zip(groups) {
             let bridge = Arc::new(Bridge {
                 bus: bus.clone(),
                 group,
+                auth: auth.clone(),
             });
             let events = Arc::new(self.config.events.clone());
-            let middleware = move |socket: SocketRef| {
+            // A middleware, not the connect handler: socketioxide awaits it
+            // before confirming the CONNECT, so a refusal becomes the
+            // client's connect_error and handlers are in place in time.
+            let middleware = move |socket: SocketRef, TryData(payload): TryData<serde_json::Value>| {
                 let (bridge, events) = (bridge.clone(), events.clone());
                 async move {
-                    bridge::on_connect(&socket, &bridge, &events);
-                    Ok::<(), Infallible>(())
+                    let identity = bridge::authenticate(&socket, &bridge, payload.ok()).await?;
+                    bridge::on_connect(&socket, &bridge, &events, identity);
+                    Ok::<(), AuthError>(())
                 }
             };
             self.io.ns(namespace.clone(), (async || {}).with(middleware));

@@ -63,6 +63,19 @@ impl CloseReason {
     }
 }
 
+/// The close frame refusing a client that failed authentication: 4001
+/// with the reason (cut to the 123 bytes a close frame can carry).
+pub(crate) fn unauthorized(reason: &str) -> CloseFrame {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code: CloseCode::from(4001),
+        reason: reason[..end].into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +91,8 @@ mod tests {
         assert_eq!(code(CloseReason::ServerShutdown), Some(1001));
         assert_eq!(code(CloseReason::Kicked), Some(4000));
         assert_eq!(code(CloseReason::ClientClosed), None);
+        let refusal = unauthorized(&"é".repeat(100));
+        assert_eq!(u16::from(refusal.code), 4001);
+        assert_eq!(refusal.reason.len(), 122);
     }
 }

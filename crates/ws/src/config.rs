@@ -24,6 +24,8 @@ pub struct WsConfig {
     /// Largest accepted message, in bytes; larger ones close the connection
     /// with 1009 (`limits.max_message_bytes`).
     pub max_message_bytes: usize,
+    /// Time a client has to authenticate after the handshake (`auth.timeout`).
+    pub auth_timeout: Duration,
     /// Bytes of socket read buffer kept per connection (`raw.read_buffer_bytes`).
     pub read_buffer_bytes: usize,
     /// Bytes of encoded frames the socket may hold unsent before writes
@@ -38,6 +40,7 @@ impl Default for WsConfig {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(2),
+            auth_timeout: Duration::from_secs(10),
             outbound_queue: 1024,
             max_message_bytes: 64 * 1024,
             read_buffer_bytes: 4 * 1024,

@@ -7,26 +7,28 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sockgate_core::{Bus, ConnMeta, Protocol, Sid};
+use sockgate_core::{query_param, Bus, ConnMeta, ConnectAuth, Protocol, Sid};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::{handshake, run_session, WsConfig};
+use crate::{auth, handshake, run_session, WsConfig};
 
 /// The raw WebSocket front: one per gateway, shared by every request.
 #[derive(Clone)]
 pub struct RawFront {
     bus: Arc<dyn Bus>,
     config: Arc<WsConfig>,
+    auth: ConnectAuth,
 }
 
 impl RawFront {
-    /// A front that registers its connections on `bus`.
-    pub fn new(bus: Arc<dyn Bus>, config: WsConfig) -> Self {
+    /// A front that registers its connections on `bus` once `auth` lets them in.
+    pub fn new(bus: Arc<dyn Bus>, config: WsConfig, auth: ConnectAuth) -> Self {
         RawFront {
             bus,
             config: Arc::new(config),
+            auth,
         }
     }
 
@@ -52,6 +54,7 @@ impl RawFront {
                 return response;
             }
         };
+        let token = query_param(req.uri().query(), "token");
         let on_upgrade = hyper::upgrade::on(&mut req);
         let front = self.clone();
         let sid = Sid::random();
@@ -65,15 +68,36 @@ impl RawFront {
                         return;
                     }
                 };
-                let socket = WebSocketStream::from_raw_socket(
+                let mut socket = WebSocketStream::from_raw_socket(
                     TokioIo::new(upgraded),
                     Role::Server,
                     Some(front.config.tungstenite()),
                 )
                 .await;
-                info!(protocol = "raw", "connection open");
+                let config = &front.config;
+                let identity = match auth::authenticate(
+                    &mut socket,
+                    token,
+                    peer,
+                    &front.auth,
+                    config.auth_timeout,
+                )
+                .await
+                {
+                    Ok(identity) => identity,
+                    Err(error) => {
+                        info!(protocol = "raw", %error, "connection refused");
+                        auth::refuse(&mut socket, &error, config.close_timeout).await;
+                        return;
+                    }
+                };
+                info!(
+                    protocol = "raw",
+                    user = identity.user.as_deref(),
+                    "connection open"
+                );
                 let meta = ConnMeta::new(Protocol::Raw, Some(peer));
-                let reason = run_session(socket, sid, meta, front.bus.clone(), &front.config).await;
+                let reason = run_session(socket, sid, identity, meta, front.bus.clone(), config).await;
                 info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),

@@ -6,6 +6,7 @@
 //! writer that drains the bounded outbound queue, pings and closes) → the
 //! [`Bus`](sockgate_core::Bus).
 
+mod auth;
 mod close;
 mod config;
 mod control;

@@ -23,6 +23,8 @@ pub(crate) enum ClientFrame {
         data: Box<RawValue>,
     },
     Ping,
+    /// `{"op":"auth"}` after the session started: refused with a reason.
+    Auth,
 }
 
 /// A frame that could not be turned into a [`ClientFrame`].
@@ -39,6 +41,8 @@ pub(crate) struct FrameError {
 #[derive(Deserialize)]
 struct WireFrame {
     op: String,
+    #[serde(default)]
+    token: Option<String>,
     room: Option<String>,
     event: Option<String>,
     data: Option<Box<RawValue>>,
@@ -73,6 +77,7 @@ pub(crate) fn parse(text: &str) -> Result<(ClientFrame, Option<RequestId>), Fram
             })
         }),
         "ping" => Ok(ClientFrame::Ping),
+        "auth" => Ok(ClientFrame::Auth),
         other => Err(format!("unknown op {other:?}")),
     };
     match frame {
@@ -103,19 +108,30 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
-/// `{"op":"open","sid":…,"pingInterval":…}`, the first frame of a session.
-pub(crate) fn open_frame(sid: &str, ping_interval_ms: u128) -> String {
+/// The token of `{"op":"auth","token":…}`, the frame a client sends first
+/// when `auth.required` is on and it has no `?token=`.
+pub(crate) fn auth_token(text: &str) -> Option<String> {
+    let wire: WireFrame = serde_json::from_str(text).ok()?;
+    (wire.op == "auth").then_some(wire.token).flatten()
+}
+
+/// `{"op":"open","sid":…,"pingInterval":…,"user":…}`, the first frame of a
+/// session (`user` only for authenticated connections).
+pub(crate) fn open_frame(sid: &str, ping_interval_ms: u128, user: Option<&str>) -> String {
     #[derive(Serialize)]
     struct Open<'a> {
         op: &'static str,
         sid: &'a str,
         #[serde(rename = "pingInterval")]
         ping_interval: u128,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<&'a str>,
     }
     to_json(&Open {
         op: "open",
         sid,
         ping_interval: ping_interval_ms,
+        user,
     })
 }
 
@@ -298,9 +314,19 @@ mod tests {
             r#"{"op":"error","error":{"code":"unsupported","message":"binary"}}"#
         );
         assert_eq!(
-            open_frame("abc", 25000),
+            open_frame("abc", 25000, None),
             r#"{"op":"open","sid":"abc","pingInterval":25000}"#
         );
+        assert_eq!(
+            open_frame("abc", 25000, Some("42")),
+            r#"{"op":"open","sid":"abc","pingInterval":25000,"user":"42"}"#
+        );
+        assert_eq!(
+            auth_token(r#"{"op":"auth","token":"t.k.n"}"#).as_deref(),
+            Some("t.k.n")
+        );
+        assert_eq!(auth_token(r#"{"op":"join","token":"t"}"#), None);
+        assert_eq!(auth_token("nope"), None);
         let room = RoomPolicy::allow_all(8).name("r\"1").unwrap();
         let data = RawValue::from_string("[1,\"x\"]".into()).unwrap();
         let env = Envelope::new(Some(room), "chat".into(), data.clone());

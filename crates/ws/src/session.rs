@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use sockgate_core::{Bus, BusError, ConnMeta, ErrorCode, Route, Sid};
+use sockgate_core::{Bus, BusError, ConnMeta, ErrorCode, Identity, Route, Sid, Who};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
@@ -28,6 +28,7 @@ const WRITE_BATCH: usize = 64;
 pub async fn run_session<S>(
     socket: S,
     sid: Sid,
+    identity: Identity,
     meta: ConnMeta,
     bus: Arc<dyn Bus>,
     config: &WsConfig,
@@ -37,7 +38,11 @@ where
 {
     let (queue, outbound) = mpsc::channel(config.outbound_queue.max(1));
     let control = Arc::new(Control::default());
-    let open = protocol::open_frame(sid.as_str(), config.ping_interval.as_millis());
+    let open = protocol::open_frame(
+        sid.as_str(),
+        config.ping_interval.as_millis(),
+        identity.user.as_deref(),
+    );
     // The queue is empty, so the open frame is first in line.
     let _ = queue.try_send(Outbound::Reply(open));
     bus.connect(
@@ -46,8 +51,15 @@ where
             queue: queue.clone(),
             control: control.clone(),
         })),
-        meta,
+        ConnMeta {
+            user: identity.user.clone(),
+            ..meta
+        },
     );
+    if !identity.rooms.is_empty() {
+        // Rooms from the token were chosen by the backend: no room policy.
+        let _ = bus.add_rooms(Who::Sid(sid), &identity.rooms);
+    }
 
     let liveness = Liveness::new();
     let (sink, stream) = socket.split();
@@ -170,6 +182,15 @@ impl Reader<'_> {
             ClientFrame::Ping => {
                 self.reply(protocol::PONG_FRAME.to_owned());
                 Ok(())
+            }
+            ClientFrame::Auth => {
+                let message = "already connected: send {\"op\":\"auth\"} as the first frame (auth.required) or the token as ?token=";
+                let reply = match &id {
+                    Some(id) => protocol::ack_error(id, ErrorCode::BadRequest, message),
+                    None => protocol::error_frame(ErrorCode::BadRequest, message),
+                };
+                self.reply(reply);
+                return;
             }
         };
         self.answer(id, result);

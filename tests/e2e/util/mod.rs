@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod gateway;
+pub mod jwt;
 mod raw;
 pub mod sio;
 

@@ -16,6 +16,8 @@ pub struct RawClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The sid from the `open` frame.
     pub sid: String,
+    /// The whole `open` frame.
+    pub open: Value,
     /// The handshake response.
     pub response: Response<Option<Vec<u8>>>,
     next_id: u64,
@@ -42,6 +44,7 @@ impl RawClient {
         let mut client = RawClient {
             ws,
             sid: String::new(),
+            open: Value::Null,
             response,
             next_id: 0,
         };
@@ -49,6 +52,7 @@ impl RawClient {
         assert_eq!(open["op"], "open", "first frame: {open}");
         assert_eq!(open["pingInterval"], 25000);
         client.sid = open["sid"].as_str().expect("sid").to_owned();
+        client.open = open;
         client
     }
 

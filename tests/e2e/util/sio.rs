@@ -28,6 +28,10 @@ pub struct SioOptions {
     pub protocols: Option<&'static str>,
     /// Commands run right after `io()`, before the connection is up.
     pub emit_on_start: Option<Value>,
+    /// The handshake `auth` payload (v4 only).
+    pub auth: Option<Value>,
+    /// Handshake query parameters.
+    pub query: Option<Value>,
 }
 
 impl Default for SioOptions {
@@ -38,6 +42,8 @@ impl Default for SioOptions {
             namespace: "/",
             protocols: None,
             emit_on_start: None,
+            auth: None,
+            query: None,
         }
     }
 }
@@ -81,6 +87,12 @@ impl SioClient {
             .args(["--ns", options.namespace]);
         if let Some(protocols) = options.protocols {
             command.args(["--protocols", protocols]);
+        }
+        if let Some(auth) = &options.auth {
+            command.args(["--auth", &auth.to_string()]);
+        }
+        if let Some(query) = &options.query {
+            command.args(["--query", &query.to_string()]);
         }
         if let Some(commands) = &options.emit_on_start {
             command.args(["--emit-on-start", &commands.to_string()]);

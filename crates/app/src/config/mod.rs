@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sockgate_backend::ApiConfig;
 use sockgate_bus::BusLimits;
-use sockgate_core::RoomPolicy;
+use sockgate_core::{ConnectAuth, RoomPolicy};
 use sockgate_sio::SioConfig;
 use sockgate_ws::WsConfig;
 
@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub bus: BusLimits,
     /// The server HTTP API (`[api]`).
     pub api: ApiConfig,
+    /// Who may connect (`[auth]`).
+    pub auth: ConnectAuth,
 }
 
 impl GatewayConfig {

@@ -17,6 +17,7 @@ pub(crate) struct RawConfig {
     pub(crate) rooms: RawRooms,
     pub(crate) limits: RawLimits,
     pub(crate) api: RawApi,
+    pub(crate) auth: RawAuth,
 }
 
 impl Default for RawConfig {
@@ -30,6 +31,7 @@ impl Default for RawConfig {
             rooms: RawRooms::default(),
             limits: RawLimits::default(),
             api: RawApi::default(),
+            auth: RawAuth::default(),
         }
     }
 }
@@ -182,6 +184,52 @@ impl Default for RawApi {
             path: "/api".into(),
             keys: Vec::new(),
             max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawAuth {
+    pub(crate) required: bool,
+    #[serde(with = "humantime_serde")]
+    pub(crate) timeout: Duration,
+    pub(crate) jwt: RawJwt,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            required: false,
+            timeout: Duration::from_secs(10),
+            jwt: RawJwt::default(),
+        }
+    }
+}
+
+/// `[auth.jwt]`; empty strings mean "not set".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawJwt {
+    pub(crate) hs256_secret: String,
+    pub(crate) rs256_public_key: String,
+    pub(crate) es256_public_key: String,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    #[serde(with = "humantime_serde")]
+    pub(crate) leeway: Duration,
+}
+
+impl Default for RawJwt {
+    fn default() -> Self {
+        RawJwt {
+            hs256_secret: String::new(),
+            rs256_public_key: String::new(),
+            es256_public_key: String::new(),
+            issuer: String::new(),
+            audience: String::new(),
+            leeway: Duration::from_secs(30),
         }
     }
 }

@@ -80,6 +80,28 @@ fn api_settings_are_checked() {
 }
 
 #[test]
+fn auth_settings_are_checked() {
+    assert_eq!(
+        error_of("[auth]\nrequired = true"),
+        "auth.required: needs a way to authenticate: set a key in [auth.jwt]"
+    );
+    assert_eq!(
+        error_of("[auth.jwt]\nhs256_secret = \"short\""),
+        "auth.jwt.hs256_secret: use at least 16 characters"
+    );
+    assert!(error_of("[auth.jwt]\nrs256_public_key = \"/nonexistent.pem\"")
+        .starts_with("auth.jwt.rs256_public_key: cannot read \"/nonexistent.pem\""));
+    assert!(error_of(
+        "[auth.jwt]\nes256_public_key = \"-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----\""
+    )
+    .starts_with("auth.jwt.es256_public_key: not an EC public key in PEM"));
+    let config =
+        GatewayConfig::from_toml("[auth]\nrequired = true\n[auth.jwt]\nhs256_secret = \"0123456789abcdef\"")
+            .unwrap();
+    assert!(config.auth.required && config.auth.authenticator.is_some());
+}
+
+#[test]
 fn socketio_path_is_normalised_to_a_trailing_slash() {
     let config = GatewayConfig::from_toml("[socketio]\npath = \"/rt/socket.io\"").unwrap();
     assert_eq!(config.socketio.path, "/rt/socket.io/");

@@ -1,15 +1,17 @@
 //! Stage two of config loading: rules that serde cannot express.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sockgate_auth::{JwtAuthenticator, JwtConfig};
 use sockgate_backend::ApiConfig;
 use sockgate_bus::BusLimits;
-use sockgate_core::{is_reserved_event, RoomPolicy};
+use sockgate_core::{is_reserved_event, Authenticator, ConnectAuth, RoomPolicy};
 use sockgate_sio::{EventNames, SioConfig};
 use sockgate_ws::WsConfig;
 
-use super::raw::RawConfig;
+use super::raw::{RawAuth, RawConfig};
 use super::GatewayConfig;
 use crate::ConfigError;
 
@@ -140,6 +142,9 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     }
     at_least("api.max_body_bytes", api.max_body_bytes as u64, 256)?;
 
+    let auth = connect_auth(&raw.auth)?;
+    positive("auth.timeout", raw.auth.timeout)?;
+
     Ok(GatewayConfig {
         listen,
         header_read_timeout: raw.server.header_read_timeout,
@@ -164,6 +169,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             ping_interval: raw.raw.ping_interval,
             ping_timeout: raw.raw.ping_timeout,
             close_timeout: raw.raw.close_timeout,
+            auth_timeout: raw.auth.timeout,
             outbound_queue: limits.outbound_queue,
             max_message_bytes: limits.max_message_bytes,
             read_buffer_bytes: raw.raw.read_buffer_bytes,
@@ -178,7 +184,64 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             keys: api.keys.clone(),
             max_body_bytes: api.max_body_bytes,
         },
+        auth,
     })
+}
+
+/// `[auth]` into the authenticator the fronts use.
+fn connect_auth(raw: &RawAuth) -> Result<ConnectAuth> {
+    let jwt = &raw.jwt;
+    let set = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+    let config = JwtConfig {
+        hs256_secret: set(&jwt.hs256_secret),
+        rs256_public_key: pem("auth.jwt.rs256_public_key", &jwt.rs256_public_key)?,
+        es256_public_key: pem("auth.jwt.es256_public_key", &jwt.es256_public_key)?,
+        issuer: set(&jwt.issuer),
+        audience: set(&jwt.audience),
+        leeway: jwt.leeway,
+    };
+    if config
+        .hs256_secret
+        .as_ref()
+        .is_some_and(|secret| secret.len() < 16)
+    {
+        return Err(ConfigError::invalid(
+            "auth.jwt.hs256_secret",
+            "use at least 16 characters",
+        ));
+    }
+    let authenticator: Option<Arc<dyn Authenticator>> = if config.hs256_secret.is_some()
+        || config.rs256_public_key.is_some()
+        || config.es256_public_key.is_some()
+    {
+        let verifier = JwtAuthenticator::new(&config).map_err(|e| ConfigError::invalid(e.key, e.message))?;
+        Some(Arc::new(verifier))
+    } else {
+        None
+    };
+    if raw.required && authenticator.is_none() {
+        return Err(ConfigError::invalid(
+            "auth.required",
+            "needs a way to authenticate: set a key in [auth.jwt]",
+        ));
+    }
+    Ok(ConnectAuth {
+        required: raw.required,
+        authenticator,
+    })
+}
+
+/// A PEM key given inline or as a file path; empty means not set.
+fn pem(key: &str, value: &str) -> Result<Option<String>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.trim_start().starts_with("-----BEGIN") {
+        return Ok(Some(value.to_owned()));
+    }
+    std::fs::read_to_string(value)
+        .map(Some)
+        .map_err(|e| ConfigError::invalid(key, format!("cannot read {value:?}: {e}")))
 }
 
 /// A URL path the gateway mounts something on: absolute, no query.

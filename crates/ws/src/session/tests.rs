@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sockgate_bus::{BusLimits, LocalBus};
-use sockgate_core::{Protocol, RoomPolicy};
+use sockgate_core::{Identity, Protocol, RoomPolicy};
 use tokio::io::DuplexStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -32,6 +32,7 @@ async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task:
         run_session(
             server,
             Sid::random(),
+            Identity::anonymous(),
             ConnMeta::new(Protocol::Raw, None),
             bus,
             &config,
