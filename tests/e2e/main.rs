@@ -8,6 +8,8 @@
 
 mod util;
 
+mod webhooks;
+
 mod api;
 mod auth;
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use sockgate_backend::Api;
+use sockgate_backend::{Api, Webhooks};
 use sockgate_bus::LocalBus;
-use sockgate_core::{Bus, GroupId};
+use sockgate_core::{Bus, ConnectAuth, EventHandler, GroupId};
 use sockgate_sio::SioFront;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
@@ -29,7 +29,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Wires the bus and the two protocol fronts together.
+    /// Wires the bus, the two protocol fronts and the backend integration
+    /// together.
     pub fn new(config: GatewayConfig) -> Self {
         let sio = SioFront::new(config.socketio.clone());
         let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone());
@@ -40,8 +41,9 @@ impl Gateway {
             .collect();
         let bus = Arc::new(bus);
         let shared: Arc<dyn Bus> = bus.clone();
-        sio.attach(shared.clone(), &groups, config.auth.clone());
-        let raw = RawFront::new(shared.clone(), config.raw.clone(), config.auth.clone());
+        let (auth, events) = backend_hooks(&config, &shared);
+        sio.attach(shared.clone(), &groups, auth.clone(), events.clone());
+        let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events);
         let api = Api::new(shared, config.api.clone());
         let router = Arc::new(Router::new(&config, sio.service(), raw, api));
         Gateway {
@@ -81,6 +83,27 @@ impl Gateway {
             _gateway: self,
         })
     }
+}
+
+/// The authenticator and event handler the fronts use: the webhooks where
+/// configured, over one HTTP client.
+fn backend_hooks(config: &GatewayConfig, bus: &Arc<dyn Bus>) -> (ConnectAuth, Option<Arc<dyn EventHandler>>) {
+    let hooks = &config.webhooks;
+    let webhooks = Webhooks::new(hooks.client.clone());
+    let mut auth = config.auth.clone();
+    if let Some(url) = &hooks.connect_url {
+        auth.authenticator = Some(Arc::new(webhooks.connect(url.clone())));
+    }
+    let events: Option<Arc<dyn EventHandler>> = if hooks.routes.is_empty() && hooks.disconnect_url.is_none() {
+        None
+    } else {
+        // Patterns were checked when the config was validated.
+        webhooks
+            .events(&hooks.routes, hooks.disconnect_url.clone(), bus.clone())
+            .ok()
+            .map(|events| Arc::new(events) as Arc<dyn EventHandler>)
+    };
+    (auth, events)
 }
 
 /// A gateway that is accepting connections.

@@ -9,6 +9,6 @@ mod error;
 mod gateway;
 mod router;
 
-pub use config::{GatewayConfig, DEFAULT_CONFIG_TOML};
+pub use config::{GatewayConfig, WebhookSettings, DEFAULT_CONFIG_TOML};
 pub use error::{ConfigError, ServeError};
 pub use gateway::{Gateway, RunningGateway};

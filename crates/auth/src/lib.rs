@@ -117,6 +117,7 @@ impl JwtAuthenticator {
         Ok(Identity {
             user: Some(sub),
             rooms: data.claims.rooms,
+            ..Identity::default()
         })
     }
 }
@@ -188,7 +189,8 @@ mod tests {
             verifier().verify(&token),
             Ok(Identity {
                 user: Some("42".into()),
-                rooms: vec!["act42".into()]
+                rooms: vec!["act42".into()],
+                ..Identity::default()
             })
         );
     }
@@ -219,12 +221,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_token_is_missing_not_invalid() {
-        let request = ConnectRequest {
-            protocol: sockgate_core::Protocol::Raw,
-            token: None,
-            auth: None,
-            peer: None,
-        };
+        let request = ConnectRequest::new(sockgate_core::Protocol::Raw, None, None);
         assert!(matches!(
             verifier().authenticate(&request).await,
             Err(AuthError::Missing(_))

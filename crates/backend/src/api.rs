@@ -110,6 +110,11 @@ impl Api {
     }
 
     fn emit(&self, mut request: EmitRequest) -> Result<Value, ApiError> {
+        if request.take_sender() {
+            return Err(ApiError::BadRequest(
+                "\"sender\" is for webhook answers; name a target here".into(),
+            ));
+        }
         let target = request.target()?;
         let except = request.except();
         let data = request.data.take().unwrap_or_else(|| RawValue::NULL.to_owned());

@@ -1,12 +1,53 @@
 //! sockgate's backend integration: the server HTTP API through which the
 //! team's own backend emits to rooms, users and connections, moves
 //! connections between rooms, disconnects them, and inspects rooms and
-//! connections (`docs/api.md`).
+//! connections (`docs/api.md`); and the webhooks through which the gateway
+//! asks the backend who may connect and what client events mean
+//! (`docs/webhooks.md`).
 
 mod api;
 mod auth;
+mod connect;
 mod error;
+mod events;
 mod requests;
+mod webhook;
+
+use std::sync::Arc;
 
 pub use api::{Api, ApiConfig};
+pub use connect::ConnectWebhook;
 pub use error::ApiError;
+pub use events::{EventRoute, EventWebhooks, RouteError};
+pub use webhook::WebhookConfig;
+
+use sockgate_core::Bus;
+
+/// Builds the webhooks over one shared HTTP client.
+pub struct Webhooks {
+    client: Arc<webhook::WebhookClient>,
+}
+
+impl Webhooks {
+    /// A client with the given settings.
+    pub fn new(config: WebhookConfig) -> Self {
+        Webhooks {
+            client: Arc::new(webhook::WebhookClient::new(config)),
+        }
+    }
+
+    /// The connect webhook at `url`.
+    pub fn connect(&self, url: String) -> ConnectWebhook {
+        ConnectWebhook::new(self.client.clone(), url)
+    }
+
+    /// The event (and disconnect) webhooks.
+    pub fn events(
+        &self,
+        routes: &[EventRoute],
+        disconnect_url: Option<String>,
+        bus: Arc<dyn Bus>,
+    ) -> Result<EventWebhooks, RouteError> {
+        EventWebhooks::new(self.client.clone(), routes, disconnect_url, bus)
+    }
+}

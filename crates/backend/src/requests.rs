@@ -25,6 +25,9 @@ pub(crate) struct EmitRequest {
     all: bool,
     #[serde(default)]
     except: Vec<String>,
+    /// Webhook answers only: the connection that emitted the event.
+    #[serde(default)]
+    sender: bool,
 }
 
 /// The rooms an emit names, owned so that a [`Target`] can borrow them.
@@ -47,6 +50,12 @@ impl EmitTarget {
 }
 
 impl EmitRequest {
+    /// Whether this emit is for the calling connection (webhook answers);
+    /// clears the flag.
+    pub(crate) fn take_sender(&mut self) -> bool {
+        std::mem::take(&mut self.sender)
+    }
+
     /// The one target this request names.
     pub(crate) fn target(&mut self) -> Result<EmitTarget, ApiError> {
         let named = [

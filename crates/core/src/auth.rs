@@ -21,6 +21,36 @@ pub struct ConnectRequest {
     pub auth: Option<serde_json::Value>,
     /// The client's address as the gateway sees it.
     pub peer: Option<SocketAddr>,
+    /// The socket.io namespace, for socket.io clients.
+    pub namespace: Option<String>,
+    /// The handshake request's headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// The handshake request's query string.
+    pub query: Option<String>,
+}
+
+impl ConnectRequest {
+    /// A request carrying only a protocol, a token and a peer.
+    pub fn new(protocol: Protocol, token: Option<String>, peer: Option<SocketAddr>) -> Self {
+        ConnectRequest {
+            protocol,
+            token,
+            auth: None,
+            peer,
+            namespace: None,
+            headers: Vec::new(),
+            query: None,
+        }
+    }
+}
+
+/// An event the backend wants a new connection to get before anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// The event name.
+    pub event: String,
+    /// Its JSON payload.
+    pub data: String,
 }
 
 /// Who a connection is, once authenticated.
@@ -30,6 +60,10 @@ pub struct Identity {
     pub user: Option<String>,
     /// Rooms to join at connect, chosen by the backend (not subject to room policy).
     pub rooms: Vec<String>,
+    /// Backend data carried into every event webhook of the connection.
+    pub metadata: Option<serde_json::Value>,
+    /// Events sent to the connection right after it is accepted.
+    pub welcome: Vec<Welcome>,
 }
 
 impl Identity {
@@ -63,6 +97,12 @@ pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Identity, AuthError
 pub trait Authenticator: Send + Sync {
     /// Answers [`AuthError::Missing`] when the request carries nothing to check.
     fn authenticate<'a>(&'a self, request: &'a ConnectRequest) -> AuthFuture<'a>;
+
+    /// Whether a token is the only credential this authenticator reads (so
+    /// a raw client without one is asked for it in its first frame).
+    fn needs_token(&self) -> bool {
+        true
+    }
 }
 
 /// `[auth]`: an optional authenticator and whether anonymous clients may in.
@@ -84,6 +124,11 @@ impl std::fmt::Debug for ConnectAuth {
 }
 
 impl ConnectAuth {
+    /// Whether a client without a token must be asked for one.
+    pub fn wants_token(&self) -> bool {
+        self.required && self.authenticator.as_ref().is_some_and(|a| a.needs_token())
+    }
+
     /// Checks a connecting client. Invalid credentials are refused even when
     /// authentication is optional; missing ones only when it is required.
     pub async fn check(&self, request: &ConnectRequest) -> Result<Identity, AuthError> {

@@ -116,6 +116,8 @@ pub struct ConnMeta {
     pub peer: Option<SocketAddr>,
     /// When the connection was accepted.
     pub connected_at: SystemTime,
+    /// Backend data from the connect webhook, passed to event webhooks.
+    pub metadata: Option<Arc<serde_json::Value>>,
 }
 
 impl ConnMeta {
@@ -127,6 +129,7 @@ impl ConnMeta {
             user: None,
             peer,
             connected_at: SystemTime::now(),
+            metadata: None,
         }
     }
 }

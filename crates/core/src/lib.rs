@@ -9,17 +9,19 @@ mod auth;
 mod bus;
 mod envelope;
 mod error;
+mod events;
 mod query;
 mod room;
 mod sid;
 
-pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity};
+pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity, Welcome};
 pub use bus::{
     user_room, Bus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget, Offer, Protocol, Recipient,
     Route, Target, Who, USER_ROOM_PREFIX,
 };
 pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};
 pub use error::{BusError, ErrorCode, Result};
+pub use events::{ClientEvent, EventError, EventFuture, EventHandler};
 pub use query::query_param;
 pub use room::{RoomName, RoomPolicy, RoomPolicyError};
 pub use sid::Sid;

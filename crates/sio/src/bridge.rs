@@ -8,23 +8,28 @@
 //! middleware, which socketioxide awaits before confirming the CONNECT, so
 //! an event sent the instant the client is connected cannot be missed.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::json;
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
-use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
+use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
-    query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest, ErrorCode, GroupId,
-    Identity, Protocol, Route, Sid, Who,
+    query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest, ErrorCode, EventHandler,
+    GroupId, Identity, Protocol, Route, Sid, Welcome, Who,
 };
 use tracing::info;
 
+use crate::forward::EventForwarder;
 use crate::json::{inline_attachments, Payload};
 use crate::outlet::{room_key, sid_key};
+use crate::EventNames;
 
 /// Which control event a [`ControlHandler`] answers.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +44,54 @@ pub(crate) struct Bridge {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) group: GroupId,
     pub(crate) auth: ConnectAuth,
+    pub(crate) events: Option<Arc<dyn EventHandler>>,
+    pub(crate) names: EventNames,
+    /// Welcome events of sockets accepted but not yet connected.
+    pub(crate) welcomes: Mutex<HashMap<Sid, Vec<Welcome>>>,
+}
+
+/// The namespace's connect handler: its middleware half authenticates
+/// and registers the socket (socketioxide awaits it before confirming the
+/// CONNECT, so a refusal is the client's `connect_error` and the control
+/// handlers are in place before the client can emit); its handler half
+/// runs right after the CONNECT is sent and delivers the welcome events.
+#[derive(Clone)]
+pub(crate) struct Connector(pub(crate) Arc<Bridge>);
+
+impl ConnectHandler<LocalAdapter, Inline> for Connector {
+    fn call(&self, socket: Arc<Socket<LocalAdapter>>, _auth: Option<Value>) {
+        let sid = to_bus_sid(&socket);
+        let welcomes = self
+            .0
+            .welcomes
+            .lock()
+            .map(|mut w| w.remove(&sid))
+            .unwrap_or_default();
+        for welcome in welcomes.unwrap_or_default() {
+            if let Ok(data) = serde_json::value::RawValue::from_string(welcome.data) {
+                let _ = socket.emit(welcome.event.as_str(), &data);
+            }
+        }
+    }
+
+    fn call_middleware<'a>(
+        &'a self,
+        socket: Arc<Socket<LocalAdapter>>,
+        auth: &'a Option<Value>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Box<dyn std::fmt::Display + Send>>> + Send + 'a>> {
+        Box::pin(async move {
+            let socket = SocketRef::from(socket);
+            let payload = auth
+                .as_ref()
+                .and_then(|value| value.as_str())
+                .and_then(|s| serde_json::from_str(s).ok());
+            let identity = authenticate(&socket, &self.0, payload)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::fmt::Display + Send>)?;
+            on_connect(&socket, &self.0, identity);
+            Ok(())
+        })
+    }
 }
 
 /// The argument of the publish event: `{room, event, data}`.
@@ -153,11 +206,22 @@ pub(crate) async fn authenticate(
         .and_then(|token| token.as_str())
         .map(str::to_owned)
         .or_else(|| query_param(socket.req_parts().uri.query(), "token"));
+    let parts = socket.req_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
     let request = ConnectRequest {
-        protocol: Protocol::SocketIo,
-        token,
         auth: payload,
-        peer: socket.req_parts().extensions.get::<SocketAddr>().copied(),
+        namespace: Some(socket.ns().to_owned()),
+        headers,
+        query: parts.uri.query().map(str::to_owned),
+        ..ConnectRequest::new(
+            Protocol::SocketIo,
+            token,
+            parts.extensions.get::<SocketAddr>().copied(),
+        )
     };
     let outcome = bridge.auth.check(&request).await;
     if let Err(error) = &outcome {
@@ -167,25 +231,28 @@ pub(crate) async fn authenticate(
 }
 
 /// Registers the connection with the bus and its control handlers on the socket.
-pub(crate) fn on_connect(
-    socket: &SocketRef,
-    bridge: &Arc<Bridge>,
-    events: &crate::EventNames,
-    identity: Identity,
-) {
+pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, identity: Identity) {
+    let events = &bridge.names;
     let sid = to_bus_sid(socket);
     let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
     let meta = ConnMeta {
         namespace: Some(socket.ns().to_owned()),
         user: identity.user.clone(),
+        metadata: identity.metadata.clone().map(Arc::new),
         ..ConnMeta::new(Protocol::SocketIo, peer)
     };
+
     // The socket's own room in socketioxide's index (see `outlet`).
     socket.join(sid_key(sid));
     bridge.bus.connect(sid, Route::Group(bridge.group), meta);
     if !identity.rooms.is_empty() {
         // Rooms from the token were chosen by the backend: no room policy.
         let _ = bridge.bus.add_rooms(Who::Sid(sid), &identity.rooms);
+    }
+    if !identity.welcome.is_empty() {
+        if let Ok(mut welcomes) = bridge.welcomes.lock() {
+            welcomes.insert(sid, identity.welcome.clone());
+        }
     }
     // The socket is not in its namespace yet while the middleware runs, so
     // the outlet could not mirror the rooms joined at connect (the user's
@@ -217,9 +284,20 @@ pub(crate) fn on_connect(
         %peer,
         "connection open"
     );
-    let bus = bridge.bus.clone();
+    socket.on_fallback(EventForwarder {
+        events: bridge.events.clone(),
+    });
+    let bridge = bridge.clone();
     socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| async move {
+        let (bus, events) = (&bridge.bus, &bridge.events);
+        if let Ok(mut welcomes) = bridge.welcomes.lock() {
+            welcomes.remove(&sid);
+        }
+        let snapshot = bus.connection(sid);
         bus.disconnect(sid);
+        if let (Some(snapshot), Some(events)) = (snapshot, events.as_ref()) {
+            events.on_disconnect(snapshot, &reason.to_string());
+        }
         info!(protocol = "socket.io", %sid, ns = socket.ns(), %peer, %reason, "connection closed");
     });
 }

@@ -4,13 +4,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use engineioxide::service::NotFoundService;
-use socketioxide::extract::{SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
 use socketioxide::service::SocketIoService;
 use socketioxide::{ParserConfig, SocketIo, TransportType};
-use sockgate_core::{AuthError, Bus, ConnectAuth, GroupId, GroupOutlet};
+use sockgate_core::{Bus, ConnectAuth, EventHandler, GroupId, GroupOutlet};
 
-use crate::bridge::{self, Bridge};
+use crate::bridge::{Bridge, Connector};
 use crate::outlet::SioOutlet;
 use crate::SioConfig;
 
@@ -62,27 +60,25 @@ impl SioFront {
     }
 
     /// Serves every configured namespace on `bus`, letting in the clients
-    /// `auth` accepts; `groups[i]` is the id the bus gave to `outlets()[i]`.
-    pub fn attach(&self, bus: Arc<dyn Bus>, groups: &[GroupId], auth: ConnectAuth) {
+    /// `auth` accepts and handing their non-control events to `events`;
+    /// `groups[i]` is the id the bus gave to `outlets()[i]`.
+    pub fn attach(
+        &self,
+        bus: Arc<dyn Bus>,
+        groups: &[GroupId],
+        auth: ConnectAuth,
+        events: Option<Arc<dyn EventHandler>>,
+    ) {
         for (namespace, &group) in self.config.namespaces.iter().zip(groups) {
             let bridge = Arc::new(Bridge {
                 bus: bus.clone(),
                 group,
                 auth: auth.clone(),
+                events: events.clone(),
+                names: self.config.events.clone(),
+                welcomes: Default::default(),
             });
-            let events = Arc::new(self.config.events.clone());
-            // A middleware, not the connect handler: socketioxide awaits it
-            // before confirming the CONNECT, so a refusal becomes the
-            // client's connect_error and handlers are in place in time.
-            let middleware = move |socket: SocketRef, TryData(payload): TryData<serde_json::Value>| {
-                let (bridge, events) = (bridge.clone(), events.clone());
-                async move {
-                    let identity = bridge::authenticate(&socket, &bridge, payload.ok()).await?;
-                    bridge::on_connect(&socket, &bridge, &events, identity);
-                    Ok::<(), AuthError>(())
-                }
-            };
-            self.io.ns(namespace.clone(), (async || {}).with(middleware));
+            self.io.ns(namespace.clone(), Connector(bridge));
         }
     }
 

@@ -120,6 +120,60 @@ fn binary_object(bytes: &[u8]) -> Value {
     Value::Object(object)
 }
 
+/// Ack arguments for socketioxide: serialised as a tuple so that each
+/// element becomes its own ack argument, with `{"$binary":"<base64>"}`
+/// objects turned back into binary attachments.
+pub(crate) struct AckArgs<'a>(pub(crate) &'a [Value]);
+
+impl serde::Serialize for AckArgs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(self.0.len())?;
+        for arg in self.0 {
+            tuple.serialize_element(&WithBinary(arg))?;
+        }
+        tuple.end()
+    }
+}
+
+/// A JSON value whose `{"$binary":"<base64>"}` objects serialise as bytes.
+struct WithBinary<'a>(&'a Value);
+
+impl serde::Serialize for WithBinary<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(object) => {
+                if let Some(bytes) = binary_marker(object) {
+                    return serializer.serialize_bytes(&bytes);
+                }
+                let mut map = serializer.serialize_map(Some(object.len()))?;
+                for (key, value) in object {
+                    map.serialize_entry(key, &WithBinary(value))?;
+                }
+                map.end()
+            }
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&WithBinary(item))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// The bytes of a `{"$binary":"<base64>"}` object.
+fn binary_marker(object: &Map<String, Value>) -> Option<Vec<u8>> {
+    if object.len() != 1 {
+        return None;
+    }
+    let encoded = object.get("$binary")?.as_str()?;
+    base64::engine::general_purpose::STANDARD.decode(encoded).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -135,6 +189,15 @@ mod tests {
             .visit_bytes::<serde::de::value::Error>(&[1, 2, 3])
             .unwrap();
         assert_eq!(bytes, json!({"$binary": "AQID"}));
+    }
+
+    #[test]
+    fn binary_markers_are_recognised_only_in_their_exact_shape() {
+        let marker = |v: Value| binary_marker(v.as_object().unwrap());
+        assert_eq!(marker(json!({"$binary": "AQID"})), Some(vec![1, 2, 3]));
+        assert_eq!(marker(json!({"$binary": "AQID", "x": 1})), None);
+        assert_eq!(marker(json!({"$binary": "not base64!"})), None);
+        assert_eq!(marker(json!({"$binary": 5})), None);
     }
 
     #[test]

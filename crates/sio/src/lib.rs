@@ -8,6 +8,7 @@
 
 mod bridge;
 mod config;
+mod forward;
 mod front;
 mod json;
 mod outlet;

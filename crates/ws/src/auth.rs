@@ -6,17 +6,30 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
-use sockgate_core::{AuthError, ConnectAuth, ConnectRequest, Identity, Protocol};
+use sockgate_core::{query_param, AuthError, ConnectAuth, ConnectRequest, Identity, Protocol};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::close;
 use crate::protocol;
 
+/// What a raw client presented in its upgrade request.
+pub(crate) fn connect_request<B>(req: &http::Request<B>, peer: SocketAddr) -> ConnectRequest {
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
+    ConnectRequest {
+        headers,
+        query: req.uri().query().map(str::to_owned),
+        ..ConnectRequest::new(Protocol::Raw, query_param(req.uri().query(), "token"), Some(peer))
+    }
+}
+
 /// Decides who the client is, within `timeout` in all.
 pub(crate) async fn authenticate<S>(
     socket: &mut S,
-    token: Option<String>,
-    peer: SocketAddr,
+    mut request: ConnectRequest,
     auth: &ConnectAuth,
     timeout: Duration,
 ) -> Result<Identity, AuthError>
@@ -24,17 +37,9 @@ where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
 {
     let attempt = async {
-        let token = match token {
-            Some(token) => Some(token),
-            None if auth.required && auth.authenticator.is_some() => Some(first_frame_token(socket).await?),
-            None => None,
-        };
-        let request = ConnectRequest {
-            protocol: Protocol::Raw,
-            token,
-            auth: None,
-            peer: Some(peer),
-        };
+        if request.token.is_none() && auth.wants_token() {
+            request.token = Some(first_frame_token(socket).await?);
+        }
         auth.check(&request).await
     };
     tokio::time::timeout(timeout, attempt).await.unwrap_or_else(|_| {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sockgate_core::{query_param, Bus, ConnMeta, ConnectAuth, Protocol, Sid};
+use sockgate_core::{Bus, ConnMeta, ConnectAuth, EventHandler, Protocol, Sid};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{info, info_span, warn, Instrument};
@@ -20,15 +20,23 @@ pub struct RawFront {
     bus: Arc<dyn Bus>,
     config: Arc<WsConfig>,
     auth: ConnectAuth,
+    events: Option<Arc<dyn EventHandler>>,
 }
 
 impl RawFront {
-    /// A front that registers its connections on `bus` once `auth` lets them in.
-    pub fn new(bus: Arc<dyn Bus>, config: WsConfig, auth: ConnectAuth) -> Self {
+    /// A front that registers its connections on `bus` once `auth` lets
+    /// them in, and hands their `emit`s to `events`.
+    pub fn new(
+        bus: Arc<dyn Bus>,
+        config: WsConfig,
+        auth: ConnectAuth,
+        events: Option<Arc<dyn EventHandler>>,
+    ) -> Self {
         RawFront {
             bus,
             config: Arc::new(config),
             auth,
+            events,
         }
     }
 
@@ -54,7 +62,7 @@ impl RawFront {
                 return response;
             }
         };
-        let token = query_param(req.uri().query(), "token");
+        let request = auth::connect_request(&req, peer);
         let on_upgrade = hyper::upgrade::on(&mut req);
         let front = self.clone();
         let sid = Sid::random();
@@ -75,29 +83,31 @@ impl RawFront {
                 )
                 .await;
                 let config = &front.config;
-                let identity = match auth::authenticate(
-                    &mut socket,
-                    token,
-                    peer,
-                    &front.auth,
-                    config.auth_timeout,
-                )
-                .await
-                {
-                    Ok(identity) => identity,
-                    Err(error) => {
-                        info!(protocol = "raw", %error, "connection refused");
-                        auth::refuse(&mut socket, &error, config.close_timeout).await;
-                        return;
-                    }
-                };
+                let identity =
+                    match auth::authenticate(&mut socket, request, &front.auth, config.auth_timeout).await {
+                        Ok(identity) => identity,
+                        Err(error) => {
+                            info!(protocol = "raw", %error, "connection refused");
+                            auth::refuse(&mut socket, &error, config.close_timeout).await;
+                            return;
+                        }
+                    };
                 info!(
                     protocol = "raw",
                     user = identity.user.as_deref(),
                     "connection open"
                 );
                 let meta = ConnMeta::new(Protocol::Raw, Some(peer));
-                let reason = run_session(socket, sid, identity, meta, front.bus.clone(), config).await;
+                let reason = run_session(
+                    socket,
+                    sid,
+                    identity,
+                    meta,
+                    front.bus.clone(),
+                    front.events.clone(),
+                    config,
+                )
+                .await;
                 info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),

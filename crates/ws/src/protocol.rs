@@ -25,6 +25,11 @@ pub(crate) enum ClientFrame {
     Ping,
     /// `{"op":"auth"}` after the session started: refused with a reason.
     Auth,
+    /// An application event for the backend (event webhooks).
+    Emit {
+        event: String,
+        data: Box<RawValue>,
+    },
 }
 
 /// A frame that could not be turned into a [`ClientFrame`].
@@ -78,6 +83,10 @@ pub(crate) fn parse(text: &str) -> Result<(ClientFrame, Option<RequestId>), Fram
         }),
         "ping" => Ok(ClientFrame::Ping),
         "auth" => Ok(ClientFrame::Auth),
+        "emit" => need(wire.event, "event").map(|event| ClientFrame::Emit {
+            event,
+            data: wire.data.unwrap_or_else(null),
+        }),
         other => Err(format!("unknown op {other:?}")),
     };
     match frame {
@@ -104,7 +113,7 @@ fn null() -> Box<RawValue> {
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    code: &'static str,
+    code: &'a str,
     message: &'a str,
 }
 
@@ -151,7 +160,7 @@ pub(crate) fn ack_ok(id: &RawValue) -> String {
 }
 
 /// `{"op":"ack","id":…,"ok":false,"error":{…}}`.
-pub(crate) fn ack_error(id: &RawValue, code: ErrorCode, message: &str) -> String {
+pub(crate) fn ack_error(id: &RawValue, code: &str, message: &str) -> String {
     #[derive(Serialize)]
     struct AckError<'a> {
         op: &'static str,
@@ -163,15 +172,12 @@ pub(crate) fn ack_error(id: &RawValue, code: ErrorCode, message: &str) -> String
         op: "ack",
         id,
         ok: false,
-        error: ErrorBody {
-            code: code.as_str(),
-            message,
-        },
+        error: ErrorBody { code, message },
     })
 }
 
 /// `{"op":"error","error":{…}}`, for a frame with no id to answer.
-pub(crate) fn error_frame(code: ErrorCode, message: &str) -> String {
+pub(crate) fn error_frame(code: &str, message: &str) -> String {
     #[derive(Serialize)]
     struct ErrorFrame<'a> {
         op: &'static str,
@@ -179,10 +185,36 @@ pub(crate) fn error_frame(code: ErrorCode, message: &str) -> String {
     }
     to_json(&ErrorFrame {
         op: "error",
-        error: ErrorBody {
-            code: code.as_str(),
-            message,
-        },
+        error: ErrorBody { code, message },
+    })
+}
+
+/// A failed request: a failed ack when it had an id, else an error frame.
+pub(crate) fn failure(id: Option<&RawValue>, code: &str, message: &str) -> String {
+    match id {
+        Some(id) => ack_error(id, code, message),
+        None => error_frame(code, message),
+    }
+}
+
+/// `{"op":"ack","id":…,"ok":true,"data":…}` answering an `emit`: `data` is
+/// the backend's first ack argument, `args` all of them when there are several.
+pub(crate) fn ack_with_args(id: &RawValue, args: &[serde_json::Value]) -> String {
+    #[derive(Serialize)]
+    struct Ack<'a> {
+        op: &'static str,
+        id: &'a RawValue,
+        ok: bool,
+        data: &'a serde_json::Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        args: Option<&'a [serde_json::Value]>,
+    }
+    to_json(&Ack {
+        op: "ack",
+        id,
+        ok: true,
+        data: args.first().unwrap_or(&serde_json::Value::Null),
+        args: (args.len() > 1).then_some(args),
     })
 }
 
@@ -306,11 +338,11 @@ mod tests {
         let id = RawValue::from_string("3".into()).unwrap();
         assert_eq!(ack_ok(&id), r#"{"op":"ack","id":3,"ok":true}"#);
         assert_eq!(
-            ack_error(&id, ErrorCode::Forbidden, "no"),
+            ack_error(&id, ErrorCode::Forbidden.as_str(), "no"),
             r#"{"op":"ack","id":3,"ok":false,"error":{"code":"forbidden","message":"no"}}"#
         );
         assert_eq!(
-            error_frame(ErrorCode::Unsupported, "binary"),
+            error_frame(ErrorCode::Unsupported.as_str(), "binary"),
             r#"{"op":"error","error":{"code":"unsupported","message":"binary"}}"#
         );
         assert_eq!(

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use sockgate_core::{Bus, BusError, ConnMeta, ErrorCode, Identity, Route, Sid, Who};
+use serde_json::value::RawValue;
+use sockgate_core::{
+    Bus, BusError, ClientEvent, ConnMeta, Envelope, ErrorCode, EventHandler, Identity, Route, Sid, Who,
+};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
@@ -31,6 +34,7 @@ pub async fn run_session<S>(
     identity: Identity,
     meta: ConnMeta,
     bus: Arc<dyn Bus>,
+    events: Option<Arc<dyn EventHandler>>,
     config: &WsConfig,
 ) -> CloseReason
 where
@@ -43,8 +47,15 @@ where
         config.ping_interval.as_millis(),
         identity.user.as_deref(),
     );
-    // The queue is empty, so the open frame is first in line.
+    // The queue is empty, so the open frame is first in line, followed by
+    // the backend's welcome events, before the bus can deliver anything.
     let _ = queue.try_send(Outbound::Reply(open));
+    for welcome in &identity.welcome {
+        if let Ok(data) = RawValue::from_string(welcome.data.clone()) {
+            let envelope = Envelope::new(None, welcome.event.as_str().into(), data);
+            let _ = queue.try_send(Outbound::Reply(protocol::event_frame(&envelope)));
+        }
+    }
     bus.connect(
         sid,
         Route::Direct(Arc::new(RawRecipient {
@@ -53,6 +64,7 @@ where
         })),
         ConnMeta {
             user: identity.user.clone(),
+            metadata: identity.metadata.clone().map(Arc::new),
             ..meta
         },
     );
@@ -66,6 +78,7 @@ where
     let reader = Reader {
         sid,
         bus: bus.as_ref(),
+        events: events.as_ref(),
         queue,
         control: &control,
         liveness: &liveness,
@@ -75,8 +88,19 @@ where
         reader.run(stream),
         write_loop(sink, outbound, &control, &liveness, config)
     );
-    bus.disconnect(sid);
+    depart(bus.as_ref(), events.as_ref(), sid, control.reason());
     control.reason()
+}
+
+/// Takes the connection off the bus (once) and tells the backend.
+fn depart(bus: &dyn Bus, events: Option<&Arc<dyn EventHandler>>, sid: Sid, reason: CloseReason) {
+    let Some(snapshot) = bus.connection(sid) else {
+        return;
+    };
+    bus.disconnect(sid);
+    if let Some(events) = events {
+        events.on_disconnect(snapshot, reason.as_str());
+    }
 }
 
 /// When the client was last heard from, in milliseconds since the session began.
@@ -106,8 +130,9 @@ impl Liveness {
 struct Reader<'a> {
     sid: Sid,
     bus: &'a dyn Bus,
+    events: Option<&'a Arc<dyn EventHandler>>,
     queue: mpsc::Sender<Outbound>,
-    control: &'a Control,
+    control: &'a Arc<Control>,
     liveness: &'a Liveness,
     config: &'a WsConfig,
 }
@@ -134,7 +159,7 @@ impl Reader<'_> {
                 }
                 Some(Ok(Message::Binary(_))) => {
                     self.reply(protocol::error_frame(
-                        ErrorCode::Unsupported,
+                        ErrorCode::Unsupported.as_str(),
                         "binary frames are not supported; send JSON text frames",
                     ));
                     continue;
@@ -152,7 +177,7 @@ impl Reader<'_> {
         }
         // The session is over for everyone else right away, even while its
         // close handshake is still draining.
-        self.bus.disconnect(self.sid);
+        depart(self.bus, self.events, self.sid, self.control.reason());
         let drain = async {
             while let Some(Ok(_) | Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Capacity(_))) =
                 stream.next().await
@@ -165,11 +190,11 @@ impl Reader<'_> {
         let (frame, id) = match protocol::parse(text) {
             Ok(parsed) => parsed,
             Err(error) => {
-                let reply = match &error.id {
-                    Some(id) => protocol::ack_error(id, error.code, &error.message),
-                    None => protocol::error_frame(error.code, &error.message),
-                };
-                self.reply(reply);
+                self.reply(protocol::failure(
+                    error.id.as_deref(),
+                    error.code.as_str(),
+                    &error.message,
+                ));
                 return;
             }
         };
@@ -185,11 +210,15 @@ impl Reader<'_> {
             }
             ClientFrame::Auth => {
                 let message = "already connected: send {\"op\":\"auth\"} as the first frame (auth.required) or the token as ?token=";
-                let reply = match &id {
-                    Some(id) => protocol::ack_error(id, ErrorCode::BadRequest, message),
-                    None => protocol::error_frame(ErrorCode::BadRequest, message),
-                };
-                self.reply(reply);
+                self.reply(protocol::failure(
+                    id.as_deref(),
+                    ErrorCode::BadRequest.as_str(),
+                    message,
+                ));
+                return;
+            }
+            ClientFrame::Emit { event, data } => {
+                self.forward(event, &data, id);
                 return;
             }
         };
@@ -200,17 +229,46 @@ impl Reader<'_> {
     fn answer(&self, id: Option<RequestId>, result: Result<(), BusError>) {
         let reply = match (id, result) {
             (Some(id), Ok(())) => protocol::ack_ok(&id),
-            (Some(id), Err(error)) => protocol::ack_error(&id, error.code(), &error.to_string()),
-            (None, Err(error)) => protocol::error_frame(error.code(), &error.to_string()),
+            (id, Err(error)) => protocol::failure(id.as_deref(), error.code().as_str(), &error.to_string()),
             (None, Ok(())) => return,
         };
         self.reply(reply);
     }
 
     fn reply(&self, frame: String) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Reply(frame)) {
-            self.control.close(CloseReason::SlowConsumer);
-        }
+        reply(&self.queue, self.control, frame);
+    }
+
+    /// Hands an `emit` to the backend; its answer becomes the ack later,
+    /// while this client's other frames go on being read.
+    fn forward(&self, event: String, data: &RawValue, id: Option<RequestId>) {
+        let Some(events) = self.events else {
+            let message = format!("no handler for event {event:?}");
+            self.reply(protocol::failure(id.as_deref(), "no_handler", &message));
+            return;
+        };
+        let arg = serde_json::from_str(data.get()).unwrap_or(serde_json::Value::Null);
+        let call = events.on_event(ClientEvent {
+            sid: self.sid,
+            event,
+            args: vec![arg],
+        });
+        let (queue, control) = (self.queue.clone(), self.control.clone());
+        tokio::spawn(async move {
+            let frame = match (call.await, id) {
+                (Ok(args), Some(id)) => protocol::ack_with_args(&id, &args),
+                (Ok(_), None) => return,
+                (Err(error), id) => protocol::failure(id.as_deref(), error.code(), &error.to_string()),
+            };
+            reply(&queue, &control, frame);
+        });
+    }
+}
+
+/// Queues a frame for this client only; a full queue means a slow consumer.
+fn reply(queue: &mpsc::Sender<Outbound>, control: &Control, frame: String) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(Outbound::Reply(frame)) {
+        control.close(CloseReason::SlowConsumer);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Helpers that make each test read as a scenario.
 
 pub mod api;
+pub mod backend;
 pub mod gateway;
 pub mod jwt;
 mod raw;

@@ -53,6 +53,8 @@ pub struct SioClient {
     _child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    /// Lines read while waiting for another one, kept in order.
+    pending: std::collections::VecDeque<Value>,
     next_ack: u64,
     /// `socket.id` once connected.
     pub id: String,
@@ -110,6 +112,7 @@ impl SioClient {
             _child: child,
             stdin,
             lines,
+            pending: Default::default(),
             next_ack: 0,
             id: String::new(),
             transport: String::new(),
@@ -118,8 +121,15 @@ impl SioClient {
         client
     }
 
-    /// The next line the peer prints.
+    /// The next line the peer printed that no wait has taken yet.
     pub async fn next(&mut self) -> Value {
+        if let Some(line) = self.pending.pop_front() {
+            return line;
+        }
+        self.read_line().await
+    }
+
+    async fn read_line(&mut self) -> Value {
         let line = tokio::time::timeout(WAIT, self.lines.next_line())
             .await
             .expect("the socket.io peer printed nothing in time")
@@ -128,39 +138,53 @@ impl SioClient {
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("peer printed non-JSON: {line}"))
     }
 
-    /// Skips lines until one of type `kind`; fails on `error` lines.
-    pub async fn expect_type(&mut self, kind: &str) -> Value {
+    /// The first line (pending or new) matching `wanted`; other lines stay
+    /// pending, in order. `what` names the wait in failure messages.
+    async fn take(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(index) = self.pending.iter().position(&wanted) {
+            return self.pending.remove(index).expect("index is in range");
+        }
         loop {
-            let line = self.next().await;
-            if line["type"] == kind {
+            let line = match tokio::time::timeout(WAIT, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) => serde_json::from_str(&line).unwrap_or(Value::String(line)),
+                _ => panic!(
+                    "the socket.io peer printed no {what} in time; it printed {:?}",
+                    self.pending
+                ),
+            };
+            if wanted(&line) {
                 return line;
             }
             assert_ne!(
                 line["type"], "error",
-                "peer error while waiting for {kind}: {line}"
+                "peer error while waiting for {what}: {line}"
             );
+            self.pending.push_back(line);
         }
     }
 
-    /// The next event named `event`; returns its arguments.
+    /// The first line of type `kind`.
+    pub async fn expect_type(&mut self, kind: &str) -> Value {
+        self.take(kind, |line| line["type"] == kind).await
+    }
+
+    /// The first event named `event`; returns its arguments.
     pub async fn expect_event(&mut self, event: &str) -> Vec<Value> {
-        loop {
-            let line = self.next().await;
-            if line["type"] == "event" && line["event"] == event {
-                return line["args"].as_array().cloned().unwrap_or_default();
-            }
-            assert!(
-                line["type"] != "disconnect" && line["type"] != "error",
-                "waiting for event {event}, got {line}"
-            );
-        }
+        let line = self
+            .take(event, |line| line["type"] == "event" && line["event"] == event)
+            .await;
+        line["args"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Asserts no event arrives for a short while.
+    /// Asserts no event is pending or arrives for a short while.
     pub async fn assert_no_event(&mut self) {
+        if let Some(line) = self.pending.iter().find(|line| line["type"] == "event") {
+            panic!("expected no event, got {line}");
+        }
         if let Ok(Ok(Some(line))) = tokio::time::timeout(QUIET, self.lines.next_line()).await {
             let line: Value = serde_json::from_str(&line).unwrap_or_default();
             assert_ne!(line["type"], "event", "expected no event, got {line}");
+            self.pending.push_back(line);
         }
     }
 
@@ -186,16 +210,12 @@ impl SioClient {
         let id = self.next_ack;
         self.command(json!({"cmd": "emit", "event": event, "args": args, "ack": id}))
             .await;
-        loop {
-            let line = self.next().await;
-            if line["type"] == "ack" && line["id"] == id {
-                return line["args"].as_array().cloned().unwrap_or_default();
-            }
-            assert!(
-                line["type"] != "disconnect" && line["type"] != "error",
-                "waiting for ack {id}, got {line}"
-            );
-        }
+        let line = self
+            .take(&format!("ack {id}"), |line| {
+                line["type"] == "ack" && line["id"] == id
+            })
+            .await;
+        line["args"].as_array().cloned().unwrap_or_default()
     }
 
     /// Joins a room and asserts the ack is `{ok:true}`.

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use sockgate_backend::ApiConfig;
+use sockgate_backend::{ApiConfig, EventRoute, WebhookConfig};
 use sockgate_bus::BusLimits;
 use sockgate_core::{ConnectAuth, RoomPolicy};
 use sockgate_sio::SioConfig;
@@ -41,8 +41,23 @@ pub struct GatewayConfig {
     pub bus: BusLimits,
     /// The server HTTP API (`[api]`).
     pub api: ApiConfig,
-    /// Who may connect (`[auth]`).
+    /// Who may connect (`[auth]`); see also `connect_webhook`.
     pub auth: ConnectAuth,
+    /// The webhooks (`[webhooks]`, `auth.webhook_url`).
+    pub webhooks: WebhookSettings,
+}
+
+/// Where and how the gateway calls the backend.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSettings {
+    /// The HTTP client's settings.
+    pub client: WebhookConfig,
+    /// Event routes, first match wins (`[[webhooks.routes]]`).
+    pub routes: Vec<EventRoute>,
+    /// Connect webhook (`auth.webhook_url`).
+    pub connect_url: Option<String>,
+    /// Disconnect webhook (`webhooks.disconnect_url`).
+    pub disconnect_url: Option<String>,
 }
 
 impl GatewayConfig {

@@ -18,6 +18,7 @@ pub(crate) struct RawConfig {
     pub(crate) limits: RawLimits,
     pub(crate) api: RawApi,
     pub(crate) auth: RawAuth,
+    pub(crate) webhooks: RawWebhooks,
 }
 
 impl Default for RawConfig {
@@ -32,6 +33,7 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             api: RawApi::default(),
             auth: RawAuth::default(),
+            webhooks: RawWebhooks::default(),
         }
     }
 }
@@ -195,6 +197,7 @@ pub(crate) struct RawAuth {
     pub(crate) required: bool,
     #[serde(with = "humantime_serde")]
     pub(crate) timeout: Duration,
+    pub(crate) webhook_url: String,
     pub(crate) jwt: RawJwt,
 }
 
@@ -203,6 +206,7 @@ impl Default for RawAuth {
         RawAuth {
             required: false,
             timeout: Duration::from_secs(10),
+            webhook_url: String::new(),
             jwt: RawJwt::default(),
         }
     }
@@ -232,4 +236,38 @@ impl Default for RawJwt {
             leeway: Duration::from_secs(30),
         }
     }
+}
+
+/// `[webhooks]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawWebhooks {
+    #[serde(with = "humantime_serde")]
+    pub(crate) timeout: Duration,
+    pub(crate) max_concurrency: usize,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) secret: String,
+    pub(crate) disconnect_url: String,
+    pub(crate) routes: Vec<RawRoute>,
+}
+
+impl Default for RawWebhooks {
+    fn default() -> Self {
+        RawWebhooks {
+            timeout: Duration::from_secs(5),
+            max_concurrency: 64,
+            max_response_bytes: 1024 * 1024,
+            secret: String::new(),
+            disconnect_url: String::new(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// One `[[webhooks.routes]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub(crate) events: Vec<String>,
+    pub(crate) url: String,
 }

@@ -83,7 +83,7 @@ fn api_settings_are_checked() {
 fn auth_settings_are_checked() {
     assert_eq!(
         error_of("[auth]\nrequired = true"),
-        "auth.required: needs a way to authenticate: set a key in [auth.jwt]"
+        "auth.required: needs a way to authenticate: set a key in [auth.jwt] or auth.webhook_url"
     );
     assert_eq!(
         error_of("[auth.jwt]\nhs256_secret = \"short\""),
@@ -99,6 +99,35 @@ fn auth_settings_are_checked() {
         GatewayConfig::from_toml("[auth]\nrequired = true\n[auth.jwt]\nhs256_secret = \"0123456789abcdef\"")
             .unwrap();
     assert!(config.auth.required && config.auth.authenticator.is_some());
+}
+
+#[test]
+fn webhook_settings_are_checked() {
+    assert_eq!(
+        error_of("[webhooks]\ndisconnect_url = \"ftp://x\""),
+        "webhooks.disconnect_url: \"ftp://x\" is not an http:// or https:// URL"
+    );
+    assert_eq!(
+        error_of("[[webhooks.routes]]\nevents = []\nurl = \"http://b\""),
+        "webhooks.routes[0].events: name at least one event pattern"
+    );
+    assert!(
+        error_of("[[webhooks.routes]]\nevents = [\"[x\"]\nurl = \"http://b\"")
+            .starts_with("webhooks.routes[0].events: invalid event pattern")
+    );
+    assert_eq!(
+        error_of("[auth]\nwebhook_url = \"http://b/c\"\n[auth.jwt]\nhs256_secret = \"0123456789abcdef\""),
+        "auth.webhook_url: use either the connect webhook or [auth.jwt], not both"
+    );
+    let config = GatewayConfig::from_toml(
+        "[auth]\nrequired = true\nwebhook_url = \"http://127.0.0.1:9/c\"\n[[webhooks.routes]]\nevents = [\"chat:*\"]\nurl = \"http://127.0.0.1:9/e\"",
+    )
+    .unwrap();
+    assert_eq!(config.webhooks.routes.len(), 1);
+    assert_eq!(
+        config.webhooks.connect_url.as_deref(),
+        Some("http://127.0.0.1:9/c")
+    );
 }
 
 #[test]

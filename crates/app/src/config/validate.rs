@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sockgate_auth::{JwtAuthenticator, JwtConfig};
-use sockgate_backend::ApiConfig;
+use sockgate_backend::{ApiConfig, EventRoute, WebhookConfig};
 use sockgate_bus::BusLimits;
 use sockgate_core::{is_reserved_event, Authenticator, ConnectAuth, RoomPolicy};
 use sockgate_sio::{EventNames, SioConfig};
 use sockgate_ws::WsConfig;
 
 use super::raw::{RawAuth, RawConfig};
-use super::GatewayConfig;
+use super::{GatewayConfig, WebhookSettings};
 use crate::ConfigError;
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -142,7 +142,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     }
     at_least("api.max_body_bytes", api.max_body_bytes as u64, 256)?;
 
-    let auth = connect_auth(&raw.auth)?;
+    let webhooks = webhooks(&raw)?;
+    let auth = connect_auth(&raw.auth, webhooks.connect_url.is_some())?;
     positive("auth.timeout", raw.auth.timeout)?;
 
     Ok(GatewayConfig {
@@ -185,11 +186,74 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             max_body_bytes: api.max_body_bytes,
         },
         auth,
+        webhooks,
     })
 }
 
-/// `[auth]` into the authenticator the fronts use.
-fn connect_auth(raw: &RawAuth) -> Result<ConnectAuth> {
+/// `[webhooks]` and `auth.webhook_url`.
+fn webhooks(raw: &RawConfig) -> Result<WebhookSettings> {
+    let hooks = &raw.webhooks;
+    positive("webhooks.timeout", hooks.timeout)?;
+    at_least("webhooks.max_concurrency", hooks.max_concurrency as u64, 1)?;
+    at_least(
+        "webhooks.max_response_bytes",
+        hooks.max_response_bytes as u64,
+        1024,
+    )?;
+    let mut routes = Vec::new();
+    for (i, route) in hooks.routes.iter().enumerate() {
+        let key = format!("webhooks.routes[{i}]");
+        if route.events.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.events"),
+                "name at least one event pattern",
+            ));
+        }
+        let route = EventRoute {
+            events: route.events.clone(),
+            url: url(&format!("{key}.url"), &route.url)?.unwrap_or_default(),
+        };
+        if route.url.is_empty() {
+            return Err(ConfigError::invalid(format!("{key}.url"), "a route needs a URL"));
+        }
+        route
+            .patterns()
+            .map_err(|e| ConfigError::invalid(format!("{key}.events"), e.to_string()))?;
+        routes.push(route);
+    }
+    Ok(WebhookSettings {
+        client: WebhookConfig {
+            timeout: hooks.timeout,
+            max_concurrency: hooks.max_concurrency,
+            max_response_bytes: hooks.max_response_bytes,
+            secret: (!hooks.secret.is_empty()).then(|| hooks.secret.clone()),
+        },
+        routes,
+        connect_url: url("auth.webhook_url", &raw.auth.webhook_url)?,
+        disconnect_url: url("webhooks.disconnect_url", &hooks.disconnect_url)?,
+    })
+}
+
+/// An http(s) URL; empty means not set.
+fn url(key: &str, value: &str) -> Result<Option<String>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.contains(char::is_whitespace) => Ok(Some(value.to_owned())),
+        _ => Err(ConfigError::invalid(
+            key,
+            format!("{value:?} is not an http:// or https:// URL"),
+        )),
+    }
+}
+
+/// `[auth]` into the authenticator the fronts use (the connect webhook,
+/// when configured, is added by the gateway, which owns the HTTP client).
+fn connect_auth(raw: &RawAuth, connect_webhook: bool) -> Result<ConnectAuth> {
     let jwt = &raw.jwt;
     let set = |value: &str| (!value.is_empty()).then(|| value.to_owned());
     let config = JwtConfig {
@@ -219,10 +283,16 @@ fn connect_auth(raw: &RawAuth) -> Result<ConnectAuth> {
     } else {
         None
     };
-    if raw.required && authenticator.is_none() {
+    if authenticator.is_some() && connect_webhook {
+        return Err(ConfigError::invalid(
+            "auth.webhook_url",
+            "use either the connect webhook or [auth.jwt], not both",
+        ));
+    }
+    if raw.required && authenticator.is_none() && !connect_webhook {
         return Err(ConfigError::invalid(
             "auth.required",
-            "needs a way to authenticate: set a key in [auth.jwt]",
+            "needs a way to authenticate: set a key in [auth.jwt] or auth.webhook_url",
         ));
     }
     Ok(ConnectAuth {

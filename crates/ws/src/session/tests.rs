@@ -35,6 +35,7 @@ async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task:
             Identity::anonymous(),
             ConnMeta::new(Protocol::Raw, None),
             bus,
+            None,
             &config,
         )
         .await

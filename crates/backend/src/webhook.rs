@@ -1,0 +1,155 @@
+//! The HTTP client every webhook goes through: one connection pool, a
+//! timeout per call, and a bounded number of calls in flight per backend.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::debug;
+
+/// Settings shared by all webhooks (`[webhooks]`).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Time one call may take, waiting for a free slot included (`webhooks.timeout`).
+    pub timeout: Duration,
+    /// Calls in flight per backend origin (`webhooks.max_concurrency`).
+    pub max_concurrency: usize,
+    /// Largest answer read, in bytes (`webhooks.max_response_bytes`).
+    pub max_response_bytes: usize,
+    /// Sent as `Authorization: Bearer <secret>` when set (`webhooks.secret`).
+    pub secret: Option<String>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            timeout: Duration::from_secs(5),
+            max_concurrency: 64,
+            max_response_bytes: 1024 * 1024,
+            secret: None,
+        }
+    }
+}
+
+/// Why a webhook call produced no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CallError {
+    /// No answer (or no free slot) within the timeout.
+    #[error("no answer within the timeout")]
+    Timeout,
+    /// Connection refused, non-2xx status, or an answer that is not JSON.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Posts JSON to backends and reads their JSON answers.
+pub(crate) struct WebhookClient {
+    http: reqwest::Client,
+    config: WebhookConfig,
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl WebhookClient {
+    pub(crate) fn new(config: WebhookConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("sockgate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.timeout)
+            .build()
+            .unwrap_or_default();
+        WebhookClient {
+            http,
+            config,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The slot pool of `url`'s backend (scheme, host and port).
+    fn slots(&self, url: &str) -> Arc<Semaphore> {
+        let origin = reqwest::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| url.to_owned());
+        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots
+            .entry(origin)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.max_concurrency.max(1))))
+            .clone()
+    }
+
+    /// Posts `body` and returns the JSON answer, within the timeout.
+    pub(crate) async fn post(&self, url: &str, body: &Value) -> Result<Value, CallError> {
+        let slots = self.slots(url);
+        let call = async {
+            let permit = slots
+                .acquire_owned()
+                .await
+                .map_err(|_| CallError::Unavailable("client closed".into()))?;
+            self.send(url, body, permit).await
+        };
+        tokio::time::timeout(self.config.timeout, call)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
+    }
+
+    /// Posts `body` in the background if a slot is free right now; the
+    /// answer is ignored. Returns false when the call was dropped.
+    pub(crate) fn notify(self: &Arc<Self>, url: &str, body: Value) -> bool {
+        let Ok(permit) = self.slots(url).try_acquire_owned() else {
+            return false;
+        };
+        let (client, url) = (self.clone(), url.to_owned());
+        tokio::spawn(async move {
+            match tokio::time::timeout(client.config.timeout, client.send(&url, &body, permit)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => debug!(%url, %error, "notification webhook failed"),
+                Err(_) => debug!(%url, "notification webhook timed out"),
+            }
+        });
+        true
+    }
+
+    async fn send(&self, url: &str, body: &Value, _permit: OwnedSemaphorePermit) -> Result<Value, CallError> {
+        let mut request = self.http.post(url).json(body);
+        if let Some(secret) = &self.config.secret {
+            request = request.bearer_auth(secret);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Unavailable(describe(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(CallError::Unavailable(format!("the backend answered {status}")));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| CallError::Unavailable(describe(&e)))?
+        {
+            if bytes.len() + chunk.len() > self.config.max_response_bytes {
+                return Err(CallError::Unavailable(format!(
+                    "the answer is over {} bytes (webhooks.max_response_bytes)",
+                    self.config.max_response_bytes
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Object(Default::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CallError::Unavailable(format!("the answer is not JSON: {e}")))
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_connect() {
+        "cannot connect to the backend".into()
+    } else if error.is_timeout() {
+        "the backend timed out".into()
+    } else {
+        format!("request failed: {error}")
+    }
+}

@@ -1,0 +1,72 @@
+//! Client events that are not control events go to the backend (event
+//! webhooks); its answer comes back as the client's ack, with every
+//! argument and binary attachment kept.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::AckSender;
+use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
+use socketioxide::socket::Socket;
+use sockgate_core::{ClientEvent, EventHandler};
+
+use crate::bridge::{to_bus_sid, Inline};
+use crate::json::{inline_attachments, AckArgs};
+
+/// The fallback handler: every event without a handler of its own.
+pub(crate) struct EventForwarder {
+    pub(crate) events: Option<Arc<dyn EventHandler>>,
+}
+
+impl MessageHandler<LocalAdapter, Inline> for EventForwarder {
+    fn call(&self, socket: Arc<Socket<LocalAdapter>>, mut value: Value, ack_id: Option<i64>) {
+        let Ok(ack) = AckSender::from_message_parts(&socket, &mut value, &ack_id);
+        let Some((event, args)) = decode_event(&value) else {
+            let _ = ack.send(&failure("bad_request", "the event is not a JSON array"));
+            return;
+        };
+        let Some(events) = &self.events else {
+            let _ = ack.send(&failure("no_handler", &format!("no handler for event {event:?}")));
+            return;
+        };
+        let call = events.on_event(ClientEvent {
+            sid: to_bus_sid(&socket),
+            event,
+            args,
+        });
+        // The backend answers in its own time; this socket's other events
+        // are meanwhile handled as they come.
+        tokio::spawn(async move {
+            let _ = match call.await {
+                Ok(args) => ack.send(&AckArgs(&args)),
+                Err(error) => ack.send(&failure(error.code(), &error.to_string())),
+            };
+        });
+    }
+}
+
+/// The ack of a failed event: `{ok:false, error:{code, message}}`.
+fn failure(code: &str, message: &str) -> serde_json::Value {
+    json!({ "ok": false, "error": { "code": code, "message": message } })
+}
+
+/// The event name and every argument, attachments inlined.
+fn decode_event(value: &Value) -> Option<(String, Vec<serde_json::Value>)> {
+    let Value::Str(text, attachments) = value else {
+        return None;
+    };
+    let mut items: Vec<serde_json::Value> = serde_json::from_str(text.as_str()).ok()?;
+    if items.is_empty() {
+        return None;
+    }
+    let serde_json::Value::String(event) = items.remove(0) else {
+        return None;
+    };
+    if let Some(attachments) = attachments {
+        items
+            .iter_mut()
+            .for_each(|item| inline_attachments(item, attachments));
+    }
+    Some((event, items))
+}
