@@ -190,7 +190,7 @@ async fn socketio_client_v2_eio3_meets_raw_and_v4_clients() {
 }
 
 #[tokio::test]
-async fn binary_attachments_reach_raw_clients_as_base64() {
+async fn binary_attachments_reach_raw_clients_as_base64_and_socketio_clients_as_binary() {
     let gateway = Gateway::start().await;
     let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
     raw.join("files").await;
@@ -211,8 +211,16 @@ async fn binary_attachments_reach_raw_clients_as_base64() {
         raw.recv_event().await["data"],
         json!({"name": "a.bin", "bytes": {"$binary": "AAEC/w=="}})
     );
+    // socket.io members get real binary back.
     assert_eq!(
         other.expect_event("upload").await,
-        [json!({"name": "a.bin", "bytes": {"$binary": "AAEC/w=="}})]
+        [json!({"name": "a.bin", "bytes": {"$bytes": "AAEC/w=="}})]
+    );
+    // And the marker works from raw clients too.
+    raw.publish("files", "upload", json!({"bytes": {"$binary": "AQID"}}))
+        .await;
+    assert_eq!(
+        other.expect_event("upload").await,
+        [json!({"bytes": {"$bytes": "AQID"}})]
     );
 }

@@ -120,8 +120,8 @@ fn binary_object(bytes: &[u8]) -> Value {
     Value::Object(object)
 }
 
-/// Ack arguments for socketioxide: serialised as a tuple so that each
-/// element becomes its own ack argument, with `{"$binary":"<base64>"}`
+/// Event or ack arguments for socketioxide: serialised as a tuple so that
+/// each element becomes its own argument, with `{"$binary":"<base64>"}`
 /// objects turned back into binary attachments.
 pub(crate) struct AckArgs<'a>(pub(crate) &'a [Value]);
 

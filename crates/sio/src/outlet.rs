@@ -16,6 +16,8 @@ use socketioxide::SocketIo;
 use sockgate_core::{Envelope, GroupOutlet, GroupTarget, RoomName, Sid};
 use tracing::{debug, warn};
 
+use crate::json::AckArgs;
+
 /// The socketioxide room mirroring bus room `room`.
 pub(crate) fn room_key(room: &str) -> String {
     format!("r:{room}")
@@ -65,8 +67,23 @@ impl GroupOutlet for SioOutlet {
             [] => operators,
             except => operators.except(except.iter().map(|sid| sid_key(*sid)).collect::<Vec<_>>()),
         };
+        // Binary data travels the bus as {"$binary":"<base64>"}; socket.io
+        // clients get it back as binary attachments. Only payloads that
+        // mention the marker pay for parsing.
+        let data = envelope.data();
+        let binary = data
+            .get()
+            .contains("\"$binary\"")
+            .then(|| serde_json::from_str::<serde_json::Value>(data.get()).ok())
+            .flatten();
         // socketioxide's local adapter completes a broadcast synchronously.
-        let Some(outcome) = operators.emit(envelope.event(), envelope.data()).now_or_never() else {
+        let outcome = match &binary {
+            Some(value) => operators
+                .emit(envelope.event(), &AckArgs(std::slice::from_ref(value)))
+                .now_or_never(),
+            None => operators.emit(envelope.event(), data).now_or_never(),
+        };
+        let Some(outcome) = outcome else {
             warn!(namespace = %self.namespace, "socket.io adapter did not complete synchronously; event dropped");
             return;
         };
