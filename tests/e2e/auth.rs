@@ -6,7 +6,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::util::api::api_config;
 use crate::util::jwt::{claims, now_plus, Keys};
-use crate::util::{Gateway, RawClient, SioClient, SioOptions};
+use crate::util::{close_frame_of, Gateway, RawClient, SioClient, SioOptions};
 
 fn sio_with_token(token: &str) -> SioOptions {
     SioOptions {
@@ -19,28 +19,7 @@ async fn raw_refusal(url: &str) -> (CloseCode, String) {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("the upgrade itself succeeds");
-    close_of(&mut ws).await
-}
-
-async fn close_of<S>(ws: &mut S) -> (CloseCode, String)
-where
-    S: futures_util::Stream<
-            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
-        > + Unpin,
-{
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    loop {
-        match tokio::time::timeout(crate::util::WAIT, ws.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => return (frame.code, frame.reason.to_string()),
-            Some(Ok(Message::Text(text))) => panic!("expected a refusal, got {text}"),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
+    close_frame_of(&mut ws).await
 }
 
 #[tokio::test]
@@ -119,7 +98,7 @@ async fn when_auth_is_required_raw_clients_may_send_the_token_as_their_first_fra
     ws.send(Message::Text(r#"{"op":"join","room":"r"}"#.into()))
         .await
         .unwrap();
-    let (code, reason) = close_of(&mut ws).await;
+    let (code, reason) = close_frame_of(&mut ws).await;
     assert_eq!(code, CloseCode::from(4001));
     assert!(reason.contains("the first frame must be"), "{reason}");
     // …and so is silence past auth.timeout.

@@ -17,6 +17,7 @@ mod config;
 mod cross_protocol;
 mod http;
 mod load;
+mod migration;
 mod raw_protocol;
 mod room_policy;
 mod socketio;

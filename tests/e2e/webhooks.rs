@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::util::backend::Backend;
-use crate::util::{Gateway, RawClient, SioClient, SioOptions};
+use crate::util::{close_frame_of, Gateway, RawClient, SioClient, SioOptions};
 
 /// Config routing `events` to `backend`'s `/events`, plus `extra`.
 fn routed(backend: &str, events: &str, extra: &str) -> String {
@@ -231,16 +231,11 @@ async fn the_connect_webhook_allows_denies_and_welcomes_first() {
     let (mut ws, _) = tokio_tungstenite::connect_async(gateway.ws_url("/ws?user=mallory"))
         .await
         .unwrap();
-    let frame = loop {
-        use futures_util::StreamExt;
-        match ws.next().await {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => break frame,
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(frame.code, CloseCode::from(4001));
-    assert_eq!(frame.reason.as_str(), "connection denied: banned");
+    let (code, reason) = close_frame_of(&mut ws).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (CloseCode::from(4001), "connection denied: banned")
+    );
     let mut denied = SioClient::spawn(&gateway, SioOptions::default()).await;
     assert_eq!(
         denied.expect_type("connect_error").await["message"],

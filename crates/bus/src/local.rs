@@ -161,6 +161,30 @@ impl LocalBus {
         Ok(())
     }
 
+    /// Applies `change` to every connection `who` names and every room;
+    /// returns how many connections it reached. An unknown sid is an error,
+    /// a user without connections is not.
+    fn change_rooms(
+        &self,
+        who: Who<'_>,
+        rooms: &[String],
+        change: fn(&Self, Sid, &RoomName) -> Result<()>,
+    ) -> Result<usize> {
+        let rooms = rooms
+            .iter()
+            .map(|r| self.policy.name(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reached = self
+            .resolve(who)
+            .into_iter()
+            .filter(|&sid| rooms.iter().all(|room| change(self, sid, room).is_ok()))
+            .count();
+        if reached == 0 && matches!(who, Who::Sid(_)) {
+            return Err(BusError::UnknownConnection);
+        }
+        Ok(reached)
+    }
+
     /// The connections `who` names.
     fn resolve(&self, who: Who<'_>) -> Vec<Sid> {
         match who {
@@ -322,43 +346,11 @@ impl Bus for LocalBus {
     }
 
     fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
-        let rooms = rooms
-            .iter()
-            .map(|r| self.policy.name(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sids = self.resolve(who);
-        let mut reached = 0;
-        for sid in sids {
-            if rooms.iter().all(|room| self.add_member(sid, room).is_ok()) {
-                reached += 1;
-            }
-        }
-        if reached == 0 {
-            if let Who::Sid(_) = who {
-                return Err(BusError::UnknownConnection);
-            }
-        }
-        Ok(reached)
+        self.change_rooms(who, rooms, Self::add_member)
     }
 
     fn remove_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
-        let rooms = rooms
-            .iter()
-            .map(|r| self.policy.name(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sids = self.resolve(who);
-        let mut reached = 0;
-        for sid in sids {
-            if rooms.iter().all(|room| self.remove_member(sid, room).is_ok()) {
-                reached += 1;
-            }
-        }
-        if reached == 0 {
-            if let Who::Sid(_) = who {
-                return Err(BusError::UnknownConnection);
-            }
-        }
-        Ok(reached)
+        self.change_rooms(who, rooms, Self::remove_member)
     }
 
     fn kick(&self, who: Who<'_>) -> usize {

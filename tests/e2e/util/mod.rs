@@ -8,7 +8,7 @@ mod raw;
 pub mod sio;
 
 pub use gateway::Gateway;
-pub use raw::RawClient;
+pub use raw::{close_frame_of, RawClient};
 pub use sio::{SioClient, SioOptions};
 
 use std::time::Duration;

@@ -152,3 +152,26 @@ impl RawClient {
         let _ = self.ws.close(None).await;
     }
 }
+
+/// Reads a stream until the gateway's close frame; fails on a text frame.
+pub async fn close_frame_of<S>(
+    ws: &mut S,
+) -> (
+    tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode,
+    String,
+)
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("closed in time")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return (frame.code, frame.reason.to_string()),
+            Some(Ok(Message::Text(text))) => panic!("expected a close frame, got {text}"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
