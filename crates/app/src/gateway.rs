@@ -9,7 +9,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sockgate_backend::{Api, Webhooks};
 use sockgate_bus::LocalBus;
-use sockgate_core::{Bus, ConnectAuth, EventHandler, GroupId};
+use sockgate_core::{Bus, ConnectAuth, Directory, EventHandler, GroupId};
 use sockgate_sio::SioFront;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
@@ -44,7 +44,8 @@ impl Gateway {
         let (auth, events) = backend_hooks(&config, &shared);
         sio.attach(shared.clone(), &groups, auth.clone(), events.clone());
         let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events);
-        let api = Api::new(shared, config.api.clone());
+        let directory: Arc<dyn Directory> = bus.clone();
+        let api = Api::new(shared, directory, config.api.clone());
         let router = Arc::new(Router::new(&config, sio.service(), raw, api));
         Gateway {
             config,

@@ -11,11 +11,11 @@ use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, value::RawValue, Value};
-use sockgate_core::{Bus, ConnSnapshot, Who};
+use sockgate_core::{Bus, ConnRecord, Directory, Sid};
 use tracing::debug;
 
 use crate::auth::authorized;
-use crate::requests::{parse_sid, DisconnectRequest, EmitRequest, MembershipRequest};
+use crate::requests::{parse_sid, DisconnectRequest, EmitRequest, EmitTarget, MembershipRequest, WhoTarget};
 use crate::ApiError;
 
 /// Settings of the HTTP API (`[api]`).
@@ -43,14 +43,17 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub struct Api {
     bus: Arc<dyn Bus>,
+    directory: Arc<dyn Directory>,
     config: Arc<ApiConfig>,
 }
 
 impl Api {
-    /// An API answering for `bus`.
-    pub fn new(bus: Arc<dyn Bus>, config: ApiConfig) -> Self {
+    /// An API acting on `bus` and reporting from `directory` (the bus
+    /// itself on one node; the cluster-wide state in a cluster).
+    pub fn new(bus: Arc<dyn Bus>, directory: Arc<dyn Directory>, config: ApiConfig) -> Self {
         Api {
             bus,
+            directory,
             config: Arc::new(config),
         }
     }
@@ -97,34 +100,69 @@ impl Api {
         let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         let method = req.method().clone();
         let result = match segments.as_slice() {
-            ["emit"] => self.emit(post(&method, req, self.config.max_body_bytes).await?),
-            ["join"] => self.membership(post(&method, req, self.config.max_body_bytes).await?, true),
-            ["leave"] => self.membership(post(&method, req, self.config.max_body_bytes).await?, false),
-            ["disconnect"] => self.disconnect(post(&method, req, self.config.max_body_bytes).await?),
-            ["rooms"] => get(&method).map(|()| self.list_rooms()),
-            ["rooms", room] => get(&method).and_then(|()| self.room(&decode(room)?)),
-            ["connections", sid] => get(&method).and_then(|()| self.connection(&decode(sid)?)),
+            ["emit"] => {
+                self.emit(post(&method, req, self.config.max_body_bytes).await?)
+                    .await
+            }
+            ["join"] => {
+                self.membership(post(&method, req, self.config.max_body_bytes).await?, true)
+                    .await
+            }
+            ["leave"] => {
+                self.membership(post(&method, req, self.config.max_body_bytes).await?, false)
+                    .await
+            }
+            ["disconnect"] => {
+                self.disconnect(post(&method, req, self.config.max_body_bytes).await?)
+                    .await
+            }
+            ["rooms"] => match get(&method) {
+                Ok(()) => Ok(self.list_rooms().await),
+                Err(error) => Err(error),
+            },
+            ["rooms", room] => match get(&method) {
+                Ok(()) => self.room(&decode(room)?).await,
+                Err(error) => Err(error),
+            },
+            ["connections", sid] => match get(&method) {
+                Ok(()) => self.connection(&decode(sid)?).await,
+                Err(error) => Err(error),
+            },
             _ => Err(ApiError::NoEndpoint(path.clone())),
         }?;
         Ok(json_response(StatusCode::OK, &json!({ "result": result })))
     }
 
-    fn emit(&self, mut request: EmitRequest) -> Result<Value, ApiError> {
+    /// Fails with "not found" unless `sid` is connected somewhere.
+    async fn ensure_connected(&self, sid: Sid) -> Result<(), ApiError> {
+        match self.directory.connection(sid).await {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(format!("no connection \"{sid}\""))),
+        }
+    }
+
+    async fn emit(&self, mut request: EmitRequest) -> Result<Value, ApiError> {
         if request.take_sender() {
             return Err(ApiError::BadRequest(
                 "\"sender\" is for webhook answers; name a target here".into(),
             ));
         }
         let target = request.target()?;
+        if let EmitTarget::Sid(sid) = &target {
+            self.ensure_connected(*sid).await?;
+        }
         let except = request.except();
         let data = request.data.take().unwrap_or_else(|| RawValue::NULL.to_owned());
         self.bus.emit(target.as_target(), &except, &request.event, data)?;
         Ok(json!({}))
     }
 
-    fn membership(&self, mut request: MembershipRequest, join: bool) -> Result<Value, ApiError> {
+    async fn membership(&self, mut request: MembershipRequest, join: bool) -> Result<Value, ApiError> {
         let rooms = request.rooms()?;
         let who = request.who()?;
+        if let WhoTarget::Sid(sid) = &who {
+            self.ensure_connected(*sid).await?;
+        }
         let connections = match join {
             true => self.bus.add_rooms(who.as_who(), &rooms)?,
             false => self.bus.remove_rooms(who.as_who(), &rooms)?,
@@ -132,29 +170,28 @@ impl Api {
         Ok(json!({ "connections": connections }))
     }
 
-    fn disconnect(&self, request: DisconnectRequest) -> Result<Value, ApiError> {
+    async fn disconnect(&self, request: DisconnectRequest) -> Result<Value, ApiError> {
         let who = request.who()?;
-        let connections = self.bus.kick(who.as_who());
-        if connections == 0 {
-            if let Who::Sid(sid) = who.as_who() {
-                return Err(ApiError::NotFound(format!("no connection \"{sid}\"")));
-            }
+        if let WhoTarget::Sid(sid) = &who {
+            self.ensure_connected(*sid).await?;
         }
+        let connections = self.bus.kick(who.as_who());
         Ok(json!({ "connections": connections }))
     }
 
-    fn list_rooms(&self) -> Value {
+    async fn list_rooms(&self) -> Value {
         let rooms: Vec<Value> = self
-            .bus
+            .directory
             .rooms()
+            .await
             .into_iter()
-            .map(|(room, members)| json!({ "room": room.as_str(), "members": members }))
+            .map(|(room, members)| json!({ "room": room, "members": members }))
             .collect();
         json!({ "rooms": rooms })
     }
 
-    fn room(&self, room: &str) -> Result<Value, ApiError> {
-        let members = self.bus.members(room);
+    async fn room(&self, room: &str) -> Result<Value, ApiError> {
+        let members = self.directory.members(room).await;
         if members.is_empty() {
             return Err(ApiError::NotFound(format!(
                 "no room {room:?} (rooms exist while they have members)"
@@ -164,26 +201,28 @@ impl Api {
         Ok(json!({ "room": room, "count": sids.len(), "members": sids }))
     }
 
-    fn connection(&self, sid: &str) -> Result<Value, ApiError> {
-        let snapshot = self
-            .bus
+    async fn connection(&self, sid: &str) -> Result<Value, ApiError> {
+        let record = self
+            .directory
             .connection(parse_sid(sid)?)
+            .await
             .ok_or_else(|| ApiError::NotFound(format!("no connection {sid:?}")))?;
-        Ok(connection_json(&snapshot))
+        Ok(connection_json(&record))
     }
 }
 
 /// One connection as the API shows it.
-fn connection_json(snapshot: &ConnSnapshot) -> Value {
-    let meta = &snapshot.meta;
+fn connection_json(record: &ConnRecord) -> Value {
+    let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(record.connected_at_ms);
     json!({
-        "sid": snapshot.sid.to_string(),
-        "protocol": meta.protocol.as_str(),
-        "namespace": meta.namespace,
-        "user": meta.user,
-        "peer": meta.peer.map(|peer| peer.to_string()),
-        "connected_since": humantime::format_rfc3339_millis(meta.connected_at).to_string(),
-        "rooms": snapshot.rooms.iter().map(|room| room.as_str()).collect::<Vec<_>>(),
+        "sid": record.sid,
+        "protocol": record.protocol,
+        "namespace": record.namespace,
+        "user": record.user,
+        "peer": record.peer,
+        "connected_since": humantime::format_rfc3339_millis(since).to_string(),
+        "rooms": record.rooms,
+        "node": record.node,
     })
 }
 

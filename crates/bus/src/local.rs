@@ -14,8 +14,9 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 use sockgate_core::{
-    is_reserved_event, user_room, Bus, BusError, ConnMeta, ConnSnapshot, Envelope, GroupId, GroupOutlet,
-    GroupTarget, Offer, Result, RoomName, RoomPolicy, Route, Sid, Target, Who, USER_ROOM_PREFIX,
+    is_reserved_event, user_room, Bus, BusError, ConnMeta, ConnRecord, ConnSnapshot, Directory,
+    DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget, Offer, Result, RoomName, RoomPolicy, Route,
+    Sid, Target, Who, USER_ROOM_PREFIX,
 };
 
 use crate::metrics::Metrics;
@@ -109,6 +110,21 @@ impl LocalBus {
         self.conns.len()
     }
 
+    /// Every room with its member count, sorted by name.
+    pub fn rooms(&self) -> Vec<(RoomName, usize)> {
+        let mut rooms: Vec<_> = self.rooms.iter().map(|r| (r.key().clone(), r.len())).collect();
+        rooms.sort_by(|a, b| a.0.cmp(&b.0));
+        rooms
+    }
+
+    /// Every connection's state (for resynchronising a cluster directory).
+    pub fn connections(&self) -> Vec<ConnSnapshot> {
+        let sids: Vec<Sid> = self.conns.iter().map(|conn| *conn.key()).collect();
+        sids.into_iter()
+            .filter_map(|sid| Bus::connection(self, sid))
+            .collect()
+    }
+
     fn check_event(&self, event: &str) -> Result<()> {
         if event.is_empty() || event.len() > self.limits.max_event_name_bytes {
             return Err(BusError::InvalidEvent {
@@ -189,7 +205,7 @@ impl LocalBus {
     fn resolve(&self, who: Who<'_>) -> Vec<Sid> {
         match who {
             Who::Sid(sid) => vec![sid],
-            Who::User(user) => self.members(&user_room(user)),
+            Who::User(user) => Bus::members(self, &user_room(user)),
         }
     }
 
@@ -368,12 +384,6 @@ impl Bus for LocalBus {
         kicked
     }
 
-    fn rooms(&self) -> Vec<(RoomName, usize)> {
-        let mut rooms: Vec<_> = self.rooms.iter().map(|r| (r.key().clone(), r.len())).collect();
-        rooms.sort_by(|a, b| a.0.cmp(&b.0));
-        rooms
-    }
-
     fn members(&self, room: &str) -> Vec<Sid> {
         let mut sids: Vec<Sid> = self
             .rooms
@@ -408,3 +418,22 @@ fn drop_from_room(rooms: &DashMap<RoomName, Room>, room: &RoomName, sid: Sid) {
 
 #[cfg(test)]
 mod tests;
+
+impl Directory for LocalBus {
+    fn rooms(&self) -> DirectoryFuture<'_, Vec<(String, usize)>> {
+        let rooms = LocalBus::rooms(self)
+            .into_iter()
+            .map(|(room, count)| (room.to_string(), count))
+            .collect();
+        Box::pin(std::future::ready(rooms))
+    }
+
+    fn members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>> {
+        Box::pin(std::future::ready(Bus::members(self, room)))
+    }
+
+    fn connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>> {
+        let record = Bus::connection(self, sid).map(|snapshot| ConnRecord::from(&snapshot));
+        Box::pin(std::future::ready(record))
+    }
+}

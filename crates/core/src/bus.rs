@@ -202,10 +202,8 @@ pub trait Bus: Send + Sync + 'static {
     fn remove_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize>;
     /// The server disconnects connections; returns how many.
     fn kick(&self, who: Who<'_>) -> usize;
-    /// Every room with its member count, sorted by name.
-    fn rooms(&self) -> Vec<(RoomName, usize)>;
-    /// The members of a room (empty if it does not exist).
+    /// The members of a room on this node (empty if it has none here).
     fn members(&self, room: &str) -> Vec<Sid>;
-    /// One connection's state.
+    /// One connection's state, if it is connected to this node.
     fn connection(&self, sid: Sid) -> Option<ConnSnapshot>;
 }

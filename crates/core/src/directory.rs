@@ -1,0 +1,65 @@
+//! [`Directory`]: who is connected and where, for the HTTP API. On one node
+//! it reads the local bus; in a cluster it reads the cluster-wide state
+//! kept in Redis, so it is asynchronous.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConnSnapshot, Sid};
+
+/// A boxed directory answer.
+pub type DirectoryFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One connection as the directory reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnRecord {
+    /// The connection id.
+    pub sid: String,
+    /// `raw` or `socket.io`.
+    pub protocol: String,
+    /// The socket.io namespace.
+    pub namespace: Option<String>,
+    /// The authenticated user.
+    pub user: Option<String>,
+    /// The client's address as its node saw it.
+    pub peer: Option<String>,
+    /// When the connection was accepted, in milliseconds since the epoch.
+    pub connected_at_ms: u64,
+    /// Its rooms, sorted.
+    pub rooms: Vec<String>,
+    /// The node it is connected to, in a cluster.
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+impl From<&ConnSnapshot> for ConnRecord {
+    fn from(snapshot: &ConnSnapshot) -> Self {
+        let meta = &snapshot.meta;
+        ConnRecord {
+            sid: snapshot.sid.to_string(),
+            protocol: meta.protocol.as_str().to_owned(),
+            namespace: meta.namespace.clone(),
+            user: meta.user.clone(),
+            peer: meta.peer.map(|peer| peer.to_string()),
+            connected_at_ms: meta
+                .connected_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or_default(),
+            rooms: snapshot.rooms.iter().map(|room| room.to_string()).collect(),
+            node: None,
+        }
+    }
+}
+
+/// Cluster-wide (or node-wide) answers about rooms and connections.
+pub trait Directory: Send + Sync {
+    /// Every room with its member count, sorted by name.
+    fn rooms(&self) -> DirectoryFuture<'_, Vec<(String, usize)>>;
+    /// The members of a room (empty if it does not exist), sorted.
+    fn members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>>;
+    /// One connection, wherever it is.
+    fn connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>>;
+}
