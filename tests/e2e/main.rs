@@ -12,6 +12,7 @@ mod webhooks;
 
 mod api;
 mod auth;
+mod cluster;
 
 mod config;
 mod cross_protocol;

@@ -30,6 +30,9 @@ impl ConfigError {
 /// Why the gateway could not serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The node could not join its cluster.
+    #[error(transparent)]
+    Cluster(#[from] sockgate_redis::ClusterError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

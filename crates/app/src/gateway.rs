@@ -10,6 +10,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use sockgate_backend::{Api, Webhooks};
 use sockgate_bus::LocalBus;
 use sockgate_core::{Bus, ConnectAuth, Directory, EventHandler, GroupId};
+use sockgate_redis::ClusterBus;
 use sockgate_sio::SioFront;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
@@ -24,14 +25,15 @@ use crate::{GatewayConfig, ServeError};
 pub struct Gateway {
     config: GatewayConfig,
     bus: Arc<LocalBus>,
+    cluster: Option<Arc<ClusterBus>>,
     router: Arc<Router>,
     sio: SioFront,
 }
 
 impl Gateway {
-    /// Wires the bus, the two protocol fronts and the backend integration
-    /// together.
-    pub fn new(config: GatewayConfig) -> Self {
+    /// Wires the bus (joining the cluster when `[cluster]` is set), the two
+    /// protocol fronts and the backend integration together.
+    pub async fn new(config: GatewayConfig) -> Result<Self, ServeError> {
         let sio = SioFront::new(config.socketio.clone());
         let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone());
         let groups: Vec<GroupId> = sio
@@ -40,24 +42,37 @@ impl Gateway {
             .map(|outlet| bus.add_group(outlet))
             .collect();
         let bus = Arc::new(bus);
-        let shared: Arc<dyn Bus> = bus.clone();
+        // One node delivers through its local bus; a cluster member wraps
+        // it so that other nodes hear what its clients do, and vice versa.
+        let (shared, directory, cluster): (Arc<dyn Bus>, Arc<dyn Directory>, _) = match &config.cluster {
+            Some(cluster) => {
+                let cluster = ClusterBus::start(bus.clone(), cluster.clone()).await?;
+                (cluster.clone(), cluster.clone(), Some(cluster))
+            }
+            None => (bus.clone(), bus.clone(), None),
+        };
         let (auth, events) = backend_hooks(&config, &shared);
         sio.attach(shared.clone(), &groups, auth.clone(), events.clone());
         let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events);
-        let directory: Arc<dyn Directory> = bus.clone();
         let api = Api::new(shared, directory, config.api.clone());
         let router = Arc::new(Router::new(&config, sio.service(), raw, api));
-        Gateway {
+        Ok(Gateway {
             config,
             bus,
+            cluster,
             router,
             sio,
-        }
+        })
     }
 
-    /// The shared bus (for inspection).
+    /// The local bus (for inspection).
     pub fn bus(&self) -> &Arc<LocalBus> {
         &self.bus
+    }
+
+    /// The cluster bus, when this node is a cluster member.
+    pub fn cluster(&self) -> Option<&Arc<ClusterBus>> {
+        self.cluster.as_ref()
     }
 
     /// Binds the listen address and starts serving in the background.
@@ -126,6 +141,9 @@ impl RunningGateway {
         self.stop.cancel();
         let _ = self.task.await;
         self._gateway.sio.io().clone().close().await;
+        if let Some(cluster) = &self._gateway.cluster {
+            cluster.leave_cluster().await;
+        }
     }
 }
 

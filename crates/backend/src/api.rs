@@ -135,7 +135,7 @@ impl Api {
 
     /// Fails with "not found" unless `sid` is connected somewhere.
     async fn ensure_connected(&self, sid: Sid) -> Result<(), ApiError> {
-        match self.directory.connection(sid).await {
+        match self.directory.find_connection(sid).await {
             Some(_) => Ok(()),
             None => Err(ApiError::NotFound(format!("no connection \"{sid}\""))),
         }
@@ -182,7 +182,7 @@ impl Api {
     async fn list_rooms(&self) -> Value {
         let rooms: Vec<Value> = self
             .directory
-            .rooms()
+            .room_counts()
             .await
             .into_iter()
             .map(|(room, members)| json!({ "room": room, "members": members }))
@@ -191,7 +191,7 @@ impl Api {
     }
 
     async fn room(&self, room: &str) -> Result<Value, ApiError> {
-        let members = self.directory.members(room).await;
+        let members = self.directory.room_members(room).await;
         if members.is_empty() {
             return Err(ApiError::NotFound(format!(
                 "no room {room:?} (rooms exist while they have members)"
@@ -204,7 +204,7 @@ impl Api {
     async fn connection(&self, sid: &str) -> Result<Value, ApiError> {
         let record = self
             .directory
-            .connection(parse_sid(sid)?)
+            .find_connection(parse_sid(sid)?)
             .await
             .ok_or_else(|| ApiError::NotFound(format!("no connection {sid:?}")))?;
         Ok(connection_json(&record))

@@ -120,9 +120,7 @@ impl LocalBus {
     /// Every connection's state (for resynchronising a cluster directory).
     pub fn connections(&self) -> Vec<ConnSnapshot> {
         let sids: Vec<Sid> = self.conns.iter().map(|conn| *conn.key()).collect();
-        sids.into_iter()
-            .filter_map(|sid| Bus::connection(self, sid))
-            .collect()
+        sids.into_iter().filter_map(|sid| self.connection(sid)).collect()
     }
 
     fn check_event(&self, event: &str) -> Result<()> {
@@ -205,7 +203,7 @@ impl LocalBus {
     fn resolve(&self, who: Who<'_>) -> Vec<Sid> {
         match who {
             Who::Sid(sid) => vec![sid],
-            Who::User(user) => Bus::members(self, &user_room(user)),
+            Who::User(user) => self.members(&user_room(user)),
         }
     }
 
@@ -420,7 +418,7 @@ fn drop_from_room(rooms: &DashMap<RoomName, Room>, room: &RoomName, sid: Sid) {
 mod tests;
 
 impl Directory for LocalBus {
-    fn rooms(&self) -> DirectoryFuture<'_, Vec<(String, usize)>> {
+    fn room_counts(&self) -> DirectoryFuture<'_, Vec<(String, usize)>> {
         let rooms = LocalBus::rooms(self)
             .into_iter()
             .map(|(room, count)| (room.to_string(), count))
@@ -428,12 +426,12 @@ impl Directory for LocalBus {
         Box::pin(std::future::ready(rooms))
     }
 
-    fn members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>> {
-        Box::pin(std::future::ready(Bus::members(self, room)))
+    fn room_members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>> {
+        Box::pin(std::future::ready(self.members(room)))
     }
 
-    fn connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>> {
-        let record = Bus::connection(self, sid).map(|snapshot| ConnRecord::from(&snapshot));
+    fn find_connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>> {
+        let record = self.connection(sid).map(|snapshot| ConnRecord::from(&snapshot));
         Box::pin(std::future::ready(record))
     }
 }

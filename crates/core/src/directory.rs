@@ -57,9 +57,9 @@ impl From<&ConnSnapshot> for ConnRecord {
 /// Cluster-wide (or node-wide) answers about rooms and connections.
 pub trait Directory: Send + Sync {
     /// Every room with its member count, sorted by name.
-    fn rooms(&self) -> DirectoryFuture<'_, Vec<(String, usize)>>;
+    fn room_counts(&self) -> DirectoryFuture<'_, Vec<(String, usize)>>;
     /// The members of a room (empty if it does not exist), sorted.
-    fn members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>>;
+    fn room_members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>>;
     /// One connection, wherever it is.
-    fn connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>>;
+    fn find_connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>>;
 }

@@ -47,6 +47,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let running = Gateway::new(config)
+        .await
+        .context("cannot start the gateway")?
         .start()
         .await
         .context("cannot start the gateway")?;

@@ -58,13 +58,15 @@ impl Gateway {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let addr = tokio::time::timeout(super::WAIT, async {
+            let mut said = Vec::new();
             while let Some(line) = lines.next_line().await.expect("read sockgate stderr") {
                 if let Some(rest) = line.split("local_addr=").nth(1) {
                     let addr = rest.split_whitespace().next().expect("address");
                     return addr.parse().expect("listen address");
                 }
+                said.push(line);
             }
-            panic!("sockgate exited before listening");
+            panic!("sockgate exited before listening; it said:\n{}", said.join("\n"));
         })
         .await
         .expect("sockgate did not start listening");
@@ -80,6 +82,11 @@ impl Gateway {
             addr,
             _config: Some(config),
         }
+    }
+
+    /// Kills the process with SIGKILL: no goodbye to anyone.
+    pub async fn kill(&mut self) {
+        let _ = self._child.kill().await;
     }
 
     /// `http://127.0.0.1:PORT`

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod gateway;
 pub mod jwt;
 mod raw;
+pub mod redis;
 pub mod sio;
 
 pub use gateway::Gateway;

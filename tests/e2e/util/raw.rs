@@ -127,6 +127,11 @@ impl RawClient {
         }
     }
 
+    /// Reads and discards whatever arrives within a moment.
+    pub async fn recv_all_now(&mut self) {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(QUIET, self.ws.next()).await {}
+    }
+
     /// Reads until the gateway closes; returns its close frame (if any).
     pub async fn expect_close(&mut self) -> Option<CloseFrame> {
         tokio::time::timeout(WAIT, async {

@@ -176,6 +176,23 @@ impl SioClient {
         line["args"].as_array().cloned().unwrap_or_default()
     }
 
+    /// An event already printed or arriving within a moment, if any.
+    pub async fn next_event_now(&mut self) -> Option<Value> {
+        if let Some(index) = self.pending.iter().position(|line| line["type"] == "event") {
+            return self.pending.remove(index);
+        }
+        loop {
+            let line = match tokio::time::timeout(QUIET, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) => serde_json::from_str::<Value>(&line).ok()?,
+                _ => return None,
+            };
+            if line["type"] == "event" {
+                return Some(line);
+            }
+            self.pending.push_back(line);
+        }
+    }
+
     /// Asserts no event is pending or arrives for a short while.
     pub async fn assert_no_event(&mut self) {
         if let Some(line) = self.pending.iter().find(|line| line["type"] == "event") {

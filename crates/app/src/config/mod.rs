@@ -12,6 +12,7 @@ use std::time::Duration;
 use sockgate_backend::{ApiConfig, EventRoute, WebhookConfig};
 use sockgate_bus::BusLimits;
 use sockgate_core::{ConnectAuth, RoomPolicy};
+use sockgate_redis::ClusterConfig;
 use sockgate_sio::SioConfig;
 use sockgate_ws::WsConfig;
 
@@ -45,6 +46,8 @@ pub struct GatewayConfig {
     pub auth: ConnectAuth,
     /// The webhooks (`[webhooks]`, `auth.webhook_url`).
     pub webhooks: WebhookSettings,
+    /// Cluster membership over Redis (`[cluster]`); `None` runs one node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Where and how the gateway calls the backend.

@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     pub(crate) api: RawApi,
     pub(crate) auth: RawAuth,
     pub(crate) webhooks: RawWebhooks,
+    pub(crate) cluster: RawCluster,
 }
 
 impl Default for RawConfig {
@@ -34,6 +35,7 @@ impl Default for RawConfig {
             api: RawApi::default(),
             auth: RawAuth::default(),
             webhooks: RawWebhooks::default(),
+            cluster: RawCluster::default(),
         }
     }
 }
@@ -270,4 +272,40 @@ impl Default for RawWebhooks {
 pub(crate) struct RawRoute {
     pub(crate) events: Vec<String>,
     pub(crate) url: String,
+}
+
+/// `[cluster]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCluster {
+    pub(crate) redis_url: String,
+    pub(crate) prefix: String,
+    pub(crate) node_id: String,
+    #[serde(with = "humantime_serde")]
+    pub(crate) heartbeat: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) node_ttl: Duration,
+    pub(crate) required: bool,
+    #[serde(with = "humantime_serde")]
+    pub(crate) timeout: Duration,
+    pub(crate) outgoing_queue: usize,
+    pub(crate) emitter: bool,
+    pub(crate) emitter_prefix: String,
+}
+
+impl Default for RawCluster {
+    fn default() -> Self {
+        RawCluster {
+            redis_url: String::new(),
+            prefix: "sockgate".into(),
+            node_id: String::new(),
+            heartbeat: Duration::from_secs(2),
+            node_ttl: Duration::from_secs(10),
+            required: true,
+            timeout: Duration::from_secs(5),
+            outgoing_queue: 65_536,
+            emitter: true,
+            emitter_prefix: "socket.io".into(),
+        }
+    }
 }

@@ -8,10 +8,11 @@ use sockgate_auth::{JwtAuthenticator, JwtConfig};
 use sockgate_backend::{ApiConfig, EventRoute, WebhookConfig};
 use sockgate_bus::BusLimits;
 use sockgate_core::{is_reserved_event, Authenticator, ConnectAuth, RoomPolicy};
+use sockgate_redis::ClusterConfig;
 use sockgate_sio::{EventNames, SioConfig};
 use sockgate_ws::WsConfig;
 
-use super::raw::{RawAuth, RawConfig};
+use super::raw::{RawAuth, RawCluster, RawConfig};
 use super::{GatewayConfig, WebhookSettings};
 use crate::ConfigError;
 
@@ -187,7 +188,53 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         },
         auth,
         webhooks,
+        cluster: cluster(&raw.cluster)?,
     })
+}
+
+/// `[cluster]`: `None` unless a Redis URL is set.
+fn cluster(raw: &RawCluster) -> Result<Option<ClusterConfig>> {
+    if raw.redis_url.is_empty() {
+        return Ok(None);
+    }
+    if !(raw.redis_url.starts_with("redis://") || raw.redis_url.starts_with("rediss://")) {
+        return Err(ConfigError::invalid(
+            "cluster.redis_url",
+            format!("{:?} is not a redis:// URL", raw.redis_url),
+        ));
+    }
+    positive("cluster.heartbeat", raw.heartbeat)?;
+    positive("cluster.timeout", raw.timeout)?;
+    if raw.node_ttl < raw.heartbeat * 2 {
+        return Err(ConfigError::invalid(
+            "cluster.node_ttl",
+            "must be at least twice cluster.heartbeat, or live nodes would flicker out",
+        ));
+    }
+    for (key, value) in [
+        ("cluster.prefix", &raw.prefix),
+        ("cluster.emitter_prefix", &raw.emitter_prefix),
+    ] {
+        if value.is_empty() || value.contains(['#', ':', '*', ' ']) {
+            return Err(ConfigError::invalid(
+                key,
+                "a non-empty name without '#', ':', '*' or spaces",
+            ));
+        }
+    }
+    at_least("cluster.outgoing_queue", raw.outgoing_queue as u64, 1)?;
+    Ok(Some(ClusterConfig {
+        redis_url: raw.redis_url.clone(),
+        prefix: raw.prefix.clone(),
+        node_id: raw.node_id.clone(),
+        heartbeat: raw.heartbeat,
+        node_ttl: raw.node_ttl,
+        required: raw.required,
+        timeout: raw.timeout,
+        outgoing_queue: raw.outgoing_queue,
+        emitter: raw.emitter,
+        emitter_prefix: raw.emitter_prefix.clone(),
+    }))
 }
 
 /// `[webhooks]` and `auth.webhook_url`.

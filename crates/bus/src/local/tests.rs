@@ -262,7 +262,7 @@ fn user_rooms_are_joined_at_connect_and_closed_to_clients() {
     let bus = bus();
     let a = Sid::random();
     bus.connect(a, Route::Direct(TestRecipient::new(8)), user("bob"));
-    assert_eq!(Bus::members(&bus, "user:bob"), [a]);
+    assert_eq!(bus.members("user:bob"), [a]);
     assert_eq!(
         bus.join(a, "user:eve"),
         Err(BusError::ReservedRoom("user:eve".into()))
@@ -271,7 +271,7 @@ fn user_rooms_are_joined_at_connect_and_closed_to_clients() {
         bus.publish(Some(a), "user:bob", "e", data("1")),
         Err(BusError::ReservedRoom("user:bob".into()))
     );
-    let snapshot = Bus::connection(&bus, a).unwrap();
+    let snapshot = bus.connection(a).unwrap();
     assert_eq!(snapshot.meta.user.as_deref(), Some("bob"));
     assert_eq!(
         snapshot.rooms.iter().map(|r| r.as_str()).collect::<Vec<_>>(),

@@ -1,0 +1,546 @@
+//! [`ClusterBus`]: the local bus plus Redis pub/sub between nodes.
+//!
+//! Everything a client or the API does is applied to the local bus first,
+//! synchronously, exactly as on a single node; what other nodes need is
+//! then queued for a sender task (never awaited on the delivery path).
+//! Single-room emits travel on that room's channel, to which a node is
+//! subscribed exactly while it has local members in the room (a reconciler
+//! task compares the two); everything else travels on one broadcast
+//! channel. Each node applies what it receives to its local bus only.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+use serde_json::value::RawValue;
+use sockgate_bus::LocalBus;
+use sockgate_core::{
+    user_room, Bus, BusError, ConnMeta, ConnSnapshot, Result, RoomName, Route, Sid, Target, Who,
+};
+use tokio::sync::{mpsc, Notify};
+use tracing::{debug, info, warn};
+
+use crate::directory::{self, Keys};
+use crate::message::{ClusterMessage, Op};
+use crate::metrics::ClusterMetrics;
+use crate::{emitter, ClusterConfig};
+
+/// Why a node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The Redis URL is not valid.
+    #[error("cluster.redis_url: {0}")]
+    Url(String),
+    /// Redis did not answer in time at start and `cluster.required` is on.
+    #[error("cannot reach Redis at {url} within {timeout:?} (set cluster.required = false to start local-only): {reason}")]
+    Unreachable {
+        /// The configured URL.
+        url: String,
+        /// `cluster.timeout`.
+        timeout: std::time::Duration,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Work for the sender task.
+enum Outgoing {
+    /// Publish a message on a channel.
+    Publish { channel: String, payload: String },
+    /// Write (or remove) one connection's directory record.
+    Record(Sid),
+}
+
+/// The cluster bus of one node.
+pub struct ClusterBus {
+    local: Arc<LocalBus>,
+    keys: Keys,
+    outgoing: mpsc::Sender<Outgoing>,
+    dirty_rooms: Mutex<HashSet<RoomName>>,
+    rooms_changed: Notify,
+    metrics: Arc<ClusterMetrics>,
+    client: Client,
+}
+
+impl ClusterBus {
+    /// Connects to Redis and starts the node's background tasks.
+    pub async fn start(local: Arc<LocalBus>, mut config: ClusterConfig) -> Result<Arc<Self>, ClusterError> {
+        if config.node_id.is_empty() {
+            config.node_id = Sid::random().to_string();
+        }
+        let redis = Config::from_url(&config.redis_url).map_err(|e| ClusterError::Url(e.to_string()))?;
+        let mut builder = Builder::from_config(redis);
+        builder
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .with_performance_config(|perf| {
+                perf.default_command_timeout = config.timeout;
+                perf.broadcast_channel_capacity = 8_192;
+            })
+            .with_connection_config(|conn| {
+                conn.connection_timeout = config.timeout;
+                conn.max_command_attempts = 1;
+            });
+        let client = builder.build().map_err(|e| ClusterError::Url(e.to_string()))?;
+        let subscriber = builder
+            .build_subscriber_client()
+            .map_err(|e| ClusterError::Url(e.to_string()))?;
+        client.connect();
+        subscriber.connect();
+        let reached = tokio::time::timeout(config.timeout, async {
+            client.wait_for_connect().await?;
+            subscriber.wait_for_connect().await
+        })
+        .await;
+        let metrics = Arc::new(ClusterMetrics::default());
+        match reached {
+            Ok(Ok(())) => metrics.set_connected(true),
+            outcome if config.required => {
+                let reason = match outcome {
+                    Ok(Err(error)) => error.to_string(),
+                    _ => "timed out".into(),
+                };
+                let _ = client.quit().await;
+                let _ = subscriber.quit().await;
+                return Err(ClusterError::Unreachable {
+                    url: config.redis_url.clone(),
+                    timeout: config.timeout,
+                    reason,
+                });
+            }
+            _ => warn!(url = %config.redis_url, "Redis is unreachable: serving local-only until it is back"),
+        }
+
+        let keys = Keys::new(&config.prefix, &config.node_id);
+        let (outgoing, queue) = mpsc::channel(config.outgoing_queue.max(1));
+        let bus = Arc::new(ClusterBus {
+            local,
+            keys: keys.clone(),
+            outgoing,
+            dirty_rooms: Mutex::new(HashSet::new()),
+            rooms_changed: Notify::new(),
+            metrics: metrics.clone(),
+            client: client.clone(),
+        });
+        let _ = subscriber.subscribe(keys.broadcast_channel()).await;
+        if config.emitter {
+            let _ = subscriber
+                .psubscribe(emitter::patterns(&config.emitter_prefix))
+                .await;
+        }
+        subscriber.manage_subscriptions();
+        tokio::spawn(send_loop(bus.clone(), queue));
+        tokio::spawn(receive_loop(
+            Arc::downgrade(&bus),
+            subscriber.clone(),
+            config.clone(),
+        ));
+        tokio::spawn(reconcile_loop(Arc::downgrade(&bus), subscriber.clone()));
+        tokio::spawn(directory::heartbeat_loop(
+            Arc::downgrade(&bus),
+            client.clone(),
+            keys,
+            config.heartbeat,
+            config.node_ttl,
+        ));
+        tokio::spawn(watch_connection(Arc::downgrade(&bus), client));
+        info!(node = %config.node_id, "cluster member");
+        Ok(bus)
+    }
+
+    /// The local bus this node delivers through.
+    pub fn local(&self) -> &Arc<LocalBus> {
+        &self.local
+    }
+
+    /// The cluster counters.
+    pub fn metrics(&self) -> &ClusterMetrics {
+        &self.metrics
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        self.keys.node()
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    fn queue(&self, item: Outgoing) {
+        if self.outgoing.try_send(item).is_err() {
+            self.metrics.send_failed();
+        }
+    }
+
+    fn send(&self, channel: String, message: &ClusterMessage) {
+        match serde_json::to_string(message) {
+            Ok(payload) => self.queue(Outgoing::Publish { channel, payload }),
+            Err(_) => self.metrics.send_failed(),
+        }
+    }
+
+    fn touch_rooms<'a>(&self, rooms: impl IntoIterator<Item = &'a RoomName>) {
+        let mut dirty = self.dirty_rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let before = dirty.len();
+        dirty.extend(rooms.into_iter().cloned());
+        if dirty.len() != before {
+            self.rooms_changed.notify_one();
+        }
+    }
+
+    /// Records that a local connection changed: its rooms may need
+    /// (un)subscribing and its directory record rewriting.
+    fn changed(&self, sid: Sid, rooms: &[RoomName]) {
+        self.touch_rooms(rooms);
+        self.queue(Outgoing::Record(sid));
+    }
+
+    fn who_message(&self, op: Op, who: Who<'_>, rooms: &[String]) -> ClusterMessage {
+        let mut message = ClusterMessage::new(self.keys.node(), op);
+        match who {
+            Who::Sid(sid) => message.sid = Some(sid.to_string()),
+            Who::User(user) => message.user = Some(user.to_owned()),
+        }
+        message.rooms = rooms.to_vec();
+        message
+    }
+
+    /// Applies a message from another node to the local bus.
+    pub(crate) fn apply(&self, message: ClusterMessage) {
+        self.metrics.received();
+        let except: Vec<Sid> = message.except.iter().filter_map(|s| s.parse().ok()).collect();
+        let sid = message.sid.as_deref().and_then(|s| s.parse::<Sid>().ok());
+        let who = match (&sid, &message.user) {
+            (Some(sid), _) => Some(Who::Sid(*sid)),
+            (None, Some(user)) => Some(Who::User(user)),
+            _ => None,
+        };
+        let outcome = match message.op {
+            Op::Emit => {
+                let (Some(event), Some(data)) = (message.event.as_deref(), message.data) else {
+                    return;
+                };
+                let target = match (&sid, &message.user, message.all) {
+                    (Some(sid), _, _) => Target::Sid(*sid),
+                    (None, Some(user), _) => Target::User(user),
+                    (None, None, true) => Target::All,
+                    (None, None, false) => Target::Rooms(&message.rooms),
+                };
+                self.local.emit(target, &except, event, data).map(drop)
+            }
+            Op::Join | Op::Leave => {
+                let Some(who) = who else { return };
+                let result = match message.op {
+                    Op::Join => self.local.add_rooms(who, &message.rooms),
+                    _ => self.local.remove_rooms(who, &message.rooms),
+                };
+                self.after_membership(who);
+                result.map(drop)
+            }
+            Op::Kick => {
+                if let Some(who) = who {
+                    self.local.kick(who);
+                }
+                Ok(())
+            }
+        };
+        match outcome {
+            // The target is on another node: not for us.
+            Ok(()) | Err(BusError::UnknownConnection) => {}
+            Err(error) => debug!(%error, "cluster message refused"),
+        }
+    }
+
+    /// After a server-side join or leave: refresh what changed locally.
+    fn after_membership(&self, who: Who<'_>) {
+        let sids = match who {
+            Who::Sid(sid) => vec![sid],
+            Who::User(user) => self.local.members(&user_room(user)),
+        };
+        for sid in sids {
+            if let Some(snapshot) = self.local.connection(sid) {
+                self.changed(sid, &snapshot.rooms);
+            }
+        }
+    }
+
+    /// The channel of a single-room emit.
+    fn room_channel(&self, room: &str) -> String {
+        self.keys.room_channel(room)
+    }
+}
+
+impl Bus for ClusterBus {
+    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta) {
+        self.local.connect(sid, route, meta);
+        let rooms = self.local.connection(sid).map(|c| c.rooms).unwrap_or_default();
+        self.changed(sid, &rooms);
+    }
+
+    fn disconnect(&self, sid: Sid) {
+        let rooms = self.local.connection(sid).map(|c| c.rooms).unwrap_or_default();
+        self.local.disconnect(sid);
+        self.changed(sid, &rooms);
+    }
+
+    fn join(&self, sid: Sid, room: &str) -> Result<RoomName> {
+        let room = self.local.join(sid, room)?;
+        self.changed(sid, std::slice::from_ref(&room));
+        Ok(room)
+    }
+
+    fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
+        let room = self.local.leave(sid, room)?;
+        self.changed(sid, std::slice::from_ref(&room));
+        Ok(room)
+    }
+
+    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
+        let copy = data.clone();
+        self.local.publish(sender, room, event, data)?;
+        let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
+        message.rooms = vec![room.to_owned()];
+        message.except = sender.iter().map(ToString::to_string).collect();
+        message.event = Some(event.to_owned());
+        message.data = Some(copy);
+        self.send(self.room_channel(room), &message);
+        Ok(())
+    }
+
+    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()> {
+        let copy = data.clone();
+        let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
+        message.except = except.iter().map(ToString::to_string).collect();
+        message.event = Some(event.to_owned());
+        message.data = Some(copy);
+        let channel = match target {
+            Target::Sid(sid) => {
+                match self.local.emit(target, except, event, data) {
+                    // Not here: the node that has it will deliver.
+                    Err(BusError::UnknownConnection) => {}
+                    Ok(()) => return Ok(()),
+                    Err(error) => return Err(error),
+                }
+                message.sid = Some(sid.to_string());
+                self.keys.broadcast_channel()
+            }
+            Target::Rooms(rooms) => {
+                self.local.emit(target, except, event, data)?;
+                message.rooms = rooms.to_vec();
+                match rooms {
+                    [room] => self.room_channel(room),
+                    _ => self.keys.broadcast_channel(),
+                }
+            }
+            Target::User(user) => {
+                self.local.emit(target, except, event, data)?;
+                message.rooms = vec![user_room(user)];
+                self.room_channel(&user_room(user))
+            }
+            Target::All => {
+                self.local.emit(target, except, event, data)?;
+                message.all = true;
+                self.keys.broadcast_channel()
+            }
+        };
+        self.send(channel, &message);
+        Ok(())
+    }
+
+    fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
+        let local = self.local.add_rooms(who, rooms);
+        self.after_membership(who);
+        self.forward_unless_local(Op::Join, who, rooms, local)
+    }
+
+    fn remove_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
+        let local = self.local.remove_rooms(who, rooms);
+        self.after_membership(who);
+        self.forward_unless_local(Op::Leave, who, rooms, local)
+    }
+
+    fn kick(&self, who: Who<'_>) -> usize {
+        let kicked = self.local.kick(who);
+        if matches!(who, Who::User(_)) || kicked == 0 {
+            let message = self.who_message(Op::Kick, who, &[]);
+            self.send(self.keys.broadcast_channel(), &message);
+        }
+        kicked.max(usize::from(matches!(who, Who::Sid(_))))
+    }
+
+    fn members(&self, room: &str) -> Vec<Sid> {
+        self.local.members(room)
+    }
+
+    fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
+        self.local.connection(sid)
+    }
+}
+
+impl ClusterBus {
+    /// Sends a join/leave to the other nodes when it may concern
+    /// connections there: always for users, for a sid only when it is not here.
+    fn forward_unless_local(
+        &self,
+        op: Op,
+        who: Who<'_>,
+        rooms: &[String],
+        local: Result<usize>,
+    ) -> Result<usize> {
+        let forward = matches!(
+            (&who, &local),
+            (Who::User(_), Ok(_)) | (Who::Sid(_), Err(BusError::UnknownConnection))
+        );
+        if forward {
+            let message = self.who_message(op, who, rooms);
+            self.send(self.keys.broadcast_channel(), &message);
+        }
+        match (who, local) {
+            (Who::Sid(_), Err(BusError::UnknownConnection)) => Ok(1),
+            (_, local) => local,
+        }
+    }
+}
+
+/// Publishes queued messages and writes directory records, in order.
+async fn send_loop(bus: Arc<ClusterBus>, mut queue: mpsc::Receiver<Outgoing>) {
+    while let Some(item) = queue.recv().await {
+        match item {
+            Outgoing::Publish { channel, payload } => {
+                let sent: std::result::Result<(), Error> = bus.client.publish(channel, payload).await;
+                match sent {
+                    Ok(()) => bus.metrics.sent(),
+                    Err(error) => {
+                        bus.metrics.send_failed();
+                        debug!(%error, "cluster publish failed");
+                    }
+                }
+            }
+            Outgoing::Record(sid) => {
+                let snapshot = bus.local.connection(sid);
+                if let Err(error) =
+                    directory::write_record(&bus.client, &bus.keys, sid, snapshot.as_ref()).await
+                {
+                    debug!(%error, %sid, "directory write failed");
+                }
+            }
+        }
+    }
+}
+
+/// Applies messages from other nodes and from emitters.
+async fn receive_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberClient, config: ClusterConfig) {
+    let mut messages = subscriber.message_rx();
+    loop {
+        let message = match messages.recv().await {
+            Ok(message) => message,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                warn!(
+                    missed,
+                    "cluster messages were dropped: this node could not keep up"
+                );
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(bus) = bus.upgrade() else { return };
+        let channel = message.channel.to_string();
+        if channel.starts_with(&format!("{}#", bus.keys.prefix())) {
+            let Some(text) = message.value.as_bytes() else {
+                continue;
+            };
+            match serde_json::from_slice::<ClusterMessage>(text) {
+                Ok(cluster) if cluster.node == bus.keys.node() => {}
+                Ok(cluster) => bus.apply(cluster),
+                Err(error) => warn!(%channel, %error, "undecodable cluster message"),
+            }
+        } else if config.emitter {
+            let Some(bytes) = message.value.as_bytes() else {
+                continue;
+            };
+            match emitter::decode(&config.emitter_prefix, &channel, bytes) {
+                Ok(Some(command)) => {
+                    bus.metrics.received();
+                    emitter::apply(bus.local.as_ref(), command);
+                }
+                Ok(None) => {}
+                Err(error) => warn!(%channel, %error, "undecodable socket.io emitter message"),
+            }
+        }
+    }
+}
+
+/// Keeps room-channel subscriptions equal to the rooms with local members.
+async fn reconcile_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberClient) {
+    let mut subscribed: HashSet<RoomName> = HashSet::new();
+    loop {
+        let Some(bus) = bus.upgrade() else { return };
+        let dirty = std::mem::take(&mut *bus.dirty_rooms.lock().unwrap_or_else(|p| p.into_inner()));
+        if dirty.is_empty() {
+            // notify_one keeps a permit when nobody waits, so no change is missed.
+            bus.rooms_changed.notified().await;
+            continue;
+        }
+        let dirty: Vec<_> = dirty
+            .into_iter()
+            .map(|room| {
+                let wanted = bus.local.member_count(room.as_str()) > 0;
+                (bus.room_channel(room.as_str()), room, wanted)
+            })
+            .collect();
+        drop(bus);
+        for (channel, room, wanted) in dirty {
+            let result = match (wanted, subscribed.contains(&room)) {
+                (true, false) => subscriber
+                    .subscribe(channel)
+                    .await
+                    .map(|()| subscribed.insert(room)),
+                (false, true) => subscriber
+                    .unsubscribe(channel)
+                    .await
+                    .map(|()| subscribed.remove(&room)),
+                _ => Ok(true),
+            };
+            if let Err(error) = result {
+                // fred tracks the channel anyway and resubscribes after a reconnect.
+                debug!(%error, "room subscription change failed");
+            }
+        }
+    }
+}
+
+/// Tracks the Redis connection: state, counters, and a full directory
+/// rewrite after every reconnect (the node's keys may have expired).
+async fn watch_connection(bus: std::sync::Weak<ClusterBus>, client: Client) {
+    let mut reconnects = client.reconnect_rx();
+    let mut errors = client.error_rx();
+    loop {
+        tokio::select! {
+            reconnect = reconnects.recv() => {
+                if reconnect.is_err() { return; }
+                let Some(bus) = bus.upgrade() else { return };
+                bus.metrics.set_connected(true);
+                bus.metrics.reconnected();
+                info!("reconnected to Redis: resynchronising this node's directory");
+                for snapshot in bus.local.connections() {
+                    bus.queue(Outgoing::Record(snapshot.sid));
+                }
+            }
+            error = errors.recv() => {
+                if error.is_err() { return; }
+                let Some(bus) = bus.upgrade() else { return };
+                if !client.is_connected() {
+                    if bus.metrics.snapshot().connected {
+                        warn!("lost Redis: local delivery goes on, reconnecting");
+                    }
+                    bus.metrics.set_connected(false);
+                }
+            }
+        }
+    }
+}

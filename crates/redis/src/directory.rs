@@ -1,0 +1,215 @@
+//! The cluster-wide directory in Redis: each node keeps a hash of its
+//! connections (`<prefix>:node:<id>:conns`, sid → JSON record) and a
+//! heartbeat key, both expiring `node_ttl` after its last heartbeat, so a
+//! dead node's connections drop out of every count within that time.
+
+use std::collections::BTreeMap;
+use std::sync::Weak;
+use std::time::Duration;
+
+use fred::prelude::*;
+use sockgate_core::{Bus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
+use tracing::debug;
+
+use crate::ClusterBus;
+
+/// Key and channel names of one node in one cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+    node: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str, node: &str) -> Self {
+        Keys {
+            prefix: prefix.to_owned(),
+            node: node.to_owned(),
+        }
+    }
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+    /// The set of node ids that have joined the cluster.
+    fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+    /// A node's heartbeat key.
+    fn alive(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+    /// A node's connection records.
+    fn conns(&self, node: &str) -> String {
+        format!("{}:node:{node}:conns", self.prefix)
+    }
+    /// The channel for everything but single-room emits.
+    pub(crate) fn broadcast_channel(&self) -> String {
+        format!("{}#all", self.prefix)
+    }
+    /// The channel of one room.
+    pub(crate) fn room_channel(&self, room: &str) -> String {
+        format!("{}#room#{room}", self.prefix)
+    }
+}
+
+/// Writes (or, for a connection that is gone, removes) one record.
+pub(crate) async fn write_record(
+    client: &Client,
+    keys: &Keys,
+    sid: Sid,
+    snapshot: Option<&ConnSnapshot>,
+) -> Result<(), Error> {
+    let key = keys.conns(keys.node());
+    match snapshot {
+        Some(snapshot) => {
+            let mut record = ConnRecord::from(snapshot);
+            record.node = Some(keys.node().to_owned());
+            let json = serde_json::to_string(&record).unwrap_or_default();
+            client.hset::<(), _, _>(key, (sid.to_string(), json)).await
+        }
+        None => client.hdel::<(), _, _>(key, sid.to_string()).await,
+    }
+}
+
+/// Refreshes this node's heartbeat and the expiry of its records.
+pub(crate) async fn heartbeat_loop(
+    bus: Weak<ClusterBus>,
+    client: Client,
+    keys: Keys,
+    every: Duration,
+    ttl: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        tick.tick().await;
+        if bus.upgrade().is_none() {
+            return;
+        }
+        let beat = async {
+            client
+                .set::<(), _, _>(
+                    keys.alive(keys.node()),
+                    "1",
+                    Some(Expiration::PX(ttl_ms)),
+                    None,
+                    false,
+                )
+                .await?;
+            client
+                .pexpire::<(), _>(keys.conns(keys.node()), ttl_ms, None)
+                .await?;
+            client.sadd::<(), _, _>(keys.nodes(), keys.node()).await
+        };
+        if let Err(error) = beat.await {
+            debug!(%error, "heartbeat failed");
+        }
+    }
+}
+
+impl ClusterBus {
+    /// Every live node's records.
+    async fn records(&self) -> Result<Vec<ConnRecord>, Error> {
+        let client = self.client();
+        let keys = self.keys();
+        let nodes: Vec<String> = client.smembers(keys.nodes()).await?;
+        let mut records = Vec::new();
+        for node in nodes {
+            let alive: bool = client.exists(keys.alive(&node)).await?;
+            if !alive {
+                // Its records expire by themselves; forget the id too.
+                let _: Result<(), Error> = client.srem(keys.nodes(), node.as_str()).await;
+                continue;
+            }
+            let values: Vec<String> = client.hvals(keys.conns(&node)).await?;
+            records.extend(
+                values
+                    .iter()
+                    .filter_map(|v| serde_json::from_str::<ConnRecord>(v).ok()),
+            );
+        }
+        Ok(records)
+    }
+
+    /// Removes this node from the cluster (graceful shutdown).
+    pub async fn leave_cluster(&self) {
+        let keys = self.keys();
+        let node = keys.node().to_owned();
+        let _: Result<(), Error> = self
+            .client()
+            .del(vec![keys.alive(&node), keys.conns(&node)])
+            .await;
+        let _: Result<(), Error> = self.client().srem(keys.nodes(), node).await;
+    }
+
+    /// Whether answers should come from Redis (else: local-only fallback).
+    fn cluster_view(&self) -> bool {
+        self.metrics().snapshot().connected
+    }
+}
+
+impl Directory for ClusterBus {
+    fn room_counts(&self) -> DirectoryFuture<'_, Vec<(String, usize)>> {
+        Box::pin(async move {
+            if self.cluster_view() {
+                if let Ok(records) = self.records().await {
+                    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                    for room in records.into_iter().flat_map(|r| r.rooms) {
+                        *counts.entry(room).or_default() += 1;
+                    }
+                    return counts.into_iter().collect();
+                }
+            }
+            self.local()
+                .rooms()
+                .into_iter()
+                .map(|(r, n)| (r.to_string(), n))
+                .collect()
+        })
+    }
+
+    fn room_members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>> {
+        Box::pin(async move {
+            if self.cluster_view() {
+                if let Ok(records) = self.records().await {
+                    let mut sids: Vec<Sid> = records
+                        .iter()
+                        .filter(|r| r.rooms.iter().any(|member_of| member_of == room))
+                        .filter_map(|r| r.sid.parse().ok())
+                        .collect();
+                    sids.sort();
+                    return sids;
+                }
+            }
+            self.local().members(room)
+        })
+    }
+
+    fn find_connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>> {
+        Box::pin(async move {
+            if let Some(snapshot) = self.local().connection(sid) {
+                let mut record = ConnRecord::from(&snapshot);
+                record.node = Some(self.node_id().to_owned());
+                return Some(record);
+            }
+            if !self.cluster_view() {
+                return None;
+            }
+            let client = self.client();
+            let keys = self.keys();
+            let nodes: Vec<String> = client.smembers(keys.nodes()).await.ok()?;
+            for node in nodes {
+                let value: Option<String> = client.hget(keys.conns(&node), sid.to_string()).await.ok()?;
+                let alive: bool = client.exists(keys.alive(&node)).await.unwrap_or(false);
+                if let (Some(value), true) = (value, alive) {
+                    return serde_json::from_str(&value).ok();
+                }
+            }
+            None
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! sockgate's cluster bus: several gateway nodes share one room bus over
+//! Redis pub/sub, and keep a cluster-wide directory of connections in Redis
+//! with node heartbeats (`docs/clustering.md`).
+//!
+//! Local delivery stays the [`LocalBus`](sockgate_bus::LocalBus)'s job;
+//! [`ClusterBus`] wraps it, forwarding what other nodes need and applying
+//! what they send. Node backends using `@socket.io/redis-emitter` are heard
+//! too ([`emitter`]).
+
+mod cluster;
+mod config;
+mod directory;
+pub mod emitter;
+mod message;
+mod metrics;
+
+pub use cluster::{ClusterBus, ClusterError};
+pub use config::ClusterConfig;
+pub use metrics::{ClusterMetrics, ClusterSnapshot};

@@ -1,0 +1,57 @@
+//! Counters and state of the cluster bus.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Lock-free cluster counters.
+#[derive(Debug, Default)]
+pub struct ClusterMetrics {
+    connected: AtomicBool,
+    sent: AtomicU64,
+    received: AtomicU64,
+    send_failures: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// A copy of [`ClusterMetrics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterSnapshot {
+    /// Whether the node is connected to Redis now.
+    pub connected: bool,
+    /// Cluster messages published.
+    pub sent: u64,
+    /// Cluster messages received from other nodes (and emitters).
+    pub received: u64,
+    /// Messages that could not reach the cluster (queue full or Redis down).
+    pub send_failures: u64,
+    /// Times the node reconnected to Redis.
+    pub reconnects: u64,
+}
+
+impl ClusterMetrics {
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Relaxed);
+    }
+    pub(crate) fn sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn send_failed(&self) {
+        self.send_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn reconnected(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        ClusterSnapshot {
+            connected: self.connected.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            send_failures: self.send_failures.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Several nodes over one Redis behave as one gateway: clients of both
+//! protocols on different nodes, the API on any node, cluster-wide counts,
+//! and the faults: Redis restarted, a node killed, Redis down at start.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::util::api::{api_config, API_KEY};
+use crate::util::redis::RedisServer;
+use crate::util::{Gateway, RawClient, SioClient, WAIT};
+
+fn node_config(redis: &RedisServer, extra: &str) -> String {
+    format!(
+        "{}{extra}\n[cluster]\nredis_url = \"{}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"3s\"\n",
+        api_config(),
+        redis.url()
+    )
+}
+
+/// Retries `check` until it returns true, within the usual wait.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    tokio::time::timeout(WAIT * 2, async {
+        loop {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never happened: {what}"));
+}
+
+/// Publishes from `from` until `to` hears it (the room subscription of a
+/// node is set up asynchronously after its first member joins).
+async fn until_heard(from: &mut RawClient, to: &mut RawClient, room: &str) {
+    for attempt in 0..50 {
+        from.publish(room, "probe", json!(attempt)).await;
+        // Other events may arrive first: a publish Redis took late after an
+        // outage is delivered, not lost.
+        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(200), to.recv()).await {
+            if frame["event"] == "probe" {
+                // Drain any other probes already on their way.
+                to.recv_all_now().await;
+                return;
+            }
+        }
+    }
+    panic!("{room}: the other node never heard");
+}
+
+#[tokio::test]
+async fn clients_on_different_nodes_share_rooms_both_ways() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis, "")).await;
+    let b = Gateway::with_config(&node_config(&redis, "")).await;
+    let mut raw_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut sio_b = SioClient::connect(&b).await;
+    let mut raw_b = RawClient::connect(&b.ws_url("/ws")).await;
+    raw_a.join("act42").await;
+    sio_b.join("act42").await;
+    raw_b.join("act42").await;
+    until_heard(&mut raw_b, &mut raw_a, "act42").await;
+    until_heard(&mut raw_a, &mut raw_b, "act42").await;
+    while sio_b.next_event_now().await.is_some() {}
+
+    raw_a.publish("act42", "chat", json!({"from": "A raw"})).await;
+    assert_eq!(sio_b.expect_event("chat").await, [json!({"from": "A raw"})]);
+    assert_eq!(raw_b.recv_event().await["data"], json!({"from": "A raw"}));
+
+    sio_b
+        .publish("act42", "chat", json!({"from": "B socket.io"}))
+        .await;
+    assert_eq!(raw_a.recv_event().await["data"], json!({"from": "B socket.io"}));
+    raw_a.assert_silent().await;
+}
+
+#[tokio::test]
+async fn the_api_on_one_node_reaches_every_node_and_counts_cluster_wide() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis, "")).await;
+    let b = Gateway::with_config(&node_config(&redis, "")).await;
+    let mut raw_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut sio_b = SioClient::connect(&b).await;
+    raw_a.join("lobby").await;
+    sio_b.join("lobby").await;
+
+    eventually("both members counted from node A", || async {
+        a.api_get("/api/rooms").await.body == json!({"result": {"rooms": [{"room": "lobby", "members": 2}]}})
+    })
+    .await;
+    let members = a.api_get("/api/rooms/lobby").await.body["result"]["members"].clone();
+    let mut expected = vec![raw_a.sid.clone(), sio_b.id.clone()];
+    expected.sort();
+    assert_eq!(members, json!(expected));
+    let remote = a.api_get(&format!("/api/connections/{}", sio_b.id)).await.body["result"].clone();
+    assert_eq!(remote["protocol"], "socket.io");
+    assert_eq!(remote["rooms"], json!(["lobby"]));
+    assert!(remote["node"].is_string(), "{remote}");
+
+    // Room emits, sid emits and everyone, from the other node's API.
+    let mut heard = false;
+    for _ in 0..50 {
+        a.api_post(
+            "/api/emit",
+            &json!({"room": "lobby", "event": "probe", "data": 0}),
+        )
+        .await;
+        if sio_b.next_event_now().await.is_some() {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "node B never heard A's emits to lobby");
+    while sio_b.next_event_now().await.is_some() {}
+    raw_a.recv_all_now().await;
+    let response = b
+        .api_post(
+            "/api/emit",
+            &json!({"room": "lobby", "event": "news", "data": "from B's API"}),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(raw_a.recv_event().await["data"], "from B's API");
+    assert_eq!(sio_b.expect_event("news").await, [json!("from B's API")]);
+
+    let response = a
+        .api_post(
+            "/api/emit",
+            &json!({"sid": sio_b.id, "event": "direct", "data": 1}),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(sio_b.expect_event("direct").await, [json!(1)]);
+    a.api_post("/api/emit", &json!({"all": true, "event": "everyone", "data": 2}))
+        .await;
+    assert_eq!(raw_a.recv_event().await["event"], "everyone");
+    assert_eq!(sio_b.expect_event("everyone").await, [json!(2)]);
+
+    // Join and disconnect a connection that lives on the other node.
+    let response = a
+        .api_post("/api/join", &json!({"sid": sio_b.id, "room": "vip"}))
+        .await;
+    assert_eq!(response.status, 200);
+    eventually("the remote join is visible", || async {
+        a.api_get("/api/rooms/vip").await.status == 200
+    })
+    .await;
+    let response = a.api_post("/api/disconnect", &json!({"sid": sio_b.id})).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        sio_b.expect_type("disconnect").await["reason"],
+        "io server disconnect"
+    );
+    let response = a
+        .api_post("/api/emit", &json!({"sid": "AAAAAAAAAAAAAAAA", "event": "x"}))
+        .await;
+    assert_eq!(response.status, 404);
+    let _ = API_KEY;
+}
+
+#[tokio::test]
+async fn a_killed_node_drops_out_and_the_others_keep_serving() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis, "")).await;
+    let mut b = Gateway::with_config(&node_config(&redis, "")).await;
+    let mut raw_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut other_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut raw_b = RawClient::connect(&b.ws_url("/ws")).await;
+    raw_a.join("r").await;
+    other_a.join("r").await;
+    raw_b.join("r").await;
+    eventually("three members", || async {
+        a.api_get("/api/rooms").await.body["result"]["rooms"][0]["members"] == 3
+    })
+    .await;
+
+    b.kill().await;
+    eventually("B's member vanishes within node_ttl", || async {
+        a.api_get("/api/rooms").await.body["result"]["rooms"][0]["members"] == 2
+    })
+    .await;
+    other_a.publish("r", "still", json!("here")).await;
+    assert_eq!(raw_a.recv_event().await["data"], "here");
+    drop(raw_b);
+}
+
+#[tokio::test]
+async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
+    let mut redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis, "")).await;
+    let b = Gateway::with_config(&node_config(&redis, "")).await;
+    let mut raw_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut other_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut raw_b = RawClient::connect(&b.ws_url("/ws")).await;
+    raw_a.join("r").await;
+    other_a.join("r").await;
+    raw_b.join("r").await;
+    until_heard(&mut raw_b, &mut raw_a, "r").await;
+    other_a.recv_all_now().await;
+
+    redis.stop().await;
+    // Local delivery goes on while Redis is gone; publishes are still acked.
+    other_a.publish("r", "local", json!("during the outage")).await;
+    assert_eq!(raw_a.recv_event().await["data"], "during the outage");
+
+    redis.restart().await;
+    // Each node reconnects, resubscribes its rooms and rewrites its records.
+    until_heard(&mut raw_b, &mut raw_a, "r").await;
+    until_heard(&mut raw_a, &mut raw_b, "r").await;
+    eventually("counts are back", || async {
+        a.api_get("/api/rooms").await.body["result"]["rooms"][0]["members"] == 3
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_down_at_start_is_an_error_or_local_only_as_configured() {
+    let mut redis = RedisServer::start().await;
+    redis.stop().await;
+    let output = tokio::process::Command::new(crate::util::gateway::binary())
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(write_temp(&node_config(&redis, "")))
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach Redis"), "{stderr}");
+
+    let gateway = Gateway::with_config(
+        &node_config(&redis, "").replace("[cluster]\n", "[cluster]\nrequired = false\n"),
+    )
+    .await;
+    let mut one = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let mut two = RawClient::connect(&gateway.ws_url("/ws")).await;
+    one.join("r").await;
+    two.publish("r", "e", json!("local-only")).await;
+    assert_eq!(one.recv_event().await["data"], "local-only");
+}
+
+#[tokio::test]
+async fn a_polling_request_on_the_wrong_node_fails_clearly() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis, "")).await;
+    let b = Gateway::with_config(&node_config(&redis, "")).await;
+    let open = crate::subprotocol::reqwest_like::raw_http(
+        &a,
+        &format!(
+            "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            a.addr
+        ),
+    )
+    .await;
+    let body = open.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let handshake: Value = serde_json::from_str(body.trim_start_matches('0')).expect("engine.io handshake");
+    let sid = handshake["sid"].as_str().unwrap();
+    let wrong = crate::subprotocol::reqwest_like::raw_http(
+        &b,
+        &format!(
+            "GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            b.addr
+        ),
+    )
+    .await;
+    assert!(wrong.starts_with("HTTP/1.1 400"), "{wrong}");
+    assert!(wrong.contains("Session ID unknown"), "{wrong}");
+}
+
+fn write_temp(contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("sockgate-e2e-cluster-{}.toml", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
