@@ -13,6 +13,7 @@ mod webhooks;
 mod api;
 mod auth;
 mod cluster;
+mod emitter;
 
 mod config;
 mod cross_protocol;

@@ -269,6 +269,65 @@ impl ClusterBus {
         }
     }
 
+    /// Applies an `@socket.io/redis-emitter` operation to this node's
+    /// connections (every node gets every emitter message).
+    fn apply_emitter(&self, command: emitter::EmitterCommand) {
+        use emitter::EmitterCommand;
+        match command {
+            EmitterCommand::Emit { to, event, data } => {
+                let except = self.local_members(&to.except);
+                let Ok(data) = serde_json::value::to_raw_value(&data) else {
+                    return;
+                };
+                let outcome = match to.rooms.is_empty() {
+                    true => self.local.emit(Target::All, &except, &event, data),
+                    false => self.local.emit(Target::Rooms(&to.rooms), &except, &event, data),
+                };
+                if let Err(error) = outcome {
+                    debug!(%error, "emitter event refused");
+                }
+            }
+            EmitterCommand::Join { who, rooms } => {
+                for sid in self.selected(&who) {
+                    let _ = self.local.add_rooms(Who::Sid(sid), &rooms);
+                    self.after_membership(Who::Sid(sid));
+                }
+            }
+            EmitterCommand::Leave { who, rooms } => {
+                for sid in self.selected(&who) {
+                    let _ = self.local.remove_rooms(Who::Sid(sid), &rooms);
+                    self.after_membership(Who::Sid(sid));
+                }
+            }
+            EmitterCommand::Disconnect { who } => {
+                for sid in self.selected(&who) {
+                    self.local.kick(Who::Sid(sid));
+                }
+            }
+        }
+    }
+
+    /// Local members of any of `rooms`.
+    fn local_members(&self, rooms: &[String]) -> Vec<Sid> {
+        let mut sids: Vec<Sid> = rooms.iter().flat_map(|room| self.local.members(room)).collect();
+        sids.sort();
+        sids.dedup();
+        sids
+    }
+
+    /// The local connections a socket.io selector names.
+    fn selected(&self, who: &emitter::Selector) -> Vec<Sid> {
+        let candidates = match who.rooms.is_empty() {
+            true => self.local.connections().into_iter().map(|c| c.sid).collect(),
+            false => self.local_members(&who.rooms),
+        };
+        let except = self.local_members(&who.except);
+        candidates
+            .into_iter()
+            .filter(|sid| !except.contains(sid))
+            .collect()
+    }
+
     /// The channel of a single-room emit.
     fn room_channel(&self, room: &str) -> String {
         self.keys.room_channel(room)
@@ -466,7 +525,7 @@ async fn receive_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberCl
             match emitter::decode(&config.emitter_prefix, &channel, bytes) {
                 Ok(Some(command)) => {
                     bus.metrics.received();
-                    emitter::apply(bus.local.as_ref(), command);
+                    bus.apply_emitter(command);
                 }
                 Ok(None) => {}
                 Err(error) => warn!(%channel, %error, "undecodable socket.io emitter message"),
