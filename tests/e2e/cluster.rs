@@ -77,6 +77,13 @@ async fn clients_on_different_nodes_share_rooms_both_ways() {
         .publish("act42", "chat", json!({"from": "B socket.io"}))
         .await;
     assert_eq!(raw_a.recv_event().await["data"], json!({"from": "B socket.io"}));
+    // Regression: a null payload once read back as "no data" on the other
+    // node, and the event was dropped there.
+    raw_b.publish("act42", "nothing", Value::Null).await;
+    assert_eq!(
+        raw_a.recv_event().await,
+        json!({"op": "event", "room": "act42", "event": "nothing", "data": null})
+    );
     raw_a.assert_silent().await;
 }
 

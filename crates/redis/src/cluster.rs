@@ -222,9 +222,11 @@ impl ClusterBus {
         };
         let outcome = match message.op {
             Op::Emit => {
-                let (Some(event), Some(data)) = (message.event.as_deref(), message.data) else {
+                let Some(event) = message.event.as_deref() else {
                     return;
                 };
+                // A JSON null payload reads back as "no data".
+                let data = message.data.unwrap_or_else(|| RawValue::NULL.to_owned());
                 let target = match (&sid, &message.user, message.all) {
                     (Some(sid), _, _) => Target::Sid(*sid),
                     (None, Some(user), _) => Target::User(user),

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Measures fan-out on one node and across two nodes sharing one Redis.
+# Starts its own redis-server and sockgate processes on free ports (all on
+# 127.0.0.1), pins them to core 0 and the load tool to core 1 when taskset
+# is there, and prints one JSON result line per run.
+#
+#   bash bench/cluster.sh [SUBSCRIBERS] [MESSAGES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+subscribers=${1:-200}
+messages=${2:-2000}
+
+cargo build --release --quiet -p sockgate -p sockgate-bench
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+start_node() {
+  local port=$1 config=$work/node-$1.toml
+  printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\n' "$redis_port" >"$config"
+  RUST_LOG=warn pin 0 target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
+  pids+=($!)
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+}
+a=$(free_port); start_node "$a"
+b=$(free_port); start_node "$b"
+
+bench() { pin 1 target/release/sockgate-bench --subscribers "$subscribers" --messages "$messages" "$@" | tail -n 1; }
+echo "one node:    $(bench --pub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$a/ws" --room one)"
+echo "cross-node:  $(bench --pub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$b/ws" --room cross)"
+echo "both nodes:  $(bench --pub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$b/ws" --room both)"
