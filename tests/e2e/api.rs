@@ -287,4 +287,10 @@ async fn bad_requests_get_clear_json_errors() {
 
     let response = gateway.api_get("/api/nope").await;
     assert_eq!(response.status, 404);
+
+    // A node that runs alone says so.
+    assert_eq!(
+        gateway.api_get("/api/cluster").await.body,
+        json!({"result": {"clustered": false}})
+    );
 }

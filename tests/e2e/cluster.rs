@@ -216,6 +216,10 @@ async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
     other_a.publish("r", "local", json!("during the outage")).await;
     assert_eq!(raw_a.recv_event().await["data"], "during the outage");
 
+    let status = a.api_get("/api/cluster").await.body["result"].clone();
+    assert_eq!(status["clustered"], true);
+    assert!(status["status"]["send_failures"].as_u64().unwrap() >= 1, "{status}");
+
     redis.restart().await;
     // Each node reconnects, resubscribes its rooms and rewrites its records.
     until_heard(&mut raw_b, &mut raw_a, "r").await;
@@ -224,6 +228,9 @@ async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
         a.api_get("/api/rooms").await.body["result"]["rooms"][0]["members"] == 3
     })
     .await;
+    let status = a.api_get("/api/cluster").await.body["result"]["status"].clone();
+    assert_eq!(status["connected"], true, "{status}");
+    assert!(status["reconnects"].as_u64().unwrap() >= 1, "{status}");
 }
 
 #[tokio::test]

@@ -124,6 +124,7 @@ impl Api {
                 Ok(()) => self.room(&decode(room)?).await,
                 Err(error) => Err(error),
             },
+            ["cluster"] => get(&method).map(|()| self.cluster()),
             ["connections", sid] => match get(&method) {
                 Ok(()) => self.connection(&decode(sid)?).await,
                 Err(error) => Err(error),
@@ -177,6 +178,13 @@ impl Api {
         }
         let connections = self.bus.kick(who.as_who());
         Ok(json!({ "connections": connections }))
+    }
+
+    fn cluster(&self) -> Value {
+        match self.directory.cluster_status() {
+            Some(status) => json!({ "clustered": true, "status": status }),
+            None => json!({ "clustered": false }),
+        }
     }
 
     async fn list_rooms(&self) -> Value {

@@ -54,6 +54,23 @@ impl From<&ConnSnapshot> for ConnRecord {
     }
 }
 
+/// The state of this node's cluster membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterStatus {
+    /// This node's id.
+    pub node: String,
+    /// Whether the node is connected to Redis now.
+    pub connected: bool,
+    /// Cluster messages published.
+    pub sent: u64,
+    /// Cluster messages received from other nodes and emitters.
+    pub received: u64,
+    /// Messages that could not reach the cluster (queue full or Redis down).
+    pub send_failures: u64,
+    /// Times the node reconnected to Redis.
+    pub reconnects: u64,
+}
+
 /// Cluster-wide (or node-wide) answers about rooms and connections.
 pub trait Directory: Send + Sync {
     /// Every room with its member count, sorted by name.
@@ -62,4 +79,8 @@ pub trait Directory: Send + Sync {
     fn room_members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>>;
     /// One connection, wherever it is.
     fn find_connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>>;
+    /// This node's cluster membership; `None` for a node that runs alone.
+    fn cluster_status(&self) -> Option<ClusterStatus> {
+        None
+    }
 }

@@ -20,7 +20,7 @@ pub use bus::{
     user_room, Bus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget, Offer, Protocol, Recipient,
     Route, Target, Who, USER_ROOM_PREFIX,
 };
-pub use directory::{ConnRecord, Directory, DirectoryFuture};
+pub use directory::{ClusterStatus, ConnRecord, Directory, DirectoryFuture};
 pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};
 pub use error::{BusError, ErrorCode, Result};
 pub use events::{ClientEvent, EventError, EventFuture, EventHandler};

@@ -8,7 +8,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use fred::prelude::*;
-use sockgate_core::{Bus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
+use sockgate_core::{Bus, ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
 use tracing::debug;
 
 use crate::ClusterBus;
@@ -186,6 +186,18 @@ impl Directory for ClusterBus {
                 }
             }
             self.local().members(room)
+        })
+    }
+
+    fn cluster_status(&self) -> Option<ClusterStatus> {
+        let metrics = self.metrics().snapshot();
+        Some(ClusterStatus {
+            node: self.node_id().to_owned(),
+            connected: metrics.connected,
+            sent: metrics.sent,
+            received: metrics.received,
+            send_failures: metrics.send_failures,
+            reconnects: metrics.reconnects,
         })
     }
 
