@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::readiness::Readiness;
 use crate::router::Router;
 use crate::{GatewayConfig, ServeError};
 
@@ -28,6 +29,9 @@ pub struct Gateway {
     cluster: Option<Arc<ClusterBus>>,
     router: Arc<Router>,
     sio: SioFront,
+    raw: RawFront,
+    webhooks: Webhooks,
+    readiness: Arc<Readiness>,
 }
 
 impl Gateway {
@@ -51,17 +55,27 @@ impl Gateway {
             }
             None => (bus.clone(), bus.clone(), None),
         };
-        let (auth, events) = backend_hooks(&config, &shared);
+        let (auth, events, webhooks) = backend_hooks(&config, &shared);
         sio.attach(shared.clone(), &groups, auth.clone(), events.clone());
         let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events);
+        let readiness = Arc::new(Readiness::new(directory.clone()));
         let api = Api::new(shared, directory, config.api.clone());
-        let router = Arc::new(Router::new(&config, sio.service(), raw, api));
+        let router = Arc::new(Router::new(
+            &config,
+            sio.service(),
+            raw.clone(),
+            api,
+            readiness.clone(),
+        ));
         Ok(Gateway {
             config,
             bus,
             cluster,
             router,
             sio,
+            raw,
+            webhooks,
+            readiness,
         })
     }
 
@@ -103,7 +117,10 @@ impl Gateway {
 
 /// The authenticator and event handler the fronts use: the webhooks where
 /// configured, over one HTTP client.
-fn backend_hooks(config: &GatewayConfig, bus: &Arc<dyn Bus>) -> (ConnectAuth, Option<Arc<dyn EventHandler>>) {
+fn backend_hooks(
+    config: &GatewayConfig,
+    bus: &Arc<dyn Bus>,
+) -> (ConnectAuth, Option<Arc<dyn EventHandler>>, Webhooks) {
     let hooks = &config.webhooks;
     let webhooks = Webhooks::new(hooks.client.clone());
     let mut auth = config.auth.clone();
@@ -119,7 +136,7 @@ fn backend_hooks(config: &GatewayConfig, bus: &Arc<dyn Bus>) -> (ConnectAuth, Op
             .ok()
             .map(|events| Arc::new(events) as Arc<dyn EventHandler>)
     };
-    (auth, events)
+    (auth, events, webhooks)
 }
 
 /// A gateway that is accepting connections.
@@ -136,14 +153,29 @@ impl RunningGateway {
         self.local_addr
     }
 
-    /// Stops accepting connections and disconnects socket.io clients.
-    pub async fn stop(self) {
+    /// Shuts down gracefully, within `server.shutdown_timeout`: stops
+    /// accepting, reports not ready, tells every client to reconnect
+    /// elsewhere (raw: close 1001 "going away"; socket.io: a server
+    /// disconnect), lets in-flight webhook calls finish, and leaves the
+    /// cluster. Returns false when the timeout cut it short.
+    pub async fn shut_down(self) -> bool {
+        let gateway = &self._gateway;
+        gateway.readiness.start_draining();
         self.stop.cancel();
         let _ = self.task.await;
-        self._gateway.sio.io().clone().close().await;
-        if let Some(cluster) = &self._gateway.cluster {
-            cluster.leave_cluster().await;
-        }
+        let grace = gateway.config.shutdown_timeout;
+        let drain = async {
+            // Answers to events already sent go out before the goodbyes (for
+            // at most half the grace period: clients may keep emitting).
+            let _ = tokio::time::timeout(grace / 2, gateway.webhooks.idle()).await;
+            let io = gateway.sio.io().clone();
+            tokio::join!(gateway.raw.shut_down(), io.close());
+            gateway.webhooks.idle().await;
+            if let Some(cluster) = &gateway.cluster {
+                cluster.leave_cluster().await;
+            }
+        };
+        tokio::time::timeout(grace, drain).await.is_ok()
     }
 }
 

@@ -7,6 +7,7 @@
 mod config;
 mod error;
 mod gateway;
+mod readiness;
 mod router;
 
 pub use config::{GatewayConfig, WebhookSettings, DEFAULT_CONFIG_TOML};

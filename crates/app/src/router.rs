@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
@@ -16,6 +17,7 @@ use sockgate_core::query_param;
 use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
+use crate::readiness::Readiness;
 use crate::GatewayConfig;
 
 /// Every response body the listener sends.
@@ -30,6 +32,8 @@ pub(crate) struct Router {
     raw_paths: Vec<String>,
     raw: RawFront,
     api: Api,
+    readiness: Arc<Readiness>,
+    path_prefix: String,
 }
 
 impl Router {
@@ -38,6 +42,7 @@ impl Router {
         sio: SocketIoService<NotFoundService>,
         raw: RawFront,
         api: Api,
+        readiness: Arc<Readiness>,
     ) -> Self {
         Router {
             sio_path: config.socketio.path.clone(),
@@ -46,6 +51,8 @@ impl Router {
             raw_paths: config.raw_paths.clone(),
             raw,
             api,
+            readiness,
+            path_prefix: config.path_prefix.clone(),
         }
     }
 
@@ -54,6 +61,10 @@ impl Router {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<Body>, Infallible> {
+        let req = match self.strip_prefix(req) {
+            Ok(req) => req,
+            Err(response) => return Ok(response),
+        };
         let path = req.uri().path();
         // socket.io first: its path is a prefix (engine.io adds nothing to it
         // but the query string, yet clients may or may not send the slash).
@@ -78,11 +89,51 @@ impl Router {
         if self.api.owns(path) {
             return Ok(self.api.handle(req).await.map(full));
         }
-        if path == "/healthz" && !upgrade && matches!(*req.method(), Method::GET | Method::HEAD) {
+        let probe = !upgrade && matches!(*req.method(), Method::GET | Method::HEAD);
+        // Liveness: the process answers.
+        if path == "/healthz" && probe {
             return Ok(text(StatusCode::OK, "ok\n"));
+        }
+        // Readiness: send it clients (a load balancer's check).
+        if path == "/readyz" && probe {
+            return Ok(match self.readiness.check() {
+                Ok(()) => text(StatusCode::OK, "ready\n"),
+                Err(reason) => text_owned(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+            });
         }
         // Anything else, upgrade or not, is not ours: never switch protocols here.
         Ok(text(StatusCode::NOT_FOUND, "not found\n"))
+    }
+
+    /// With `server.path_prefix`, serves everything under the prefix, as
+    /// if the proxy had stripped it; probes answer at the root too, where
+    /// load balancers and orchestrators usually ask.
+    #[allow(clippy::result_large_err)]
+    fn strip_prefix(&self, mut req: Request<Incoming>) -> Result<Request<Incoming>, Response<Body>> {
+        if self.path_prefix.is_empty() {
+            return Ok(req);
+        }
+        let path = req.uri().path();
+        let Some(rest) = path.strip_prefix(self.path_prefix.as_str()) else {
+            return match path {
+                "/healthz" | "/readyz" => Ok(req),
+                _ => Err(text(StatusCode::NOT_FOUND, "not found\n")),
+            };
+        };
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return Err(text(StatusCode::NOT_FOUND, "not found\n"));
+        }
+        let rest = if rest.is_empty() { "/" } else { rest };
+        let path_and_query = match req.uri().query() {
+            Some(query) => format!("{rest}?{query}"),
+            None => rest.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+        Ok(req)
     }
 
     async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
@@ -127,7 +178,11 @@ fn full(bytes: Bytes) -> Body {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::from_static(body.as_bytes())));
+    text_owned(status, body.to_owned())
+}
+
+fn text_owned(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

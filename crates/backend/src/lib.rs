@@ -24,6 +24,7 @@ pub use webhook::WebhookConfig;
 use sockgate_core::Bus;
 
 /// Builds the webhooks over one shared HTTP client.
+#[derive(Clone)]
 pub struct Webhooks {
     client: Arc<webhook::WebhookClient>,
 }
@@ -34,6 +35,11 @@ impl Webhooks {
         Webhooks {
             client: Arc::new(webhook::WebhookClient::new(config)),
         }
+    }
+
+    /// Resolves once no webhook call is in flight (graceful shutdown).
+    pub async fn idle(&self) {
+        self.client.idle().await;
     }
 
     /// The connect webhook at `url`.

@@ -2,6 +2,7 @@
 //! timeout per call, and a bounded number of calls in flight per backend.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub(crate) struct WebhookClient {
     http: reqwest::Client,
     config: WebhookConfig,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    in_flight: AtomicUsize,
 }
 
 impl WebhookClient {
@@ -62,6 +64,7 @@ impl WebhookClient {
             http,
             config,
             slots: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -109,7 +112,21 @@ impl WebhookClient {
         true
     }
 
+    /// Resolves once no call is in flight.
+    pub(crate) async fn idle(&self) {
+        while self.in_flight.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn send(&self, url: &str, body: &Value, _permit: OwnedSemaphorePermit) -> Result<Value, CallError> {
+        // A guard, so a call dropped by its timeout is not counted forever.
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let _in_flight = InFlight(&self.in_flight);
+        self.exchange(url, body).await
+    }
+
+    async fn exchange(&self, url: &str, body: &Value) -> Result<Value, CallError> {
         let mut request = self.http.post(url).json(body);
         if let Some(secret) = &self.config.secret {
             request = request.bearer_auth(secret);
@@ -141,6 +158,15 @@ impl WebhookClient {
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| CallError::Unavailable(format!("the answer is not JSON: {e}")))
+    }
+}
+
+/// Counts one call in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

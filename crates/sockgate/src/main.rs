@@ -38,6 +38,11 @@ fn main() -> anyhow::Result<()> {
         config.listen = listen;
     }
     info!(config = %source, "starting sockgate {}", env!("CARGO_PKG_VERSION"));
+    // Every connection is a file descriptor: use all the process may have.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => info!(limit, "open files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,6 +59,8 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         .context("cannot start the gateway")?;
     let signal = signal::shutdown().await;
     info!(signal, "shutting down");
-    running.stop().await;
+    if !running.shut_down().await {
+        tracing::warn!("server.shutdown_timeout passed before every client was gone");
+    }
     Ok(())
 }

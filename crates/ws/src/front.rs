@@ -10,17 +10,19 @@ use hyper_util::rt::TokioIo;
 use sockgate_core::{Bus, ConnMeta, ConnectAuth, EventHandler, Protocol, Sid};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::{auth, handshake, run_session, WsConfig};
+use crate::{auth, handshake, run_session, SessionLinks, WsConfig};
 
 /// The raw WebSocket front: one per gateway, shared by every request.
 #[derive(Clone)]
 pub struct RawFront {
-    bus: Arc<dyn Bus>,
+    links: SessionLinks,
     config: Arc<WsConfig>,
     auth: ConnectAuth,
-    events: Option<Arc<dyn EventHandler>>,
+    sessions: TaskTracker,
 }
 
 impl RawFront {
@@ -33,11 +35,23 @@ impl RawFront {
         events: Option<Arc<dyn EventHandler>>,
     ) -> Self {
         RawFront {
-            bus,
+            links: SessionLinks {
+                bus,
+                events,
+                shutdown: CancellationToken::new(),
+            },
             config: Arc::new(config),
             auth,
-            events,
+            sessions: TaskTracker::new(),
         }
+    }
+
+    /// Closes every session with 1001 "going away" and refuses new ones;
+    /// resolves once every session has ended.
+    pub async fn shut_down(&self) {
+        self.links.shutdown.cancel();
+        self.sessions.close();
+        self.sessions.wait().await;
     }
 
     /// The front's settings.
@@ -67,7 +81,12 @@ impl RawFront {
         let front = self.clone();
         let sid = Sid::random();
         let span = info_span!("raw", %sid, %peer);
-        tokio::spawn(
+        if self.links.shutdown.is_cancelled() {
+            let mut response = Response::new(Bytes::from_static(b"shutting down\n"));
+            *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            return response;
+        }
+        self.sessions.spawn(
             async move {
                 let upgraded = match on_upgrade.await {
                     Ok(upgraded) => upgraded,
@@ -98,16 +117,7 @@ impl RawFront {
                     "connection open"
                 );
                 let meta = ConnMeta::new(Protocol::Raw, Some(peer));
-                let reason = run_session(
-                    socket,
-                    sid,
-                    identity,
-                    meta,
-                    front.bus.clone(),
-                    front.events.clone(),
-                    config,
-                )
-                .await;
+                let reason = run_session(socket, sid, identity, meta, &front.links, config).await;
                 info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),

@@ -21,4 +21,4 @@ pub use config::WsConfig;
 pub use error::HandshakeError;
 pub use front::RawFront;
 pub use handshake::{negotiate_subprotocol, SubprotocolChoice};
-pub use session::run_session;
+pub use session::{run_session, SessionLinks};

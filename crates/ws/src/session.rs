@@ -33,13 +33,13 @@ pub async fn run_session<S>(
     sid: Sid,
     identity: Identity,
     meta: ConnMeta,
-    bus: Arc<dyn Bus>,
-    events: Option<Arc<dyn EventHandler>>,
+    links: &SessionLinks,
     config: &WsConfig,
 ) -> CloseReason
 where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
 {
+    let (bus, events) = (links.bus.clone(), links.events.clone());
     let (queue, outbound) = mpsc::channel(config.outbound_queue.max(1));
     let control = Arc::new(Control::default());
     let open = protocol::open_frame(
@@ -84,10 +84,23 @@ where
         liveness: &liveness,
         config,
     };
-    tokio::join!(
-        reader.run(stream),
-        write_loop(sink, outbound, &control, &liveness, config)
-    );
+    let session = async {
+        tokio::join!(
+            reader.run(stream),
+            write_loop(sink, outbound, &control, &liveness, config)
+        )
+    };
+    // On shutdown the session closes itself with 1001 "going away", drains,
+    // and ends like any other.
+    let shutdown = async {
+        links.shutdown.cancelled().await;
+        control.close(CloseReason::ServerShutdown);
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = session => {}
+        () = shutdown => {}
+    }
     depart(bus.as_ref(), events.as_ref(), sid, control.reason());
     control.reason()
 }
@@ -101,6 +114,17 @@ fn depart(bus: &dyn Bus, events: Option<&Arc<dyn EventHandler>>, sid: Sid, reaso
     if let Some(events) = events {
         events.on_disconnect(snapshot, reason.as_str());
     }
+}
+
+/// What a session is connected to, shared by every session of a front.
+#[derive(Clone)]
+pub struct SessionLinks {
+    /// The bus the connection is registered on.
+    pub bus: Arc<dyn Bus>,
+    /// Where `emit`s go (event webhooks), if anywhere.
+    pub events: Option<Arc<dyn EventHandler>>,
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// When the client was last heard from, in milliseconds since the session began.

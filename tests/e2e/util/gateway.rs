@@ -84,6 +84,20 @@ impl Gateway {
         }
     }
 
+    /// Sends SIGTERM and waits (boundedly) for the process to exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self._child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        tokio::time::timeout(super::WAIT * 2, self._child.wait())
+            .await
+            .expect("sockgate did not exit after SIGTERM")
+            .expect("wait for sockgate")
+    }
+
     /// Kills the process with SIGKILL: no goodbye to anyone.
     pub async fn kill(&mut self) {
         let _ = self._child.kill().await;

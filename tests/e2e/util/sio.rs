@@ -24,6 +24,8 @@ pub struct SioOptions {
     pub transports: &'static str,
     /// Namespace.
     pub namespace: &'static str,
+    /// The engine's request path.
+    pub path: &'static str,
     /// `Sec-WebSocket-Protocol` offers, comma separated.
     pub protocols: Option<&'static str>,
     /// Commands run right after `io()`, before the connection is up.
@@ -40,6 +42,7 @@ impl Default for SioOptions {
             client: "v4",
             transports: "websocket",
             namespace: "/",
+            path: "/socket.io/",
             protocols: None,
             emit_on_start: None,
             auth: None,
@@ -86,7 +89,8 @@ impl SioClient {
             .args(["--url", &gateway.http_url()])
             .args(["--client", options.client])
             .args(["--transports", options.transports])
-            .args(["--ns", options.namespace]);
+            .args(["--ns", options.namespace])
+            .args(["--path", options.path]);
         if let Some(protocols) = options.protocols {
             command.args(["--protocols", protocols]);
         }

@@ -28,6 +28,11 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Time a client has to send its request headers (`server.header_read_timeout`).
     pub header_read_timeout: Duration,
+    /// Longest a graceful shutdown may take (`server.shutdown_timeout`).
+    pub shutdown_timeout: Duration,
+    /// Prefix every path is served under, for proxies that do not strip it
+    /// (`server.path_prefix`, e.g. `/realtime`; empty for none).
+    pub path_prefix: String,
     /// Whether socket.io-client 2.x (engine.io v3) may connect (`socketio.allow_eio3`).
     pub allow_eio3: bool,
     /// The socket.io front's settings (`[socketio]`, `[events]`).

@@ -46,12 +46,17 @@ impl Default for RawConfig {
 pub(crate) struct RawServer {
     #[serde(with = "humantime_serde")]
     pub(crate) header_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) path_prefix: String,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
         RawServer {
             header_read_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
+            path_prefix: String::new(),
         }
     }
 }

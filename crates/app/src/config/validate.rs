@@ -24,6 +24,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         .parse()
         .map_err(|_| ConfigError::invalid("listen", format!("{:?} is not an IP:port address", raw.listen)))?;
     positive("server.header_read_timeout", raw.server.header_read_timeout)?;
+    positive("server.shutdown_timeout", raw.server.shutdown_timeout)?;
+    let path_prefix = match raw.server.path_prefix.trim_end_matches('/') {
+        "" => String::new(),
+        prefix => mount_path("server.path_prefix", prefix)?.to_owned(),
+    };
 
     let sio = &raw.socketio;
     let sio_path = mount_path("socketio.path", &sio.path)?;
@@ -150,6 +155,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     Ok(GatewayConfig {
         listen,
         header_read_timeout: raw.server.header_read_timeout,
+        shutdown_timeout: raw.server.shutdown_timeout,
+        path_prefix,
         allow_eio3: sio.allow_eio3,
         socketio: SioConfig {
             path: sio_path,

@@ -34,8 +34,11 @@ async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task:
             Sid::random(),
             Identity::anonymous(),
             ConnMeta::new(Protocol::Raw, None),
-            bus,
-            None,
+            &SessionLinks {
+                bus,
+                events: None,
+                shutdown: Default::default(),
+            },
             &config,
         )
         .await

@@ -1,0 +1,85 @@
+//! What an operator relies on: health and readiness probes, and a graceful
+//! shutdown that tells live clients of both protocols to go elsewhere.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::subprotocol::reqwest_like::raw_http;
+use crate::util::backend::Backend;
+use crate::util::{Gateway, RawClient, SioClient};
+
+fn get(path: &str, gateway: &Gateway) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        gateway.addr
+    )
+}
+
+#[tokio::test]
+async fn readyz_says_ready_on_a_healthy_node() {
+    let gateway = Gateway::start().await;
+    let response = raw_http(&gateway, &get("/readyz", &gateway)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ready\n"), "{response}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_clients_of_both_protocols_and_waits_for_webhooks() {
+    // A backend that takes a moment: the shutdown must wait for its answer.
+    let backend = Backend::start(|_path, _body: Value| async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (200, json!({"ack": ["finished"]}))
+    })
+    .await;
+    let config = format!(
+        "[[webhooks.routes]]\nevents = [\"slow\"]\nurl = \"{}/events\"\n",
+        backend.url
+    );
+    let mut gateway = Gateway::with_config(&config).await;
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let mut sio = SioClient::connect(&gateway).await;
+    raw.send(json!({"op": "emit", "event": "slow", "data": null, "id": 1}))
+        .await;
+    backend.wait_for("/events").await;
+
+    let status = gateway.terminate().await;
+    assert!(status.success(), "{status:?}");
+    // The in-flight webhook call finished and its ack was delivered…
+    let ack = raw.recv().await;
+    assert_eq!(ack, json!({"op": "ack", "id": 1, "ok": true, "data": "finished"}));
+    // …then the client was told to go elsewhere.
+    let frame = raw.expect_close().await.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Away);
+    assert_eq!(frame.reason.as_str(), "going away");
+    let disconnect = sio.expect_type("disconnect").await;
+    assert!(disconnect["reason"].is_string(), "{disconnect}");
+}
+
+#[tokio::test]
+async fn a_path_prefix_serves_everything_under_it_for_proxies_that_keep_it() {
+    let gateway = Gateway::with_config("[server]\npath_prefix = \"/realtime\"\n").await;
+    let mut raw = RawClient::connect(&gateway.ws_url("/realtime/ws")).await;
+    raw.join("r").await;
+    let mut sio = crate::util::SioClient::connect_with(
+        &gateway,
+        crate::util::SioOptions {
+            path: "/realtime/socket.io/",
+            transports: "polling,websocket",
+            ..Default::default()
+        },
+    )
+    .await;
+    sio.join("r").await;
+    sio.publish("r", "hi", json!("through the prefix")).await;
+    assert_eq!(raw.recv_event().await["data"], "through the prefix");
+
+    // Outside the prefix there is nothing, but the probes answer at the root.
+    let response = raw_http(&gateway, &get("/ws", &gateway)).await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    for probe in ["/healthz", "/readyz", "/realtime/healthz"] {
+        let response = raw_http(&gateway, &get(probe, &gateway)).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{probe}: {response}");
+    }
+}
