@@ -20,6 +20,7 @@ mod cross_protocol;
 mod http;
 mod load;
 mod migration;
+mod nginx;
 mod operations;
 mod raw_protocol;
 mod room_policy;

@@ -17,6 +17,7 @@ use sockgate_core::query_param;
 use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
+use crate::client_addr::TrustedProxies;
 use crate::readiness::Readiness;
 use crate::GatewayConfig;
 
@@ -34,6 +35,7 @@ pub(crate) struct Router {
     api: Api,
     readiness: Arc<Readiness>,
     path_prefix: String,
+    proxies: TrustedProxies,
 }
 
 impl Router {
@@ -53,6 +55,7 @@ impl Router {
             api,
             readiness,
             path_prefix: config.path_prefix.clone(),
+            proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         }
     }
 
@@ -65,6 +68,8 @@ impl Router {
             Ok(req) => req,
             Err(response) => return Ok(response),
         };
+        // From here on "peer" is the client, behind trusted proxies if any.
+        let peer = self.proxies.client(peer, req.headers());
         let path = req.uri().path();
         // socket.io first: its path is a prefix (engine.io adds nothing to it
         // but the query string, yet clients may or may not send the slash).

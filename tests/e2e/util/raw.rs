@@ -29,6 +29,38 @@ impl RawClient {
         RawClient::connect_with_protocols(url, None).await
     }
 
+    /// Connects over an already-open TCP stream (e.g. from a chosen source address).
+    pub async fn connect_on(stream: TcpStream, url: &str) -> RawClient {
+        let request = url.into_client_request().expect("request");
+        let (ws, response) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("connect failed");
+        RawClient::opened(ws, response).await
+    }
+
+    /// Connects from `source` (a loopback address) with extra request headers.
+    pub async fn connect_with_headers(
+        url: &str,
+        source: &str,
+        port: u16,
+        headers: &[(&str, &str)],
+    ) -> RawClient {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        let mut request = url.into_client_request().expect("request");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let (ws, response) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("connect failed");
+        RawClient::opened(ws, response).await
+    }
+
     /// Connects offering `Sec-WebSocket-Protocol: protocols`.
     pub async fn connect_with_protocols(url: &str, protocols: Option<&str>) -> RawClient {
         let mut request = url.into_client_request().expect("request");
@@ -41,6 +73,14 @@ impl RawClient {
             .await
             .expect("connect timed out")
             .expect("connect failed");
+        RawClient::opened(ws, response).await
+    }
+
+    /// Reads the `open` frame of a fresh connection.
+    async fn opened(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        response: Response<Option<Vec<u8>>>,
+    ) -> RawClient {
         let mut client = RawClient {
             ws,
             sid: String::new(),

@@ -26,6 +26,8 @@ pub struct SioOptions {
     pub namespace: &'static str,
     /// The engine's request path.
     pub path: &'static str,
+    /// Connect here instead of the gateway itself (e.g. through nginx).
+    pub url: Option<String>,
     /// `Sec-WebSocket-Protocol` offers, comma separated.
     pub protocols: Option<&'static str>,
     /// Commands run right after `io()`, before the connection is up.
@@ -43,6 +45,7 @@ impl Default for SioOptions {
             transports: "websocket",
             namespace: "/",
             path: "/socket.io/",
+            url: None,
             protocols: None,
             emit_on_start: None,
             auth: None,
@@ -86,7 +89,10 @@ impl SioClient {
         command
             .current_dir(js_dir())
             .arg("sio-peer.js")
-            .args(["--url", &gateway.http_url()])
+            .args([
+                "--url",
+                &options.url.clone().unwrap_or_else(|| gateway.http_url()),
+            ])
             .args(["--client", options.client])
             .args(["--transports", options.transports])
             .args(["--ns", options.namespace])

@@ -33,6 +33,9 @@ pub struct GatewayConfig {
     /// Prefix every path is served under, for proxies that do not strip it
     /// (`server.path_prefix`, e.g. `/realtime`; empty for none).
     pub path_prefix: String,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
+    /// (`server.trusted_proxies`, CIDRs).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Whether socket.io-client 2.x (engine.io v3) may connect (`socketio.allow_eio3`).
     pub allow_eio3: bool,
     /// The socket.io front's settings (`[socketio]`, `[events]`).

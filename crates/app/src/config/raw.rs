@@ -49,6 +49,7 @@ pub(crate) struct RawServer {
     #[serde(with = "humantime_serde")]
     pub(crate) shutdown_timeout: Duration,
     pub(crate) path_prefix: String,
+    pub(crate) trusted_proxies: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -57,6 +58,7 @@ impl Default for RawServer {
             header_read_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             path_prefix: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

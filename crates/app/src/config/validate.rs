@@ -25,6 +25,19 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         .map_err(|_| ConfigError::invalid("listen", format!("{:?} is not an IP:port address", raw.listen)))?;
     positive("server.header_read_timeout", raw.server.header_read_timeout)?;
     positive("server.shutdown_timeout", raw.server.shutdown_timeout)?;
+    let mut trusted_proxies = Vec::new();
+    for (i, entry) in raw.server.trusted_proxies.iter().enumerate() {
+        let network = entry
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                ConfigError::invalid(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("{entry:?} is not an IP address or CIDR like \"10.0.0.0/8\""),
+                )
+            })?;
+        trusted_proxies.push(network);
+    }
     let path_prefix = match raw.server.path_prefix.trim_end_matches('/') {
         "" => String::new(),
         prefix => mount_path("server.path_prefix", prefix)?.to_owned(),
@@ -157,6 +170,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         header_read_timeout: raw.server.header_read_timeout,
         shutdown_timeout: raw.server.shutdown_timeout,
         path_prefix,
+        trusted_proxies,
         allow_eio3: sio.allow_eio3,
         socketio: SioConfig {
             path: sio_path,
