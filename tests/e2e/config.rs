@@ -55,3 +55,24 @@ fn check_config_and_default_config() {
     assert!(ok);
     assert!(stderr.contains("built-in defaults: ok"), "{stderr}");
 }
+
+#[test]
+fn check_prints_the_settings_in_effect_with_secrets_from_the_environment_redacted() {
+    let dir = std::env::temp_dir().join(format!("sockgate-e2e-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, "[limits]\noutbound_queue = 7\n").unwrap();
+    let output = Command::new(binary())
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .env("SOCKGATE_API_KEYS", "env-key-0123456789abc")
+        .output()
+        .expect("run sockgate check");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("outbound_queue = 7"), "{stdout}");
+    assert!(stdout.contains("keys = [\"<redacted>\"]"), "{stdout}");
+    assert!(!stdout.contains("env-key-0123456789abc"), "{stdout}");
+}

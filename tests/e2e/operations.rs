@@ -83,3 +83,38 @@ async fn a_path_prefix_serves_everything_under_it_for_proxies_that_keep_it() {
         assert!(response.starts_with("HTTP/1.1 200"), "{probe}: {response}");
     }
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = std::env::temp_dir().join(format!("sockgate-e2e-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, "[log]\nformat = \"json\"\n").unwrap();
+    let mut child = tokio::process::Command::new(crate::util::gateway::binary())
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = tokio::time::timeout(crate::util::WAIT, async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("a log line");
+            let record: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            if record["fields"]["message"] == "listening" {
+                return record;
+            }
+        }
+    })
+    .await
+    .expect("a listening line");
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["fields"]["local_addr"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

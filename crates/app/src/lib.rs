@@ -11,6 +11,6 @@ mod gateway;
 mod readiness;
 mod router;
 
-pub use config::{GatewayConfig, WebhookSettings, DEFAULT_CONFIG_TOML};
+pub use config::{GatewayConfig, LoadedConfig, WebhookSettings, DEFAULT_CONFIG_TOML, ENV_OVERRIDES};
 pub use error::{ConfigError, ServeError};
 pub use gateway::{Gateway, RunningGateway};

@@ -21,8 +21,11 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Validate the config file and exit (status 1 and the offending key if invalid).
-    CheckConfig,
+    /// Validate the config (file, defaults and environment overrides) and
+    /// print the settings in effect, secrets redacted; status 1 and the
+    /// offending key when invalid.
+    #[command(alias = "check-config")]
+    Check,
     /// Print the default config file, every key commented.
     DefaultConfig,
 }

@@ -19,25 +19,22 @@ fn main() -> anyhow::Result<()> {
             std::io::stdout().write_all(DEFAULT_CONFIG_TOML.as_bytes())?;
             return Ok(());
         }
-        Some(Command::CheckConfig) => {
-            let (_, source) = GatewayConfig::load(cli.config.as_deref())?;
-            eprintln!("{source}: ok");
+        Some(Command::Check) => {
+            let loaded = GatewayConfig::load(cli.config.as_deref())?;
+            use std::io::Write;
+            std::io::stdout().write_all(loaded.effective.as_bytes())?;
+            eprintln!("{}: ok", loaded.source);
             return Ok(());
         }
         None => {}
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let (mut config, source) = GatewayConfig::load(cli.config.as_deref())?;
+    let loaded = GatewayConfig::load(cli.config.as_deref())?;
+    let mut config = loaded.config;
+    init_logging(config.log_json);
     if let Some(listen) = cli.listen {
         config.listen = listen;
     }
-    info!(config = %source, "starting sockgate {}", env!("CARGO_PKG_VERSION"));
+    info!(config = %loaded.source, "starting sockgate {}", env!("CARGO_PKG_VERSION"));
     // Every connection is a file descriptor: use all the process may have.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => info!(limit, "open files limit"),
@@ -48,6 +45,21 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the tokio runtime")?
         .block_on(serve(config))
+}
+
+/// Logs to stderr, as text or JSON lines, filtered by `RUST_LOG` (default `info`).
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 async fn serve(config: GatewayConfig) -> anyhow::Result<()> {

@@ -2,8 +2,11 @@
 //! refused by serde), [`GatewayConfig`] the validated settings, with errors
 //! that name the TOML key they are about.
 
+mod env;
 mod raw;
 mod validate;
+
+pub use env::ENV_OVERRIDES;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -56,6 +59,20 @@ pub struct GatewayConfig {
     pub webhooks: WebhookSettings,
     /// Cluster membership over Redis (`[cluster]`); `None` runs one node.
     pub cluster: Option<ClusterConfig>,
+    /// Log lines as JSON objects instead of text (`log.format = "json"`).
+    pub log_json: bool,
+}
+
+/// A loaded config: the validated settings, where they came from, and the
+/// effective settings (file, defaults and environment) for display.
+#[derive(Debug)]
+pub struct LoadedConfig {
+    /// The validated settings.
+    pub config: GatewayConfig,
+    /// The file read, or "built-in defaults".
+    pub source: String,
+    /// Every setting in effect, as TOML, secrets redacted.
+    pub effective: String,
 }
 
 /// Where and how the gateway calls the backend.
@@ -78,29 +95,54 @@ impl GatewayConfig {
         validate::validate(raw)
     }
 
+    /// Parses a TOML document, applies environment overrides found by
+    /// `lookup` (see [`ENV_OVERRIDES`]), and validates.
+    pub fn from_toml_with_env(
+        text: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Self, String), ConfigError> {
+        let mut raw: raw::RawConfig = toml::from_str(text)?;
+        env::apply(&mut raw, lookup);
+        let effective = env::redacted_toml(&raw);
+        Ok((validate::validate(raw)?, effective))
+    }
+
     /// The built-in defaults (the same as the shipped `gateway.toml`).
     pub fn defaults() -> Self {
         validate::validate(raw::RawConfig::default()).expect("built-in defaults are valid")
     }
 
     /// Reads `path`, or `./gateway.toml` when `path` is `None` and that file
-    /// exists, or else the built-in defaults. Returns where it came from.
-    pub fn load(path: Option<&Path>) -> Result<(Self, String), LoadError> {
-        let path = match path {
-            Some(path) => path.to_owned(),
-            None if Path::new("gateway.toml").is_file() => "gateway.toml".into(),
-            None => return Ok((Self::defaults(), "built-in defaults".into())),
+    /// exists, or else the built-in defaults; then applies the environment
+    /// overrides ([`ENV_OVERRIDES`]).
+    pub fn load(path: Option<&Path>) -> Result<LoadedConfig, LoadError> {
+        let (text, source) = match path {
+            Some(path) => (read(path)?, path.display().to_string()),
+            None if Path::new("gateway.toml").is_file() => {
+                (read(Path::new("gateway.toml"))?, "gateway.toml".into())
+            }
+            None => (String::new(), "built-in defaults".into()),
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
-            path: path.display().to_string(),
+        let (config, effective) =
+            Self::from_toml_with_env(&text, |name| std::env::var(name).ok()).map_err(|error| {
+                LoadError::Config {
+                    path: source.clone(),
+                    source: error,
+                }
+            })?;
+        Ok(LoadedConfig {
+            config,
             source,
-        })?;
-        let config = Self::from_toml(&text).map_err(|source| LoadError::Config {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok((config, path.display().to_string()))
+            effective,
+        })
     }
+}
+
+fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Why a config file could not be loaded.

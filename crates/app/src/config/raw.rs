@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawConfig {
     pub(crate) listen: String,
@@ -20,6 +20,7 @@ pub(crate) struct RawConfig {
     pub(crate) auth: RawAuth,
     pub(crate) webhooks: RawWebhooks,
     pub(crate) cluster: RawCluster,
+    pub(crate) log: RawLog,
 }
 
 impl Default for RawConfig {
@@ -36,12 +37,13 @@ impl Default for RawConfig {
             auth: RawAuth::default(),
             webhooks: RawWebhooks::default(),
             cluster: RawCluster::default(),
+            log: RawLog::default(),
         }
     }
 }
 
 /// `[server]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawServer {
     #[serde(with = "humantime_serde")]
@@ -64,7 +66,7 @@ impl Default for RawServer {
 }
 
 /// `[socketio]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawSocketIo {
     pub(crate) path: String,
@@ -94,7 +96,7 @@ impl Default for RawSocketIo {
 }
 
 /// `[raw]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawWs {
     pub(crate) paths: Vec<String>,
@@ -124,7 +126,7 @@ impl Default for RawWs {
 }
 
 /// `[events]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawEvents {
     pub(crate) join: String,
@@ -143,7 +145,7 @@ impl Default for RawEvents {
 }
 
 /// `[rooms]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawRooms {
     pub(crate) allow_join: Vec<String>,
@@ -162,7 +164,7 @@ impl Default for RawRooms {
 }
 
 /// `[limits]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawLimits {
     pub(crate) max_message_bytes: usize,
@@ -181,7 +183,7 @@ impl Default for RawLimits {
 }
 
 /// `[api]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawApi {
     pub(crate) path: String,
@@ -200,7 +202,7 @@ impl Default for RawApi {
 }
 
 /// `[auth]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawAuth {
     pub(crate) required: bool,
@@ -222,7 +224,7 @@ impl Default for RawAuth {
 }
 
 /// `[auth.jwt]`; empty strings mean "not set".
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawJwt {
     pub(crate) hs256_secret: String,
@@ -248,7 +250,7 @@ impl Default for RawJwt {
 }
 
 /// `[webhooks]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawWebhooks {
     #[serde(with = "humantime_serde")]
@@ -274,7 +276,7 @@ impl Default for RawWebhooks {
 }
 
 /// One `[[webhooks.routes]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRoute {
     pub(crate) events: Vec<String>,
@@ -282,7 +284,7 @@ pub(crate) struct RawRoute {
 }
 
 /// `[cluster]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawCluster {
     pub(crate) redis_url: String,
@@ -313,6 +315,21 @@ impl Default for RawCluster {
             outgoing_queue: 65_536,
             emitter: true,
             emitter_prefix: "socket.io".into(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLog {
+    pub(crate) format: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: "text".into(),
         }
     }
 }

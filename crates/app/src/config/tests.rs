@@ -135,3 +135,36 @@ fn socketio_path_is_normalised_to_a_trailing_slash() {
     let config = GatewayConfig::from_toml("[socketio]\npath = \"/rt/socket.io\"").unwrap();
     assert_eq!(config.socketio.path, "/rt/socket.io/");
 }
+
+#[test]
+fn secrets_come_from_the_environment_and_are_never_shown() {
+    let env = |name: &str| match name {
+        "SOCKGATE_API_KEYS" => Some("first-key-0123456789, second-key-0123456789".to_owned()),
+        "SOCKGATE_JWT_HS256_SECRET" => Some("env-secret-0123456789".to_owned()),
+        _ => None,
+    };
+    let (config, effective) =
+        GatewayConfig::from_toml_with_env("[api]\nkeys = [\"file-key-0123456789\"]", env).unwrap();
+    assert_eq!(config.api.keys, ["first-key-0123456789", "second-key-0123456789"]);
+    assert!(config.auth.authenticator.is_some());
+    assert!(
+        effective.contains("keys = [\n    \"<redacted>\",\n    \"<redacted>\",\n]"),
+        "{effective}"
+    );
+    assert!(effective.contains("hs256_secret = \"<redacted>\""), "{effective}");
+    assert!(!effective.contains("0123456789"), "{effective}");
+    assert!(effective.contains("listen = \"127.0.0.1:3000\""), "{effective}");
+}
+
+#[test]
+fn log_format_is_text_or_json() {
+    assert!(
+        GatewayConfig::from_toml("[log]\nformat = \"json\"")
+            .unwrap()
+            .log_json
+    );
+    assert_eq!(
+        error_of("[log]\nformat = \"xml\""),
+        "log.format: \"xml\": use \"text\" or \"json\""
+    );
+}

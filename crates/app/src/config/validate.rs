@@ -210,6 +210,16 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         auth,
         webhooks,
         cluster: cluster(&raw.cluster)?,
+        log_json: match raw.log.format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(ConfigError::invalid(
+                    "log.format",
+                    format!("{other:?}: use \"text\" or \"json\""),
+                ));
+            }
+        },
     })
 }
 
