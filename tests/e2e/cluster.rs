@@ -12,7 +12,7 @@ use crate::util::{Gateway, RawClient, SioClient, WAIT};
 
 fn node_config(redis: &RedisServer, extra: &str) -> String {
     format!(
-        "{}{extra}\n[cluster]\nredis_url = \"{}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"3s\"\n",
+        "{}{extra}\n[cluster]\nredis_url = \"{}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"10s\"\n",
         api_config(),
         redis.url()
     )
@@ -242,7 +242,9 @@ async fn redis_down_at_start_is_an_error_or_local_only_as_configured() {
     redis.stop().await;
     let output = tokio::process::Command::new(crate::util::gateway::binary())
         .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(write_temp(&node_config(&redis, "")))
+        .arg(write_temp(
+            &node_config(&redis, "").replace("timeout = \"10s\"", "timeout = \"1s\""),
+        ))
         .output()
         .await
         .unwrap();
@@ -251,7 +253,9 @@ async fn redis_down_at_start_is_an_error_or_local_only_as_configured() {
     assert!(stderr.contains("cannot reach Redis"), "{stderr}");
 
     let gateway = Gateway::with_config(
-        &node_config(&redis, "").replace("[cluster]\n", "[cluster]\nrequired = false\n"),
+        &node_config(&redis, "")
+            .replace("[cluster]\n", "[cluster]\nrequired = false\n")
+            .replace("timeout = \"10s\"", "timeout = \"1s\""),
     )
     .await;
     let mut one = RawClient::connect(&gateway.ws_url("/ws")).await;

@@ -14,7 +14,7 @@ use crate::util::{Gateway, RawClient, SioClient};
 
 fn node_config(redis: &RedisServer) -> String {
     format!(
-        "[cluster]\nredis_url = \"{}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"3s\"\n",
+        "[cluster]\nredis_url = \"{}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"10s\"\n",
         redis.url()
     )
 }

@@ -26,3 +26,4 @@ mod raw_protocol;
 mod room_policy;
 mod socketio;
 mod subprotocol;
+mod tls;

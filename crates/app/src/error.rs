@@ -30,6 +30,9 @@ impl ConfigError {
 /// Why the gateway could not serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::TlsError),
     /// The node could not join its cluster.
     #[error(transparent)]
     Cluster(#[from] sockgate_redis::ClusterError),

@@ -15,6 +15,7 @@ use sockgate_sio::SioFront;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -99,13 +100,19 @@ impl Gateway {
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let stop = CancellationToken::new();
+        let tls = match &self.config.tls {
+            Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(accept_loop(
             listener,
             self.router.clone(),
             self.config.clone(),
+            tls,
             stop.clone(),
         ));
-        info!(%local_addr, socketio = %self.config.socketio.path, raw = ?self.config.raw_paths, "listening");
+        info!(%local_addr, scheme, socketio = %self.config.socketio.path, raw = ?self.config.raw_paths, "listening");
         Ok(RunningGateway {
             local_addr,
             stop,
@@ -183,6 +190,7 @@ async fn accept_loop(
     listener: TcpListener,
     router: Arc<Router>,
     config: GatewayConfig,
+    tls: Option<TlsAcceptor>,
     stop: CancellationToken,
 ) {
     loop {
@@ -202,20 +210,43 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let header_read_timeout = config.header_read_timeout;
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let router = router.clone();
-                async move { router.route(req, peer).await }
-            });
-            let connection = http1::Builder::new()
-                // hyper enforces header_read_timeout only when it has a timer.
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(error) = connection.await {
-                debug!(%peer, %error, "http connection ended with an error");
+            match tls {
+                None => serve_connection(stream, peer, router, header_read_timeout).await,
+                Some(tls) => {
+                    // The handshake gets the same deadline as request headers.
+                    match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, peer, router, header_read_timeout).await,
+                        Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
+    }
+}
+
+/// Serves one HTTP/1.1 connection (plain or TLS), upgrades included.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Arc<Router>,
+    header_read_timeout: std::time::Duration,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let router = router.clone();
+        async move { router.route(req, peer).await }
+    });
+    let connection = http1::Builder::new()
+        // hyper enforces header_read_timeout only when it has a timer.
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        debug!(%peer, %error, "http connection ended with an error");
     }
 }

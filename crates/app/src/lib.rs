@@ -10,7 +10,9 @@ mod error;
 mod gateway;
 mod readiness;
 mod router;
+mod tls;
 
 pub use config::{GatewayConfig, LoadedConfig, WebhookSettings, DEFAULT_CONFIG_TOML, ENV_OVERRIDES};
 pub use error::{ConfigError, ServeError};
 pub use gateway::{Gateway, RunningGateway};
+pub use tls::TlsError;

@@ -28,6 +28,8 @@ pub struct SioOptions {
     pub path: &'static str,
     /// Connect here instead of the gateway itself (e.g. through nginx).
     pub url: Option<String>,
+    /// Accept any TLS certificate (a test's self-signed one).
+    pub insecure_tls: bool,
     /// `Sec-WebSocket-Protocol` offers, comma separated.
     pub protocols: Option<&'static str>,
     /// Commands run right after `io()`, before the connection is up.
@@ -46,6 +48,7 @@ impl Default for SioOptions {
             namespace: "/",
             path: "/socket.io/",
             url: None,
+            insecure_tls: false,
             protocols: None,
             emit_on_start: None,
             auth: None,
@@ -97,6 +100,9 @@ impl SioClient {
             .args(["--transports", options.transports])
             .args(["--ns", options.namespace])
             .args(["--path", options.path]);
+        if options.insecure_tls {
+            command.env("NODE_TLS_REJECT_UNAUTHORIZED", "0");
+        }
         if let Some(protocols) = options.protocols {
             command.args(["--protocols", protocols]);
         }

@@ -21,6 +21,7 @@ pub(crate) struct RawConfig {
     pub(crate) webhooks: RawWebhooks,
     pub(crate) cluster: RawCluster,
     pub(crate) log: RawLog,
+    pub(crate) tls: RawTls,
 }
 
 impl Default for RawConfig {
@@ -38,6 +39,7 @@ impl Default for RawConfig {
             webhooks: RawWebhooks::default(),
             cluster: RawCluster::default(),
             log: RawLog::default(),
+            tls: RawTls::default(),
         }
     }
 }
@@ -332,4 +334,12 @@ impl Default for RawLog {
             format: "text".into(),
         }
     }
+}
+
+/// `[tls]`; empty paths mean plain HTTP.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTls {
+    pub(crate) cert: String,
+    pub(crate) key: String,
 }

@@ -210,6 +210,21 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         auth,
         webhooks,
         cluster: cluster(&raw.cluster)?,
+        tls: match (raw.tls.cert.as_str(), raw.tls.key.as_str()) {
+            ("", "") => None,
+            ("", _) | (_, "") => {
+                return Err(ConfigError::invalid(
+                    "tls",
+                    "set both tls.cert and tls.key, or neither",
+                ));
+            }
+            (cert, key) => {
+                // Checked now, so that a bad certificate fails `sockgate check` too.
+                crate::tls::acceptor(cert.as_ref(), key.as_ref())
+                    .map_err(|e| ConfigError::invalid(e.key, e.message))?;
+                Some((cert.into(), key.into()))
+            }
+        },
         log_json: match raw.log.format.as_str() {
             "text" => false,
             "json" => true,
