@@ -118,3 +118,51 @@ async fn json_logs_are_one_object_per_line() {
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The value of one sample in a Prometheus text scrape.
+fn sample(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(name))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{scrape}"))
+}
+
+#[tokio::test]
+async fn metrics_move_as_clients_act() {
+    let gateway = Gateway::start().await;
+    let scrape = || async { raw_http(&gateway, &get("/metrics", &gateway)).await };
+    let before = scrape().await;
+    assert!(before.contains("text/plain; version=0.0.4"), "{before}");
+    assert_eq!(sample(&before, "sockgate_connections{protocol=\"raw\"}"), 0.0);
+
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let mut sio = SioClient::connect(&gateway).await;
+    raw.join("m").await;
+    sio.join("m").await;
+    sio.publish("m", "e", json!(1)).await;
+    raw.recv_event().await;
+    let refused = raw_http(
+        &gateway,
+        &format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            gateway.addr
+        ),
+    )
+    .await;
+    assert!(refused.starts_with("HTTP/1.1 400"));
+
+    let after = scrape().await;
+    assert_eq!(sample(&after, "sockgate_connections{protocol=\"raw\"}"), 1.0);
+    assert_eq!(
+        sample(&after, "sockgate_connections{protocol=\"socket.io\"}"),
+        1.0
+    );
+    assert_eq!(sample(&after, "sockgate_rooms"), 1.0);
+    assert_eq!(sample(&after, "sockgate_publishes_total"), 1.0);
+    assert_eq!(sample(&after, "sockgate_deliveries_total"), 1.0);
+    assert_eq!(sample(&after, "sockgate_raw_handshakes_total"), 1.0);
+    assert_eq!(sample(&after, "sockgate_raw_handshake_failures_total"), 1.0);
+    assert!(sample(&after, "sockgate_raw_frames_in_total") >= 1.0);
+}

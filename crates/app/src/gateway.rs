@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::metrics::Telemetry;
 use crate::readiness::Readiness;
 use crate::router::Router;
 use crate::{GatewayConfig, ServeError};
@@ -61,12 +62,20 @@ impl Gateway {
         let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events);
         let readiness = Arc::new(Readiness::new(directory.clone()));
         let api = Api::new(shared, directory, config.api.clone());
+        let telemetry = Arc::new(Telemetry {
+            bus: bus.clone(),
+            raw: raw.clone(),
+            sio: sio.counters(),
+            webhooks: webhooks.clone(),
+            cluster: cluster.clone(),
+        });
         let router = Arc::new(Router::new(
             &config,
             sio.service(),
             raw.clone(),
             api,
             readiness.clone(),
+            telemetry,
         ));
         Ok(Gateway {
             config,

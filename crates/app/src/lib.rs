@@ -8,6 +8,7 @@ mod client_addr;
 mod config;
 mod error;
 mod gateway;
+mod metrics;
 mod readiness;
 mod router;
 mod tls;

@@ -18,6 +18,7 @@ use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
 use crate::client_addr::TrustedProxies;
+use crate::metrics::Telemetry;
 use crate::readiness::Readiness;
 use crate::GatewayConfig;
 
@@ -36,6 +37,7 @@ pub(crate) struct Router {
     readiness: Arc<Readiness>,
     path_prefix: String,
     proxies: TrustedProxies,
+    metrics: Option<(String, Arc<Telemetry>)>,
 }
 
 impl Router {
@@ -45,6 +47,7 @@ impl Router {
         raw: RawFront,
         api: Api,
         readiness: Arc<Readiness>,
+        telemetry: Arc<Telemetry>,
     ) -> Self {
         Router {
             sio_path: config.socketio.path.clone(),
@@ -56,6 +59,7 @@ impl Router {
             readiness,
             path_prefix: config.path_prefix.clone(),
             proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+            metrics: config.metrics_path.clone().map(|path| (path, telemetry)),
         }
     }
 
@@ -98,6 +102,17 @@ impl Router {
         // Liveness: the process answers.
         if path == "/healthz" && probe {
             return Ok(text(StatusCode::OK, "ok\n"));
+        }
+        // Prometheus scrapes.
+        if let Some((metrics_path, telemetry)) = &self.metrics {
+            if path == metrics_path && probe {
+                let mut response = text_owned(StatusCode::OK, telemetry.render());
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                return Ok(response);
+            }
         }
         // Readiness: send it clients (a load balancer's check).
         if path == "/readyz" && probe {

@@ -19,7 +19,7 @@ pub use api::{Api, ApiConfig};
 pub use connect::ConnectWebhook;
 pub use error::ApiError;
 pub use events::{EventRoute, EventWebhooks, RouteError};
-pub use webhook::WebhookConfig;
+pub use webhook::{WebhookConfig, WebhookMetrics, WebhookSnapshot};
 
 use sockgate_core::Bus;
 
@@ -35,6 +35,11 @@ impl Webhooks {
         Webhooks {
             client: Arc::new(webhook::WebhookClient::new(config)),
         }
+    }
+
+    /// Counters of the calls made so far.
+    pub fn metrics(&self) -> WebhookSnapshot {
+        self.client.metrics().snapshot()
     }
 
     /// Resolves once no webhook call is in flight (graceful shutdown).

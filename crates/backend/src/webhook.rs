@@ -2,7 +2,7 @@
 //! timeout per call, and a bounded number of calls in flight per backend.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +51,56 @@ pub(crate) struct WebhookClient {
     config: WebhookConfig,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     in_flight: AtomicUsize,
+    metrics: WebhookMetrics,
+}
+
+/// Counters of webhook calls (notifications included).
+#[derive(Debug, Default)]
+pub struct WebhookMetrics {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    timeouts: AtomicU64,
+    latency_micros: AtomicU64,
+}
+
+/// A copy of [`WebhookMetrics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookSnapshot {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed (refused, non-2xx, unusable answer).
+    pub failures: u64,
+    /// Calls that timed out.
+    pub timeouts: u64,
+    /// Total time of finished calls, in microseconds.
+    pub latency_micros: u64,
+}
+
+impl WebhookMetrics {
+    fn record(&self, started: std::time::Instant, outcome: &Result<Value, CallError>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.latency_micros.fetch_add(micros, Ordering::Relaxed);
+        match outcome {
+            Ok(_) => {}
+            Err(CallError::Timeout) => {
+                self.timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(CallError::Unavailable(_)) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> WebhookSnapshot {
+        WebhookSnapshot {
+            calls: self.calls.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            latency_micros: self.latency_micros.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl WebhookClient {
@@ -65,6 +115,7 @@ impl WebhookClient {
             config,
             slots: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
+            metrics: WebhookMetrics::default(),
         }
     }
 
@@ -90,9 +141,16 @@ impl WebhookClient {
                 .map_err(|_| CallError::Unavailable("client closed".into()))?;
             self.send(url, body, permit).await
         };
-        tokio::time::timeout(self.config.timeout, call)
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(self.config.timeout, call)
             .await
-            .unwrap_or(Err(CallError::Timeout))
+            .unwrap_or(Err(CallError::Timeout));
+        self.metrics.record(started, &outcome);
+        outcome
+    }
+
+    pub(crate) fn metrics(&self) -> &WebhookMetrics {
+        &self.metrics
     }
 
     /// Posts `body` in the background if a slot is free right now; the

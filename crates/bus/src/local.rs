@@ -110,6 +110,16 @@ impl LocalBus {
         self.conns.len()
     }
 
+    /// Local connections per protocol: (raw, socket.io).
+    pub fn connections_by_protocol(&self) -> (usize, usize) {
+        self.conns
+            .iter()
+            .fold((0, 0), |(raw, sio), conn| match conn.meta.protocol {
+                sockgate_core::Protocol::Raw => (raw + 1, sio),
+                sockgate_core::Protocol::SocketIo => (raw, sio + 1),
+            })
+    }
+
     /// Every room with its member count, sorted by name.
     pub fn rooms(&self) -> Vec<(RoomName, usize)> {
         let mut rooms: Vec<_> = self.rooms.iter().map(|r| (r.key().clone(), r.len())).collect();

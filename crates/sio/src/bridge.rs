@@ -48,6 +48,8 @@ pub(crate) struct Bridge {
     pub(crate) names: EventNames,
     /// Welcome events of sockets accepted but not yet connected.
     pub(crate) welcomes: Mutex<HashMap<Sid, Vec<Welcome>>>,
+    /// Connections refused by authentication, across namespaces.
+    pub(crate) refused: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The namespace's connect handler: its middleware half authenticates
@@ -225,6 +227,7 @@ pub(crate) async fn authenticate(
     };
     let outcome = bridge.auth.check(&request).await;
     if let Err(error) = &outcome {
+        bridge.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         info!(protocol = "socket.io", sid = %socket.id, %error, "connection refused");
     }
     outcome

@@ -18,6 +18,7 @@ pub struct SioFront {
     io: SocketIo,
     config: SioConfig,
     dropped: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
 }
 
 impl SioFront {
@@ -43,6 +44,7 @@ impl SioFront {
             io,
             config,
             dropped: Arc::new(AtomicU64::new(0)),
+            refused: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -77,6 +79,7 @@ impl SioFront {
                 events: events.clone(),
                 names: self.config.events.clone(),
                 welcomes: Default::default(),
+                refused: self.refused.clone(),
             });
             self.io.ns(namespace.clone(), Connector(bridge));
         }
@@ -90,6 +93,28 @@ impl SioFront {
     /// The socketioxide handle (for shutdown and inspection).
     pub fn io(&self) -> &SocketIo {
         &self.io
+    }
+
+    /// A handle on the front's counters, for metrics.
+    pub fn counters(&self) -> SioCounters {
+        SioCounters {
+            dropped: self.dropped.clone(),
+            refused: self.refused.clone(),
+        }
+    }
+}
+
+/// The socket.io front's counters.
+#[derive(Debug, Clone)]
+pub struct SioCounters {
+    dropped: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+}
+
+impl SioCounters {
+    /// Connections refused by authentication.
+    pub fn refused_connections(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Broadcasts in which at least one socket's queue was full.

@@ -15,5 +15,5 @@ mod outlet;
 
 pub use config::{EventNames, SioConfig};
 pub use engineioxide::service::NotFoundService;
-pub use front::SioFront;
+pub use front::{SioCounters, SioFront};
 pub use socketioxide::service::SocketIoService;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::{auth, handshake, run_session, SessionLinks, WsConfig};
+use crate::{auth, handshake, run_session, SessionLinks, WsConfig, WsMetrics};
 
 /// The raw WebSocket front: one per gateway, shared by every request.
 #[derive(Clone)]
@@ -39,6 +39,7 @@ impl RawFront {
                 bus,
                 events,
                 shutdown: CancellationToken::new(),
+                metrics: Arc::new(WsMetrics::default()),
             },
             config: Arc::new(config),
             auth,
@@ -54,6 +55,11 @@ impl RawFront {
         self.sessions.wait().await;
     }
 
+    /// The front's counters.
+    pub fn metrics(&self) -> &WsMetrics {
+        &self.links.metrics
+    }
+
     /// The front's settings.
     pub fn config(&self) -> &WsConfig {
         &self.config
@@ -62,7 +68,9 @@ impl RawFront {
     /// Answers an upgrade request: a 101 and a spawned session, or an error
     /// status with a one-line plain-text reason.
     pub fn handle<B>(&self, mut req: Request<B>, peer: SocketAddr) -> Response<Bytes> {
-        let response = match handshake::accept(&req, &self.config.subprotocols) {
+        let accepted = handshake::accept(&req, &self.config.subprotocols);
+        self.links.metrics.handshake(accepted.is_ok());
+        let response = match accepted {
             Ok(response) => response,
             Err(error) => {
                 let mut response = Response::new(Bytes::from(format!("{error}\n")));
@@ -107,6 +115,7 @@ impl RawFront {
                         Ok(identity) => identity,
                         Err(error) => {
                             info!(protocol = "raw", %error, "connection refused");
+                            front.links.metrics.auth_refused();
                             auth::refuse(&mut socket, &error, config.close_timeout).await;
                             return;
                         }

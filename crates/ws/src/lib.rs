@@ -13,6 +13,7 @@ mod control;
 mod error;
 mod front;
 mod handshake;
+mod metrics;
 mod protocol;
 mod session;
 
@@ -21,4 +22,5 @@ pub use config::WsConfig;
 pub use error::HandshakeError;
 pub use front::RawFront;
 pub use handshake::{negotiate_subprotocol, SubprotocolChoice};
+pub use metrics::{WsMetrics, WsSnapshot};
 pub use session::{run_session, SessionLinks};

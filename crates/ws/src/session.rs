@@ -76,6 +76,7 @@ where
     let liveness = Liveness::new();
     let (sink, stream) = socket.split();
     let reader = Reader {
+        metrics: &links.metrics,
         sid,
         bus: bus.as_ref(),
         events: events.as_ref(),
@@ -125,6 +126,8 @@ pub struct SessionLinks {
     pub events: Option<Arc<dyn EventHandler>>,
     /// Cancelled when the gateway shuts down.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The front's counters.
+    pub metrics: Arc<crate::WsMetrics>,
 }
 
 /// When the client was last heard from, in milliseconds since the session began.
@@ -152,6 +155,7 @@ impl Liveness {
 }
 
 struct Reader<'a> {
+    metrics: &'a crate::WsMetrics,
     sid: Sid,
     bus: &'a dyn Bus,
     events: Option<&'a Arc<dyn EventHandler>>,
@@ -178,6 +182,7 @@ impl Reader<'_> {
             self.liveness.touch();
             let reason = match next {
                 Some(Ok(Message::Text(text))) => {
+                    self.metrics.frame_in(text.len());
                     self.on_text(&text);
                     continue;
                 }

@@ -61,6 +61,8 @@ pub struct GatewayConfig {
     pub cluster: Option<ClusterConfig>,
     /// Log lines as JSON objects instead of text (`log.format = "json"`).
     pub log_json: bool,
+    /// Where Prometheus metrics are served, if at all (`[metrics]`).
+    pub metrics_path: Option<String>,
     /// Serve TLS with this certificate chain and key (`[tls]`; PEM files).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }

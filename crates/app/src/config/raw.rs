@@ -22,6 +22,7 @@ pub(crate) struct RawConfig {
     pub(crate) cluster: RawCluster,
     pub(crate) log: RawLog,
     pub(crate) tls: RawTls,
+    pub(crate) metrics: RawMetrics,
 }
 
 impl Default for RawConfig {
@@ -40,6 +41,7 @@ impl Default for RawConfig {
             cluster: RawCluster::default(),
             log: RawLog::default(),
             tls: RawTls::default(),
+            metrics: RawMetrics::default(),
         }
     }
 }
@@ -342,4 +344,21 @@ impl Default for RawLog {
 pub(crate) struct RawTls {
     pub(crate) cert: String,
     pub(crate) key: String,
+}
+
+/// `[metrics]`
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawMetrics {
+    pub(crate) enabled: bool,
+    pub(crate) path: String,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics {
+            enabled: true,
+            path: "/metrics".into(),
+        }
+    }
 }

@@ -210,6 +210,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         auth,
         webhooks,
         cluster: cluster(&raw.cluster)?,
+        metrics_path: match raw.metrics.enabled {
+            true => Some(mount_path("metrics.path", &raw.metrics.path)?.to_owned()),
+            false => None,
+        },
         tls: match (raw.tls.cert.as_str(), raw.tls.key.as_str()) {
             ("", "") => None,
             ("", _) | (_, "") => {

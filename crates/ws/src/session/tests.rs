@@ -38,6 +38,7 @@ async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task:
                 bus,
                 events: None,
                 shutdown: Default::default(),
+                metrics: Default::default(),
             },
             &config,
         )

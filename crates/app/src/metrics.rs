@@ -1,0 +1,168 @@
+//! `/metrics`: the Prometheus text format, rendered at scrape time from the
+//! lock-free counters each piece keeps (nothing extra on the delivery path).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+use sockgate_backend::Webhooks;
+use sockgate_bus::LocalBus;
+use sockgate_redis::ClusterBus;
+use sockgate_sio::SioCounters;
+use sockgate_ws::RawFront;
+
+/// Everything `/metrics` reads.
+pub(crate) struct Telemetry {
+    pub(crate) bus: Arc<LocalBus>,
+    pub(crate) raw: RawFront,
+    pub(crate) sio: SioCounters,
+    pub(crate) webhooks: Webhooks,
+    pub(crate) cluster: Option<Arc<ClusterBus>>,
+}
+
+type Labels = Vec<(String, String)>;
+
+fn labelled_counter(pairs: &[(&str, u64)], label: &str) -> Family<Labels, Counter> {
+    let family = Family::<Labels, Counter>::default();
+    for (value, count) in pairs {
+        family
+            .get_or_create(&vec![(label.to_owned(), (*value).to_owned())])
+            .inc_by(*count);
+    }
+    family
+}
+
+fn labelled(pairs: &[(&str, u64)], label: &str) -> Family<Labels, Gauge> {
+    let family = Family::<Labels, Gauge>::default();
+    for (value, count) in pairs {
+        family
+            .get_or_create(&vec![(label.to_owned(), (*value).to_owned())])
+            .set(i64::try_from(*count).unwrap_or(i64::MAX));
+    }
+    family
+}
+
+impl Telemetry {
+    /// The metrics, in the Prometheus text format.
+    pub(crate) fn render(&self) -> String {
+        let mut registry = Registry::with_prefix("sockgate");
+        let counter = |n: u64| ConstCounter::new(n);
+        let (raw, sio) = self.bus.connections_by_protocol();
+        registry.register(
+            "connections",
+            "Open connections on this node, by protocol",
+            labelled(&[("raw", raw as u64), ("socket.io", sio as u64)], "protocol"),
+        );
+        registry.register(
+            "rooms",
+            "Rooms with members on this node",
+            ConstGauge::new(self.bus.room_count() as i64),
+        );
+
+        let bus = self.bus.metrics().snapshot();
+        registry.register("publishes", "Events published to rooms", counter(bus.publishes));
+        registry.register(
+            "deliveries",
+            "Events queued to raw WebSocket connections (one per receiver)",
+            counter(bus.direct_deliveries),
+        );
+        registry.register(
+            "socketio_broadcasts",
+            "Encode-once broadcasts handed to socket.io namespaces",
+            counter(bus.group_broadcasts),
+        );
+        registry.register(
+            "slow_consumer_disconnects",
+            "Connections closed because their outbound queue was full",
+            counter(bus.slow_consumers),
+        );
+        registry.register(
+            "socketio_dropped_broadcasts",
+            "socket.io broadcasts in which a slow socket's queue was full (its packets were dropped)",
+            counter(self.sio.dropped_broadcasts()),
+        );
+
+        let ws = self.raw.metrics().snapshot();
+        registry.register(
+            "raw_handshakes",
+            "Raw WebSocket upgrades accepted",
+            counter(ws.handshakes),
+        );
+        registry.register(
+            "raw_handshake_failures",
+            "Raw WebSocket upgrades refused (bad request, version, subprotocol)",
+            counter(ws.handshake_failures),
+        );
+        registry.register(
+            "auth_refusals",
+            "Connections refused by authentication, by protocol",
+            labelled_counter(
+                &[
+                    ("raw", ws.auth_refusals),
+                    ("socket.io", self.sio.refused_connections()),
+                ],
+                "protocol",
+            ),
+        );
+        registry.register(
+            "raw_frames_in",
+            "Text frames received from raw clients",
+            counter(ws.frames_in),
+        );
+        registry.register(
+            "raw_bytes_in",
+            "Bytes of text frames received from raw clients",
+            counter(ws.bytes_in),
+        );
+
+        let hooks = self.webhooks.metrics();
+        registry.register("webhook_calls", "Webhook calls made", counter(hooks.calls));
+        registry.register(
+            "webhook_failures",
+            "Webhook calls refused or answered unusably",
+            counter(hooks.failures),
+        );
+        registry.register(
+            "webhook_timeouts",
+            "Webhook calls that timed out",
+            counter(hooks.timeouts),
+        );
+        registry.register(
+            "webhook_duration_seconds",
+            "Total duration of webhook calls (divided by sockgate_webhook_calls_total: the mean)",
+            ConstCounter::new(hooks.latency_micros as f64 / 1e6),
+        );
+
+        if let Some(cluster) = &self.cluster {
+            let c = cluster.metrics().snapshot();
+            registry.register(
+                "cluster_connected",
+                "1 while this node reaches Redis",
+                ConstGauge::new(i64::from(c.connected)),
+            );
+            registry.register("cluster_sent", "Cluster messages published", counter(c.sent));
+            registry.register(
+                "cluster_received",
+                "Cluster messages received",
+                counter(c.received),
+            );
+            registry.register(
+                "cluster_send_failures",
+                "Cluster messages that could not be sent (Redis down or queue full)",
+                counter(c.send_failures),
+            );
+            registry.register(
+                "cluster_reconnects",
+                "Reconnections to Redis",
+                counter(c.reconnects),
+            );
+        }
+
+        let mut text = String::new();
+        let _ = encode(&mut text, &registry);
+        text
+    }
+}
