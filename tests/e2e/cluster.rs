@@ -216,6 +216,19 @@ async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
     other_a.publish("r", "local", json!("during the outage")).await;
     assert_eq!(raw_a.recv_event().await["data"], "during the outage");
 
+    // A node cut off from its cluster is not ready for new clients.
+    eventually("readyz reports the lost Redis", || async {
+        let probe = crate::subprotocol::reqwest_like::raw_http(
+            &a,
+            &format!(
+                "GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                a.addr
+            ),
+        )
+        .await;
+        probe.starts_with("HTTP/1.1 503") && probe.contains("cluster bus disconnected")
+    })
+    .await;
     // The cluster copy of that publish could not be sent, and is counted.
     eventually("the failed cluster send is counted", || async {
         let status = a.api_get("/api/cluster").await.body["result"].clone();

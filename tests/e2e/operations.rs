@@ -166,3 +166,27 @@ async fn metrics_move_as_clients_act() {
     assert_eq!(sample(&after, "sockgate_raw_handshake_failures_total"), 1.0);
     assert!(sample(&after, "sockgate_raw_frames_in_total") >= 1.0);
 }
+
+#[tokio::test]
+async fn metrics_can_move_to_their_own_listener() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gateway = Gateway::with_config(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n")).await;
+    // Gone from the main listener…
+    let main = raw_http(&gateway, &get("/metrics", &gateway)).await;
+    assert!(main.starts_with("HTTP/1.1 404"), "{main}");
+    // …and served on its own.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(sample(&answer, "sockgate_rooms"), 0.0);
+}

@@ -34,6 +34,7 @@ pub struct Gateway {
     raw: RawFront,
     webhooks: Webhooks,
     readiness: Arc<Readiness>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Gateway {
@@ -75,7 +76,7 @@ impl Gateway {
             raw.clone(),
             api,
             readiness.clone(),
-            telemetry,
+            telemetry.clone(),
         ));
         Ok(Gateway {
             config,
@@ -86,6 +87,7 @@ impl Gateway {
             raw,
             webhooks,
             readiness,
+            telemetry,
         })
     }
 
@@ -121,6 +123,13 @@ impl Gateway {
             tls,
             stop.clone(),
         ));
+        if let (Some(addr), Some(path)) = (self.config.metrics_listen, self.config.metrics_path.clone()) {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?;
+            info!(metrics = %addr, %path, "metrics listening");
+            tokio::spawn(metrics_loop(listener, path, self.telemetry.clone(), stop.clone()));
+        }
         info!(%local_addr, scheme, socketio = %self.config.socketio.path, raw = ?self.config.raw_paths, "listening");
         Ok(RunningGateway {
             local_addr,
@@ -232,6 +241,47 @@ async fn accept_loop(
                     }
                 }
             }
+        });
+    }
+}
+
+/// Serves only the metrics, on their own listener.
+async fn metrics_loop(
+    listener: TcpListener,
+    path: String,
+    telemetry: Arc<Telemetry>,
+    stop: CancellationToken,
+) {
+    let path: Arc<str> = path.into();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let (telemetry, path) = (telemetry.clone(), path.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let found = req.uri().path() == &*path;
+                let body = if found {
+                    telemetry.render()
+                } else {
+                    "not found\n".to_owned()
+                };
+                async move {
+                    let mut response =
+                        http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                    if !found {
+                        *response.status_mut() = http::StatusCode::NOT_FOUND;
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -59,7 +59,12 @@ impl Router {
             readiness,
             path_prefix: config.path_prefix.clone(),
             proxies: TrustedProxies::new(config.trusted_proxies.clone()),
-            metrics: config.metrics_path.clone().map(|path| (path, telemetry)),
+            // Metrics on their own listener are not served here.
+            metrics: config
+                .metrics_path
+                .clone()
+                .filter(|_| config.metrics_listen.is_none())
+                .map(|path| (path, telemetry)),
         }
     }
 

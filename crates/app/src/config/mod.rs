@@ -63,6 +63,9 @@ pub struct GatewayConfig {
     pub log_json: bool,
     /// Where Prometheus metrics are served, if at all (`[metrics]`).
     pub metrics_path: Option<String>,
+    /// A listener of their own for the metrics (`metrics.listen`); `None`
+    /// serves them on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve TLS with this certificate chain and key (`[tls]`; PEM files).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }

@@ -352,6 +352,7 @@ pub(crate) struct RawTls {
 pub(crate) struct RawMetrics {
     pub(crate) enabled: bool,
     pub(crate) path: String,
+    pub(crate) listen: String,
 }
 
 impl Default for RawMetrics {
@@ -359,6 +360,7 @@ impl Default for RawMetrics {
         RawMetrics {
             enabled: true,
             path: "/metrics".into(),
+            listen: String::new(),
         }
     }
 }

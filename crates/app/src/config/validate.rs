@@ -210,6 +210,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         auth,
         webhooks,
         cluster: cluster(&raw.cluster)?,
+        metrics_listen: match raw.metrics.listen.as_str() {
+            "" => None,
+            listen => Some(listen.parse().map_err(|_| {
+                ConfigError::invalid("metrics.listen", format!("{listen:?} is not an IP:port address"))
+            })?),
+        },
         metrics_path: match raw.metrics.enabled {
             true => Some(mount_path("metrics.path", &raw.metrics.path)?.to_owned()),
             false => None,
