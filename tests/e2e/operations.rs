@@ -135,7 +135,13 @@ async fn metrics_move_as_clients_act() {
     let scrape = || async { raw_http(&gateway, &get("/metrics", &gateway)).await };
     let before = scrape().await;
     assert!(before.contains("text/plain; version=0.0.4"), "{before}");
-    assert_eq!(sample(&before, "sockgate_connections{protocol=\"raw\"}"), 0.0);
+    assert_eq!(
+        sample(
+            &before,
+            "sockgate_connections{protocol=\"raw\",transport=\"websocket\"}"
+        ),
+        0.0
+    );
 
     let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
     let mut sio = SioClient::connect(&gateway).await;
@@ -154,17 +160,46 @@ async fn metrics_move_as_clients_act() {
     assert!(refused.starts_with("HTTP/1.1 400"));
 
     let after = scrape().await;
-    assert_eq!(sample(&after, "sockgate_connections{protocol=\"raw\"}"), 1.0);
     assert_eq!(
-        sample(&after, "sockgate_connections{protocol=\"socket.io\"}"),
+        sample(
+            &after,
+            "sockgate_connections{protocol=\"raw\",transport=\"websocket\"}"
+        ),
         1.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "sockgate_connections{protocol=\"socket.io\",transport=\"websocket\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "sockgate_connections{protocol=\"socket.io\",transport=\"polling\"}"
+        ),
+        0.0
     );
     assert_eq!(sample(&after, "sockgate_rooms"), 1.0);
     assert_eq!(sample(&after, "sockgate_publishes_total"), 1.0);
     assert_eq!(sample(&after, "sockgate_deliveries_total"), 1.0);
     assert_eq!(sample(&after, "sockgate_raw_handshakes_total"), 1.0);
-    assert_eq!(sample(&after, "sockgate_raw_handshake_failures_total"), 1.0);
-    assert!(sample(&after, "sockgate_raw_frames_in_total") >= 1.0);
+    assert_eq!(
+        sample(
+            &after,
+            "sockgate_raw_handshake_failures_total{reason=\"missing_key\"}"
+        ),
+        1.0
+    );
+    assert!(sample(&after, "sockgate_messages_in_total{protocol=\"raw\"}") >= 1.0);
+    // join + publish from the socket.io client.
+    assert_eq!(
+        sample(&after, "sockgate_messages_in_total{protocol=\"socket.io\"}"),
+        2.0
+    );
+    // open, join ack, the event.
+    assert_eq!(sample(&after, "sockgate_raw_messages_out_total"), 3.0);
 }
 
 #[tokio::test]

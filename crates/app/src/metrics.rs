@@ -35,26 +35,31 @@ fn labelled_counter(pairs: &[(&str, u64)], label: &str) -> Family<Labels, Counte
     family
 }
 
-fn labelled(pairs: &[(&str, u64)], label: &str) -> Family<Labels, Gauge> {
-    let family = Family::<Labels, Gauge>::default();
-    for (value, count) in pairs {
-        family
-            .get_or_create(&vec![(label.to_owned(), (*value).to_owned())])
-            .set(i64::try_from(*count).unwrap_or(i64::MAX));
-    }
-    family
-}
-
 impl Telemetry {
     /// The metrics, in the Prometheus text format.
     pub(crate) fn render(&self) -> String {
         let mut registry = Registry::with_prefix("sockgate");
         let counter = |n: u64| ConstCounter::new(n);
-        let (raw, sio) = self.bus.connections_by_protocol();
+        let (raw, _) = self.bus.connections_by_protocol();
+        let (polling, websocket) = self.sio.sockets_by_transport();
+        let connections = Family::<Labels, Gauge>::default();
+        for (protocol, transport, count) in [
+            ("raw", "websocket", raw as u64),
+            ("socket.io", "polling", polling),
+            ("socket.io", "websocket", websocket),
+        ] {
+            let labels = vec![
+                ("protocol".to_owned(), protocol.to_owned()),
+                ("transport".to_owned(), transport.to_owned()),
+            ];
+            connections
+                .get_or_create(&labels)
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
         registry.register(
             "connections",
-            "Open connections on this node, by protocol",
-            labelled(&[("raw", raw as u64), ("socket.io", sio as u64)], "protocol"),
+            "Open connections on this node, by protocol and transport",
+            connections,
         );
         registry.register(
             "rooms",
@@ -93,8 +98,8 @@ impl Telemetry {
         );
         registry.register(
             "raw_handshake_failures",
-            "Raw WebSocket upgrades refused (bad request, version, subprotocol)",
-            counter(ws.handshake_failures),
+            "Raw WebSocket upgrades refused, by reason",
+            labelled_counter(&ws.handshake_failures, "reason"),
         );
         registry.register(
             "auth_refusals",
@@ -108,14 +113,27 @@ impl Telemetry {
             ),
         );
         registry.register(
-            "raw_frames_in",
-            "Text frames received from raw clients",
-            counter(ws.frames_in),
+            "messages_in",
+            "Messages received from clients, by protocol",
+            labelled_counter(
+                &[("raw", ws.frames_in), ("socket.io", self.sio.events_in())],
+                "protocol",
+            ),
         );
         registry.register(
             "raw_bytes_in",
             "Bytes of text frames received from raw clients",
             counter(ws.bytes_in),
+        );
+        registry.register(
+            "raw_messages_out",
+            "Text frames sent to raw clients",
+            counter(ws.frames_out),
+        );
+        registry.register(
+            "raw_bytes_out",
+            "Bytes of text frames sent to raw clients",
+            counter(ws.bytes_out),
         );
 
         let hooks = self.webhooks.metrics();

@@ -50,6 +50,8 @@ pub(crate) struct Bridge {
     pub(crate) welcomes: Mutex<HashMap<Sid, Vec<Welcome>>>,
     /// Connections refused by authentication, across namespaces.
     pub(crate) refused: Arc<std::sync::atomic::AtomicU64>,
+    /// Events received from clients, across namespaces.
+    pub(crate) events_in: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The namespace's connect handler: its middleware half authenticates
@@ -116,6 +118,9 @@ pub(crate) struct ControlHandler {
 
 impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
     fn call(&self, socket: Arc<Socket<LocalAdapter>>, mut value: Value, ack_id: Option<i64>) {
+        self.bridge
+            .events_in
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Ok(ack) = AckSender::from_message_parts(&socket, &mut value, &ack_id);
         let sid = to_bus_sid(&socket);
         let bus = self.bridge.bus.as_ref();
@@ -289,6 +294,7 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, identity: Ide
     );
     socket.on_fallback(EventForwarder {
         events: bridge.events.clone(),
+        received: bridge.events_in.clone(),
     });
     let bridge = bridge.clone();
     socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| async move {

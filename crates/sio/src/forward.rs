@@ -17,10 +17,13 @@ use crate::json::{inline_attachments, AckArgs};
 /// The fallback handler: every event without a handler of its own.
 pub(crate) struct EventForwarder {
     pub(crate) events: Option<Arc<dyn EventHandler>>,
+    /// Events received, shared with the control events' count.
+    pub(crate) received: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl MessageHandler<LocalAdapter, Inline> for EventForwarder {
     fn call(&self, socket: Arc<Socket<LocalAdapter>>, mut value: Value, ack_id: Option<i64>) {
+        self.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Ok(ack) = AckSender::from_message_parts(&socket, &mut value, &ack_id);
         let Some((event, args)) = decode_event(&value) else {
             let _ = ack.send(&failure("bad_request", "the event is not a JSON array"));

@@ -19,6 +19,7 @@ pub struct SioFront {
     config: SioConfig,
     dropped: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
+    events_in: Arc<AtomicU64>,
 }
 
 impl SioFront {
@@ -45,6 +46,7 @@ impl SioFront {
             config,
             dropped: Arc::new(AtomicU64::new(0)),
             refused: Arc::new(AtomicU64::new(0)),
+            events_in: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -80,6 +82,7 @@ impl SioFront {
                 names: self.config.events.clone(),
                 welcomes: Default::default(),
                 refused: self.refused.clone(),
+                events_in: self.events_in.clone(),
             });
             self.io.ns(namespace.clone(), Connector(bridge));
         }
@@ -100,15 +103,21 @@ impl SioFront {
         SioCounters {
             dropped: self.dropped.clone(),
             refused: self.refused.clone(),
+            events_in: self.events_in.clone(),
+            io: self.io.clone(),
+            namespaces: self.config.namespaces.clone(),
         }
     }
 }
 
 /// The socket.io front's counters.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SioCounters {
     dropped: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
+    events_in: Arc<AtomicU64>,
+    io: SocketIo,
+    namespaces: Vec<String>,
 }
 
 impl SioCounters {
@@ -120,5 +129,24 @@ impl SioCounters {
     /// Broadcasts in which at least one socket's queue was full.
     pub fn dropped_broadcasts(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events received from socket.io clients (control events and others).
+    pub fn events_in(&self) -> u64 {
+        self.events_in.load(Ordering::Relaxed)
+    }
+
+    /// Connected sockets by transport: (polling, websocket).
+    pub fn sockets_by_transport(&self) -> (u64, u64) {
+        let mut counts = (0, 0);
+        for namespace in &self.namespaces {
+            for socket in self.io.of(namespace).map(|ns| ns.sockets()).unwrap_or_default() {
+                match socket.transport_type() {
+                    TransportType::Polling => counts.0 += 1,
+                    TransportType::Websocket => counts.1 += 1,
+                }
+            }
+        }
+        counts
     }
 }

@@ -23,6 +23,23 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
+    /// How many kinds of refusal there are.
+    pub const COUNT: usize = 5;
+    /// A short label per kind, in [`HandshakeError::index`] order (metrics).
+    pub const REASONS: [&'static str; Self::COUNT] =
+        ["method", "not_upgrade", "version", "missing_key", "subprotocol"];
+
+    /// This refusal's position in [`HandshakeError::REASONS`].
+    pub fn index(&self) -> usize {
+        match self {
+            HandshakeError::Method => 0,
+            HandshakeError::NotUpgrade => 1,
+            HandshakeError::Version => 2,
+            HandshakeError::MissingKey => 3,
+            HandshakeError::Subprotocol => 4,
+        }
+    }
+
     /// The HTTP status answered for this refusal.
     pub fn status(&self) -> StatusCode {
         match self {

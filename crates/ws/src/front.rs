@@ -69,7 +69,7 @@ impl RawFront {
     /// status with a one-line plain-text reason.
     pub fn handle<B>(&self, mut req: Request<B>, peer: SocketAddr) -> Response<Bytes> {
         let accepted = handshake::accept(&req, &self.config.subprotocols);
-        self.links.metrics.handshake(accepted.is_ok());
+        self.links.metrics.handshake(accepted.as_ref().map(drop));
         let response = match accepted {
             Ok(response) => response,
             Err(error) => {

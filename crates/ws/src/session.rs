@@ -88,7 +88,7 @@ where
     let session = async {
         tokio::join!(
             reader.run(stream),
-            write_loop(sink, outbound, &control, &liveness, config)
+            write_loop(sink, outbound, &control, &liveness, config, &links.metrics)
         )
     };
     // On shutdown the session closes itself with 1001 "going away", drains,
@@ -323,6 +323,7 @@ async fn write_loop<Si>(
     control: &Control,
     liveness: &Liveness,
     config: &WsConfig,
+    metrics: &crate::WsMetrics,
 ) where
     Si: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
@@ -342,7 +343,7 @@ async fn write_loop<Si>(
                 let written = tokio::select! {
                     biased;
                     reason = control.closed() => break reason,
-                    written = write_batch(&mut sink, first, &mut outbound) => written,
+                    written = write_batch(&mut sink, first, &mut outbound, metrics) => written,
                 };
                 if written.is_err() {
                     control.close(CloseReason::ConnectionLost);
@@ -375,14 +376,19 @@ async fn write_batch<Si>(
     sink: &mut Si,
     first: Outbound,
     outbound: &mut mpsc::Receiver<Outbound>,
+    metrics: &crate::WsMetrics,
 ) -> Result<(), tungstenite::Error>
 where
     Si: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    sink.feed(into_message(first)).await?;
+    let counted = |message: Message| {
+        metrics.frame_out(message.len());
+        message
+    };
+    sink.feed(counted(into_message(first))).await?;
     for _ in 1..WRITE_BATCH {
         match outbound.try_recv() {
-            Ok(next) => sink.feed(into_message(next)).await?,
+            Ok(next) => sink.feed(counted(into_message(next))).await?,
             Err(_) => break,
         }
     }
