@@ -218,14 +218,7 @@ async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
 
     // A node cut off from its cluster is not ready for new clients.
     eventually("readyz reports the lost Redis", || async {
-        let probe = crate::subprotocol::reqwest_like::raw_http(
-            &a,
-            &format!(
-                "GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                a.addr
-            ),
-        )
-        .await;
+        let probe = a.http_get("/readyz").await;
         probe.starts_with("HTTP/1.1 503") && probe.contains("cluster bus disconnected")
     })
     .await;
@@ -283,14 +276,7 @@ async fn a_polling_request_on_the_wrong_node_fails_clearly() {
     let redis = RedisServer::start().await;
     let a = Gateway::with_config(&node_config(&redis, "")).await;
     let b = Gateway::with_config(&node_config(&redis, "")).await;
-    let open = crate::subprotocol::reqwest_like::raw_http(
-        &a,
-        &format!(
-            "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            a.addr
-        ),
-    )
-    .await;
+    let open = a.http_get("/socket.io/?EIO=4&transport=polling").await;
     let body = open.split("\r\n\r\n").nth(1).unwrap_or_default();
     let handshake: Value = serde_json::from_str(body.trim_start_matches('0')).expect("engine.io handshake");
     let sid = handshake["sid"].as_str().unwrap();

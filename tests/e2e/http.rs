@@ -3,17 +3,10 @@
 use crate::subprotocol::reqwest_like::{raw_http, upgrade};
 use crate::util::Gateway;
 
-fn get(path: &str, gateway: &Gateway) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        gateway.addr
-    )
-}
-
 #[tokio::test]
 async fn healthz_answers_ok() {
     let gateway = Gateway::start().await;
-    let response = raw_http(&gateway, &get("/healthz", &gateway)).await;
+    let response = gateway.http_get("/healthz").await;
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(response.ends_with("\r\n\r\nok\n"), "{response}");
 }
@@ -21,7 +14,7 @@ async fn healthz_answers_ok() {
 #[tokio::test]
 async fn unknown_paths_get_404_and_are_never_upgraded() {
     let gateway = Gateway::start().await;
-    let response = raw_http(&gateway, &get("/nope", &gateway)).await;
+    let response = gateway.http_get("/nope").await;
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
     assert!(response.ends_with("not found\n"), "{response}");
 
@@ -36,7 +29,7 @@ async fn unknown_paths_get_404_and_are_never_upgraded() {
 #[tokio::test]
 async fn the_raw_path_without_an_upgrade_says_so() {
     let gateway = Gateway::start().await;
-    let response = raw_http(&gateway, &get("/ws", &gateway)).await;
+    let response = gateway.http_get("/ws").await;
     assert!(response.starts_with("HTTP/1.1 426"), "{response}");
     assert!(response.contains("WebSocket upgrades only"), "{response}");
 }

@@ -10,17 +10,10 @@ use crate::subprotocol::reqwest_like::raw_http;
 use crate::util::backend::Backend;
 use crate::util::{Gateway, RawClient, SioClient};
 
-fn get(path: &str, gateway: &Gateway) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        gateway.addr
-    )
-}
-
 #[tokio::test]
 async fn readyz_says_ready_on_a_healthy_node() {
     let gateway = Gateway::start().await;
-    let response = raw_http(&gateway, &get("/readyz", &gateway)).await;
+    let response = gateway.http_get("/readyz").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("ready\n"), "{response}");
 }
@@ -76,10 +69,10 @@ async fn a_path_prefix_serves_everything_under_it_for_proxies_that_keep_it() {
     assert_eq!(raw.recv_event().await["data"], "through the prefix");
 
     // Outside the prefix there is nothing, but the probes answer at the root.
-    let response = raw_http(&gateway, &get("/ws", &gateway)).await;
+    let response = gateway.http_get("/ws").await;
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
     for probe in ["/healthz", "/readyz", "/realtime/healthz"] {
-        let response = raw_http(&gateway, &get(probe, &gateway)).await;
+        let response = gateway.http_get(probe).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{probe}: {response}");
     }
 }
@@ -132,7 +125,7 @@ fn sample(scrape: &str, name: &str) -> f64 {
 #[tokio::test]
 async fn metrics_move_as_clients_act() {
     let gateway = Gateway::start().await;
-    let scrape = || async { raw_http(&gateway, &get("/metrics", &gateway)).await };
+    let scrape = || async { gateway.http_get("/metrics").await };
     let before = scrape().await;
     assert!(before.contains("text/plain; version=0.0.4"), "{before}");
     assert_eq!(
@@ -211,7 +204,7 @@ async fn metrics_can_move_to_their_own_listener() {
         .port();
     let gateway = Gateway::with_config(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n")).await;
     // Gone from the main listener…
-    let main = raw_http(&gateway, &get("/metrics", &gateway)).await;
+    let main = gateway.http_get("/metrics").await;
     assert!(main.starts_with("HTTP/1.1 404"), "{main}");
     // …and served on its own.
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();

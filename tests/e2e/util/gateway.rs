@@ -103,6 +103,15 @@ impl Gateway {
         let _ = self._child.kill().await;
     }
 
+    /// `GET path` on a fresh connection; the whole answer, head and body.
+    pub async fn http_get(&self, path: &str) -> String {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        crate::subprotocol::reqwest_like::raw_http(self, &request).await
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
