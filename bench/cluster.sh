@@ -26,7 +26,7 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 
 start_node() {
   local port=$1 config=$work/node-$1.toml
-  printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\n' "$redis_port" >"$config"
+  printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\n' "$redis_port" >"$config"
   RUST_LOG=warn pin 0 target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
   pids+=($!)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

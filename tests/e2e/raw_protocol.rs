@@ -119,7 +119,7 @@ async fn the_gateway_answers_websocket_pings_and_closes_cleanly_on_request() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer_and_others_get_everything() {
     let gateway =
-        Gateway::with_config("[limits]\noutbound_queue = 64\n[raw]\nwrite_buffer_bytes = 0\n").await;
+        Gateway::with_config("[limits]\noutbound_queue = 64\nmessages_per_second = 1000000\nmessage_burst = 1000000\n[raw]\nwrite_buffer_bytes = 0\n").await;
     const EVENTS: usize = 8_000;
     // The publisher stays at most this many events ahead of the fast reader,
     // so "fast" means "keeps up", whatever the speed of this test build.

@@ -107,3 +107,45 @@ async fn renamed_control_events_free_the_default_names() {
     raw.publish("other", "e", json!(1)).await;
     client.assert_no_event().await;
 }
+
+#[tokio::test]
+async fn per_connection_limits_refuse_then_disconnect_on_both_protocols() {
+    let gateway = Gateway::with_config(
+        "[limits]\nmessages_per_second = 1\nmessage_burst = 3\nmax_rooms_per_connection = 2\n",
+    )
+    .await;
+
+    // Rooms per connection.
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    raw.join("a").await;
+    raw.join("b").await;
+    let (ack, _) = raw.request(json!({"op": "join", "room": "c"})).await;
+    assert_eq!(ack["error"]["code"], "limit_exceeded", "{ack}");
+
+    // The rate: the burst is spent; refusals, then the door.
+    let (ack, _) = raw.request(json!({"op": "join", "room": "a"})).await;
+    assert_eq!(ack["error"]["code"], "rate_limited", "{ack}");
+    for _ in 0..4 {
+        raw.send(json!({"op": "ping"})).await;
+    }
+    let frame = raw.expect_close().await.expect("a close frame");
+    assert_eq!(
+        frame.code,
+        tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Policy
+    );
+    assert_eq!(frame.reason.as_str(), "rate limit exceeded");
+
+    let mut sio = SioClient::connect(&gateway).await;
+    for room in ["x", "y", "z"] {
+        sio.emit_with_ack("join", json!([room])).await;
+    }
+    let ack = sio.emit_with_ack("join", json!(["w"])).await;
+    assert_eq!(ack[0]["error"]["code"], "rate_limited", "{ack:?}");
+    for _ in 0..4 {
+        sio.emit("join", json!(["v"])).await;
+    }
+    assert_eq!(
+        sio.expect_type("disconnect").await["reason"],
+        "io server disconnect"
+    );
+}

@@ -50,6 +50,9 @@ impl ApiError {
                 ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
                 ErrorCode::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
                 ErrorCode::BadRequest | ErrorCode::Unsupported => (StatusCode::BAD_REQUEST, "bad_request"),
+                ErrorCode::LimitExceeded | ErrorCode::RateLimited => {
+                    (StatusCode::TOO_MANY_REQUESTS, "limit_exceeded")
+                }
             },
         }
     }

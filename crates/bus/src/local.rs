@@ -27,12 +27,16 @@ use crate::room::Room;
 pub struct BusLimits {
     /// Longest accepted event name in bytes (`limits.max_event_name_bytes`).
     pub max_event_name_bytes: usize,
+    /// Rooms a client may join itself (`limits.max_rooms_per_connection`);
+    /// rooms the backend or the gateway adds do not count against it.
+    pub max_rooms_per_connection: usize,
 }
 
 impl Default for BusLimits {
     fn default() -> Self {
         BusLimits {
             max_event_name_bytes: 128,
+            max_rooms_per_connection: 100,
         }
     }
 }
@@ -287,6 +291,16 @@ impl Bus for LocalBus {
         let room = self.client_room(room)?;
         if !self.policy.may_join(&room) {
             return Err(BusError::JoinForbidden(room.to_string()));
+        }
+        let rooms = self.conns.get(&sid).map_or(0, |conn| conn.rooms.len());
+        let max = self.limits.max_rooms_per_connection;
+        if rooms >= max
+            && !self
+                .conns
+                .get(&sid)
+                .is_some_and(|conn| conn.rooms.contains(&room))
+        {
+            return Err(BusError::TooManyRooms(max));
         }
         self.add_member(sid, &room)?;
         Ok(room)

@@ -11,6 +11,10 @@ pub enum ErrorCode {
     Unsupported,
     /// The connection or room addressed does not exist.
     NotFound,
+    /// A per-connection limit was reached (rooms).
+    LimitExceeded,
+    /// The connection sends faster than `limits.messages_per_second`.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -21,6 +25,8 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::RateLimited => "rate_limited",
         }
     }
 }
@@ -49,6 +55,9 @@ pub enum BusError {
     /// The connection is not registered with the bus (already gone).
     #[error("connection is not registered")]
     UnknownConnection,
+    /// The connection is in `limits.max_rooms_per_connection` rooms already.
+    #[error("already in {0} rooms (limits.max_rooms_per_connection)")]
+    TooManyRooms(usize),
     /// Clients cannot join, leave or publish to gateway-managed rooms.
     #[error("room {0:?} is managed by the gateway")]
     ReservedRoom(String),
@@ -65,6 +74,7 @@ impl BusError {
                 ErrorCode::Forbidden
             }
             BusError::UnknownConnection => ErrorCode::NotFound,
+            BusError::TooManyRooms(_) => ErrorCode::LimitExceeded,
         }
     }
 }

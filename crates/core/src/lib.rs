@@ -12,6 +12,7 @@ mod envelope;
 mod error;
 mod events;
 mod query;
+mod rate;
 mod room;
 mod sid;
 
@@ -25,5 +26,6 @@ pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES}
 pub use error::{BusError, ErrorCode, Result};
 pub use events::{ClientEvent, EventError, EventFuture, EventHandler};
 pub use query::query_param;
+pub use rate::{RateVerdict, TokenBucket};
 pub use room::{RoomName, RoomPolicy, RoomPolicyError};
 pub use sid::Sid;

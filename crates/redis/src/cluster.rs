@@ -87,28 +87,29 @@ impl ClusterBus {
             .map_err(|e| ClusterError::Url(e.to_string()))?;
         client.connect();
         subscriber.connect();
+        // Polled rather than awaited: fred's wait_for_connect misses a
+        // connection that completes between its state check and its
+        // subscription, which made starts time out at random.
         let reached = tokio::time::timeout(config.timeout, async {
-            client.wait_for_connect().await?;
-            subscriber.wait_for_connect().await
-        })
-        .await;
-        let metrics = Arc::new(ClusterMetrics::default());
-        match reached {
-            Ok(Ok(())) => metrics.set_connected(true),
-            outcome if config.required => {
-                let reason = match outcome {
-                    Ok(Err(error)) => error.to_string(),
-                    _ => "timed out".into(),
-                };
-                let _ = client.quit().await;
-                let _ = subscriber.quit().await;
-                return Err(ClusterError::Unreachable {
-                    url: config.redis_url.clone(),
-                    timeout: config.timeout,
-                    reason,
-                });
+            while !(client.is_connected() && subscriber.is_connected()) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
-            _ => warn!(url = %config.redis_url, "Redis is unreachable: serving local-only until it is back"),
+        })
+        .await
+        .is_ok();
+        let metrics = Arc::new(ClusterMetrics::default());
+        if reached {
+            metrics.set_connected(true);
+        } else if config.required {
+            let _ = client.quit().await;
+            let _ = subscriber.quit().await;
+            return Err(ClusterError::Unreachable {
+                url: config.redis_url.clone(),
+                timeout: config.timeout,
+                reason: "no connection".into(),
+            });
+        } else {
+            warn!(url = %config.redis_url, "Redis is unreachable: serving local-only until it is back");
         }
 
         let keys = Keys::new(&config.prefix, &config.node_id);

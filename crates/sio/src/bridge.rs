@@ -22,7 +22,7 @@ use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Va
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
     query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest, ErrorCode, EventHandler,
-    GroupId, Identity, Protocol, Route, Sid, Welcome, Who,
+    GroupId, Identity, Protocol, RateVerdict, Route, Sid, TokenBucket, Welcome, Who,
 };
 use tracing::info;
 
@@ -52,6 +52,36 @@ pub(crate) struct Bridge {
     pub(crate) refused: Arc<std::sync::atomic::AtomicU64>,
     /// Events received from clients, across namespaces.
     pub(crate) events_in: Arc<std::sync::atomic::AtomicU64>,
+    /// `limits.messages_per_second` and `limits.message_burst`.
+    pub(crate) rate: (u32, u32),
+}
+
+/// One socket's rate limit, shared by all its handlers.
+pub(crate) type SocketRate = Arc<Mutex<TokenBucket>>;
+
+/// Applies the rate limit to one event: `None` to go on; otherwise the
+/// refusal to ack with. A socket that keeps going is disconnected.
+pub(crate) fn over_rate(rate: &SocketRate, socket: &Arc<Socket<LocalAdapter>>) -> Option<serde_json::Value> {
+    let verdict = rate
+        .lock()
+        .map(|mut bucket| bucket.take(std::time::Instant::now()))
+        .unwrap_or(RateVerdict::Allowed);
+    match verdict {
+        RateVerdict::Allowed => None,
+        RateVerdict::Refused => Some(json!({
+            "ok": false,
+            "error": {
+                "code": ErrorCode::RateLimited.as_str(),
+                "message": "too many events: slow down (limits.messages_per_second)",
+            },
+        })),
+        RateVerdict::Exceeded => {
+            let _ = socket.clone().disconnect();
+            Some(
+                json!({ "ok": false, "error": { "code": ErrorCode::RateLimited.as_str(), "message": "disconnected" } }),
+            )
+        }
+    }
 }
 
 /// The namespace's connect handler: its middleware half authenticates
@@ -114,6 +144,7 @@ pub(crate) struct Inline;
 pub(crate) struct ControlHandler {
     pub(crate) control: Control,
     pub(crate) bridge: Arc<Bridge>,
+    pub(crate) rate: SocketRate,
 }
 
 impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
@@ -122,6 +153,10 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
             .events_in
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Ok(ack) = AckSender::from_message_parts(&socket, &mut value, &ack_id);
+        if let Some(refusal) = over_rate(&self.rate, &socket) {
+            let _ = ack.send(&refusal);
+            return;
+        }
         let sid = to_bus_sid(&socket);
         let bus = self.bridge.bus.as_ref();
         let result = match self.control {
@@ -268,6 +303,7 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, identity: Ide
     for room in bridge.bus.connection(sid).map(|c| c.rooms).unwrap_or_default() {
         socket.join(room_key(room.as_str()));
     }
+    let rate: SocketRate = Arc::new(Mutex::new(TokenBucket::new(bridge.rate.0, bridge.rate.1)));
     for (name, control) in [
         (&events.join, Control::Join),
         (&events.leave, Control::Leave),
@@ -278,6 +314,7 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, identity: Ide
             ControlHandler {
                 control,
                 bridge: bridge.clone(),
+                rate: rate.clone(),
             },
         );
     }
@@ -295,6 +332,7 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, identity: Ide
     socket.on_fallback(EventForwarder {
         events: bridge.events.clone(),
         received: bridge.events_in.clone(),
+        rate,
     });
     let bridge = bridge.clone();
     socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| async move {

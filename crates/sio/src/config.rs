@@ -45,6 +45,10 @@ pub struct SioConfig {
     pub outbound_queue: usize,
     /// Control event names (`[events]`).
     pub events: EventNames,
+    /// Average events per second a client may send (`limits.messages_per_second`).
+    pub messages_per_second: u32,
+    /// Events a client may send in one burst (`limits.message_burst`).
+    pub message_burst: u32,
 }
 
 impl Default for SioConfig {
@@ -58,6 +62,8 @@ impl Default for SioConfig {
             max_payload: 100_000,
             outbound_queue: 1024,
             events: EventNames::default(),
+            messages_per_second: 100,
+            message_burst: 200,
         }
     }
 }

@@ -11,7 +11,7 @@ use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::Socket;
 use sockgate_core::{ClientEvent, EventHandler};
 
-use crate::bridge::{to_bus_sid, Inline};
+use crate::bridge::{over_rate, to_bus_sid, Inline, SocketRate};
 use crate::json::{inline_attachments, AckArgs};
 
 /// The fallback handler: every event without a handler of its own.
@@ -19,12 +19,18 @@ pub(crate) struct EventForwarder {
     pub(crate) events: Option<Arc<dyn EventHandler>>,
     /// Events received, shared with the control events' count.
     pub(crate) received: Arc<std::sync::atomic::AtomicU64>,
+    /// The socket's rate limit, shared with its control events.
+    pub(crate) rate: SocketRate,
 }
 
 impl MessageHandler<LocalAdapter, Inline> for EventForwarder {
     fn call(&self, socket: Arc<Socket<LocalAdapter>>, mut value: Value, ack_id: Option<i64>) {
         self.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Ok(ack) = AckSender::from_message_parts(&socket, &mut value, &ack_id);
+        if let Some(refusal) = over_rate(&self.rate, &socket) {
+            let _ = ack.send(&refusal);
+            return;
+        }
         let Some((event, args)) = decode_event(&value) else {
             let _ = ack.send(&failure("bad_request", "the event is not a JSON array"));
             return;

@@ -83,6 +83,7 @@ impl SioFront {
                 welcomes: Default::default(),
                 refused: self.refused.clone(),
                 events_in: self.events_in.clone(),
+                rate: (self.config.messages_per_second, self.config.message_burst),
             });
             self.io.ns(namespace.clone(), Connector(bridge));
         }

@@ -15,6 +15,8 @@ pub enum CloseReason {
     MessageTooBig,
     /// The client's outbound queue filled up.
     SlowConsumer,
+    /// The client kept sending over `limits.messages_per_second`.
+    RateLimited,
     /// The client broke the WebSocket protocol (bad framing, masking, …).
     ProtocolError,
     /// The client sent a text frame that is not valid UTF-8.
@@ -35,6 +37,7 @@ impl CloseReason {
             CloseReason::ClientClosed | CloseReason::ConnectionLost => return None,
             CloseReason::MessageTooBig => (CloseCode::Size, "message too big"),
             CloseReason::SlowConsumer => (CloseCode::Policy, "slow consumer"),
+            CloseReason::RateLimited => (CloseCode::Policy, "rate limit exceeded"),
             CloseReason::ProtocolError => (CloseCode::Protocol, "protocol error"),
             CloseReason::InvalidUtf8 => (CloseCode::Invalid, "invalid utf-8"),
             CloseReason::PingTimeout => (CloseCode::Away, "ping timeout"),
@@ -54,6 +57,7 @@ impl CloseReason {
             CloseReason::ConnectionLost => "connection lost",
             CloseReason::MessageTooBig => "message too big",
             CloseReason::SlowConsumer => "slow consumer",
+            CloseReason::RateLimited => "rate limit exceeded",
             CloseReason::ProtocolError => "protocol error",
             CloseReason::InvalidUtf8 => "invalid utf-8",
             CloseReason::PingTimeout => "ping timeout",

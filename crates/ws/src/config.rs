@@ -26,6 +26,10 @@ pub struct WsConfig {
     pub max_message_bytes: usize,
     /// Time a client has to authenticate after the handshake (`auth.timeout`).
     pub auth_timeout: Duration,
+    /// Average messages per second a client may send (`limits.messages_per_second`).
+    pub messages_per_second: u32,
+    /// Messages a client may send in one burst (`limits.message_burst`).
+    pub message_burst: u32,
     /// Bytes of socket read buffer kept per connection (`raw.read_buffer_bytes`).
     pub read_buffer_bytes: usize,
     /// Bytes of encoded frames the socket may hold unsent before writes
@@ -41,6 +45,8 @@ impl Default for WsConfig {
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(2),
             auth_timeout: Duration::from_secs(10),
+            messages_per_second: 100,
+            message_burst: 200,
             outbound_queue: 1024,
             max_message_bytes: 64 * 1024,
             read_buffer_bytes: 4 * 1024,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::value::RawValue;
 use sockgate_core::{
-    Bus, BusError, ClientEvent, ConnMeta, Envelope, ErrorCode, EventHandler, Identity, Route, Sid, Who,
+    Bus, BusError, ClientEvent, ConnMeta, Envelope, ErrorCode, EventHandler, Identity, RateVerdict, Route,
+    Sid, TokenBucket, Who,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -77,6 +78,7 @@ where
     let (sink, stream) = socket.split();
     let reader = Reader {
         metrics: &links.metrics,
+        rate: std::sync::Mutex::new(TokenBucket::new(config.messages_per_second, config.message_burst)),
         sid,
         bus: bus.as_ref(),
         events: events.as_ref(),
@@ -156,6 +158,7 @@ impl Liveness {
 
 struct Reader<'a> {
     metrics: &'a crate::WsMetrics,
+    rate: std::sync::Mutex<TokenBucket>,
     sid: Sid,
     bus: &'a dyn Bus,
     events: Option<&'a Arc<dyn EventHandler>>,
@@ -215,8 +218,39 @@ impl Reader<'_> {
         let _ = tokio::time::timeout(self.config.close_timeout, drain).await;
     }
 
+    /// Applies the rate limit: an over-the-rate frame is refused (a failed
+    /// ack when it has an id, else an error frame); a client that keeps
+    /// going is closed with 1008.
+    fn within_rate(&self, id: Option<&RawValue>) -> bool {
+        let verdict = self
+            .rate
+            .lock()
+            .map(|mut bucket| bucket.take(std::time::Instant::now()))
+            .unwrap_or(RateVerdict::Allowed);
+        match verdict {
+            RateVerdict::Allowed => true,
+            RateVerdict::Refused => {
+                let message = "too many messages: slow down (limits.messages_per_second)";
+                self.reply(protocol::failure(id, ErrorCode::RateLimited.as_str(), message));
+                false
+            }
+            RateVerdict::Exceeded => {
+                self.control.close(CloseReason::RateLimited);
+                false
+            }
+        }
+    }
+
     fn on_text(&self, text: &str) {
-        let (frame, id) = match protocol::parse(text) {
+        let parsed = protocol::parse(text);
+        let id = match &parsed {
+            Ok((_, id)) => id.as_deref(),
+            Err(error) => error.id.as_deref(),
+        };
+        if !self.within_rate(id) {
+            return;
+        }
+        let (frame, id) = match parsed {
             Ok(parsed) => parsed,
             Err(error) => {
                 self.reply(protocol::failure(

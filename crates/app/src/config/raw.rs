@@ -174,6 +174,9 @@ pub(crate) struct RawLimits {
     pub(crate) max_message_bytes: usize,
     pub(crate) max_event_name_bytes: usize,
     pub(crate) outbound_queue: usize,
+    pub(crate) messages_per_second: u32,
+    pub(crate) message_burst: u32,
+    pub(crate) max_rooms_per_connection: usize,
 }
 
 impl Default for RawLimits {
@@ -182,6 +185,9 @@ impl Default for RawLimits {
             max_message_bytes: 64 * 1024,
             max_event_name_bytes: 128,
             outbound_queue: 1024,
+            messages_per_second: 100,
+            message_burst: 200,
+            max_rooms_per_connection: 100,
         }
     }
 }

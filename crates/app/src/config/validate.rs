@@ -128,6 +128,17 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         1,
     )?;
     at_least("limits.outbound_queue", limits.outbound_queue as u64, 1)?;
+    at_least(
+        "limits.messages_per_second",
+        u64::from(limits.messages_per_second),
+        1,
+    )?;
+    at_least("limits.message_burst", u64::from(limits.message_burst), 1)?;
+    at_least(
+        "limits.max_rooms_per_connection",
+        limits.max_rooms_per_connection as u64,
+        1,
+    )?;
 
     let api = &raw.api;
     let api_path = mount_path("api.path", &api.path)?
@@ -185,6 +196,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
                 leave: events.leave.clone(),
                 publish: events.publish.clone(),
             },
+            messages_per_second: limits.messages_per_second,
+            message_burst: limits.message_burst,
         },
         raw_paths,
         raw: WsConfig {
@@ -193,6 +206,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             ping_timeout: raw.raw.ping_timeout,
             close_timeout: raw.raw.close_timeout,
             auth_timeout: raw.auth.timeout,
+            messages_per_second: limits.messages_per_second,
+            message_burst: limits.message_burst,
             outbound_queue: limits.outbound_queue,
             max_message_bytes: limits.max_message_bytes,
             read_buffer_bytes: raw.raw.read_buffer_bytes,
@@ -201,6 +216,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         rooms: policy,
         bus: BusLimits {
             max_event_name_bytes: limits.max_event_name_bytes,
+            max_rooms_per_connection: limits.max_rooms_per_connection,
         },
         api: ApiConfig {
             path: api_path,

@@ -175,6 +175,7 @@ fn policy_and_event_rules_are_enforced() {
         RoomPolicy::new(&["act:*"], &["act:open"], 8).unwrap(),
         BusLimits {
             max_event_name_bytes: 4,
+            ..BusLimits::default()
         },
     );
     let a = Sid::random();
@@ -292,4 +293,27 @@ fn user_rooms_are_joined_at_connect_and_closed_to_clients() {
         bus.add_rooms(Who::Sid(Sid::random()), &["a".into()]),
         Err(BusError::UnknownConnection)
     );
+}
+
+#[test]
+fn a_client_cannot_join_more_rooms_than_the_limit_but_the_backend_can() {
+    let bus = LocalBus::new(
+        RoomPolicy::allow_all(16),
+        BusLimits {
+            max_rooms_per_connection: 2,
+            ..BusLimits::default()
+        },
+    );
+    let a = Sid::random();
+    bus.connect(a, Route::Direct(TestRecipient::new(8)), meta());
+    bus.join(a, "one").unwrap();
+    bus.join(a, "two").unwrap();
+    assert_eq!(bus.join(a, "three"), Err(BusError::TooManyRooms(2)));
+    assert_eq!(
+        bus.join(a, "two").unwrap().as_str(),
+        "two",
+        "joining again is not a new room"
+    );
+    bus.add_rooms(Who::Sid(a), &["three".into()]).unwrap();
+    assert_eq!(bus.connection(a).unwrap().rooms.len(), 3);
 }

@@ -19,6 +19,8 @@ fn config() -> WsConfig {
         max_message_bytes: 1024,
         ping_interval: Duration::from_secs(3600),
         close_timeout: Duration::from_millis(200),
+        messages_per_second: 1_000_000,
+        message_burst: 1_000_000,
         ..WsConfig::default()
     }
 }
@@ -202,4 +204,34 @@ async fn a_silent_client_is_closed_after_ping_timeout() {
     let reason = task.await.unwrap();
     assert_eq!(reason, CloseReason::PingTimeout);
     drop(client);
+}
+
+#[tokio::test]
+async fn a_client_over_the_rate_gets_errors_then_is_closed_with_1008() {
+    let bus = new_bus();
+    let cfg = WsConfig {
+        messages_per_second: 1,
+        message_burst: 2,
+        ..config()
+    };
+    let (mut a, task) = connect(&bus, cfg).await;
+    recv_text(&mut a).await;
+    for _ in 0..2 {
+        send(&mut a, r#"{"op":"ping"}"#).await;
+        assert_eq!(recv_text(&mut a).await, r#"{"op":"pong"}"#);
+    }
+    for _ in 0..2 {
+        send(&mut a, r#"{"op":"ping"}"#).await;
+        assert!(recv_text(&mut a).await.contains(r#""code":"rate_limited""#));
+    }
+    send(&mut a, r#"{"op":"ping"}"#).await;
+    let frame = loop {
+        match a.next().await {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(frame.unwrap().code, CloseCode::Policy);
+    assert_eq!(task.await.unwrap(), CloseReason::RateLimited);
 }
