@@ -21,7 +21,7 @@ pub struct WsMetrics {
 pub struct WsSnapshot {
     /// Upgrades accepted (101 sent).
     pub handshakes: u64,
-    /// Upgrades refused, by reason (see [`HandshakeError::reason`]).
+    /// Upgrades refused, by reason (see [`HandshakeError::REASONS`]).
     pub handshake_failures: [(&'static str, u64); HandshakeError::COUNT],
     /// Connections refused by authentication (close 4001).
     pub auth_refusals: u64,
