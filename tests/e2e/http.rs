@@ -54,3 +54,43 @@ async fn the_raw_upgrade_follows_rfc_6455() {
     // The accept value for the RFC's own sample key.
     assert!(response.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{response}");
 }
+
+#[tokio::test]
+async fn only_allowed_browser_origins_connect_and_polling_gets_cors() {
+    let gateway = Gateway::with_config("[server]\nallowed_origins = [\"https://app.example\"]\n").await;
+    let request = |method: &str, path: &str, origin: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n",
+            gateway.addr
+        )
+    };
+    let polling = "/socket.io/?EIO=4&transport=polling";
+
+    let allowed = raw_http(&gateway, &request("GET", polling, "https://app.example")).await;
+    assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
+    assert!(
+        allowed.contains("access-control-allow-origin: https://app.example"),
+        "{allowed}"
+    );
+    let preflight = raw_http(&gateway, &request("OPTIONS", polling, "https://app.example")).await;
+    assert!(preflight.starts_with("HTTP/1.1 204"), "{preflight}");
+    assert!(
+        preflight.contains("access-control-allow-methods: GET, POST, OPTIONS"),
+        "{preflight}"
+    );
+
+    let refused = raw_http(&gateway, &request("GET", polling, "https://evil.example")).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let mut evil_upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nOrigin: https://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+        gateway.addr
+    );
+    evil_upgrade.push_str("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    let refused = raw_http(&gateway, &evil_upgrade).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("origin not allowed"), "{refused}");
+
+    // Clients that send no Origin (mini-programs, native apps, servers) are not checked.
+    let native = upgrade(&gateway, "/ws", None).await;
+    assert!(native.starts_with("HTTP/1.1 101"), "{native}");
+}

@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod gateway;
 mod metrics;
+mod origin;
 mod readiness;
 mod router;
 mod tls;

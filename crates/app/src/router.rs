@@ -19,6 +19,7 @@ use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
 use crate::client_addr::TrustedProxies;
 use crate::metrics::Telemetry;
+use crate::origin::{add_cors, add_preflight, OriginCheck, OriginPolicy};
 use crate::readiness::Readiness;
 use crate::GatewayConfig;
 
@@ -37,6 +38,7 @@ pub(crate) struct Router {
     readiness: Arc<Readiness>,
     path_prefix: String,
     proxies: TrustedProxies,
+    origins: OriginPolicy,
     metrics: Option<(String, Arc<Telemetry>)>,
 }
 
@@ -59,6 +61,7 @@ impl Router {
             readiness,
             path_prefix: config.path_prefix.clone(),
             proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+            origins: OriginPolicy::new(config.allowed_origins.clone()),
             // Metrics on their own listener are not served here.
             metrics: config
                 .metrics_path
@@ -87,6 +90,13 @@ impl Router {
         }
         let upgrade = RawFront::wants_upgrade(&req);
         if self.raw_paths.iter().any(|p| p == path) {
+            // Browsers send Origin; other clients are not checked.
+            if self.origins.check(req.headers()) == OriginCheck::Refused {
+                return Ok(text(
+                    StatusCode::FORBIDDEN,
+                    "origin not allowed (server.allowed_origins)\n",
+                ));
+            }
             if !upgrade {
                 let mut response = text(
                     StatusCode::UPGRADE_REQUIRED,
@@ -161,7 +171,34 @@ impl Router {
         Ok(req)
     }
 
-    async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn socketio(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let cors = match self.origins.check(req.headers()) {
+            OriginCheck::Refused => {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    "origin not allowed (server.allowed_origins)\n",
+                );
+            }
+            OriginCheck::Allowed(origin) => Some(origin),
+            OriginCheck::Unchecked => None,
+        };
+        // A CORS preflight for long-polling from an allowed origin.
+        if req.method() == Method::OPTIONS {
+            let mut response = text(StatusCode::NO_CONTENT, "");
+            if let Some(origin) = cors {
+                add_cors(response.headers_mut(), origin);
+                add_preflight(response.headers_mut(), req.headers());
+            }
+            return response;
+        }
+        let mut response = self.engine(req, peer).await;
+        if let Some(origin) = cors {
+            add_cors(response.headers_mut(), origin);
+        }
+        response
+    }
+
+    async fn engine(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if !self.allow_eio3 && query_param(req.uri().query(), "EIO").as_deref() == Some("3") {
             // engine.io's own answer to a version it does not serve.
             let mut response = text(

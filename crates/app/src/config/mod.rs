@@ -39,6 +39,9 @@ pub struct GatewayConfig {
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
     /// (`server.trusted_proxies`, CIDRs).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to connect (`server.allowed_origins`);
+    /// empty allows any, `"*"` allows any with CORS headers for polling.
+    pub allowed_origins: Vec<String>,
     /// Whether socket.io-client 2.x (engine.io v3) may connect (`socketio.allow_eio3`).
     pub allow_eio3: bool,
     /// The socket.io front's settings (`[socketio]`, `[events]`).

@@ -56,6 +56,7 @@ pub(crate) struct RawServer {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) path_prefix: String,
     pub(crate) trusted_proxies: Vec<String>,
+    pub(crate) allowed_origins: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -65,6 +66,7 @@ impl Default for RawServer {
             shutdown_timeout: Duration::from_secs(10),
             path_prefix: String::new(),
             trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -38,6 +38,18 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             })?;
         trusted_proxies.push(network);
     }
+    for (i, origin) in raw.server.allowed_origins.iter().enumerate() {
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let valid = origin == "*" || host.is_some_and(|host| !host.is_empty() && !host.contains('/'));
+        if !valid {
+            return Err(ConfigError::invalid(
+                format!("server.allowed_origins[{i}]"),
+                format!("{origin:?} is not an origin like \"https://app.example.com\" (no path, no trailing slash) or \"*\""),
+            ));
+        }
+    }
     let path_prefix = match raw.server.path_prefix.trim_end_matches('/') {
         "" => String::new(),
         prefix => mount_path("server.path_prefix", prefix)?.to_owned(),
@@ -182,6 +194,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         shutdown_timeout: raw.server.shutdown_timeout,
         path_prefix,
         trusted_proxies,
+        allowed_origins: raw.server.allowed_origins.clone(),
         allow_eio3: sio.allow_eio3,
         socketio: SioConfig {
             path: sio_path,
