@@ -149,3 +149,32 @@ async fn per_connection_limits_refuse_then_disconnect_on_both_protocols() {
         "io server disconnect"
     );
 }
+
+#[tokio::test]
+async fn connections_are_capped_per_ip_on_both_protocols_and_places_come_back() {
+    let gateway = Gateway::with_config("[limits]\nmax_connections_per_ip = 2\n").await;
+    let first = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let _second = SioClient::connect(&gateway).await;
+
+    let over = crate::subprotocol::reqwest_like::upgrade(&gateway, "/ws", None).await;
+    assert!(over.starts_with("HTTP/1.1 503"), "{over}");
+    assert!(over.contains("too many connections from this address"), "{over}");
+    let mut refused = SioClient::spawn(&gateway, crate::util::SioOptions::default()).await;
+    assert_eq!(
+        refused.expect_type("connect_error").await["message"],
+        "too many connections from this address (limits.max_connections_per_ip)"
+    );
+
+    // A place comes back when a connection ends.
+    first.close().await;
+    let mut back = None;
+    for _ in 0..50 {
+        let answer = crate::subprotocol::reqwest_like::upgrade(&gateway, "/ws", None).await;
+        if answer.starts_with("HTTP/1.1 101") {
+            back = Some(answer);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(back.is_some(), "the raw client's place was never freed");
+}

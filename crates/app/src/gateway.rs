@@ -9,7 +9,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sockgate_backend::{Api, Webhooks};
 use sockgate_bus::LocalBus;
-use sockgate_core::{Bus, ConnectAuth, Directory, EventHandler, GroupId};
+use sockgate_core::{Bus, ConnectAuth, ConnectionLimiter, Directory, EventHandler, GroupId};
 use sockgate_redis::ClusterBus;
 use sockgate_sio::SioFront;
 use sockgate_ws::RawFront;
@@ -59,8 +59,15 @@ impl Gateway {
             None => (bus.clone(), bus.clone(), None),
         };
         let (auth, events, webhooks) = backend_hooks(&config, &shared);
-        sio.attach(shared.clone(), &groups, auth.clone(), events.clone());
-        let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events);
+        let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
+        sio.attach(
+            shared.clone(),
+            &groups,
+            auth.clone(),
+            events.clone(),
+            limiter.clone(),
+        );
+        let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events, limiter);
         let readiness = Arc::new(Readiness::new(directory.clone()));
         let api = Api::new(shared, directory, config.api.clone());
         let telemetry = Arc::new(Telemetry {

@@ -21,8 +21,9 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
-    query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest, ErrorCode, EventHandler,
-    GroupId, Identity, Protocol, RateVerdict, Route, Sid, TokenBucket, Welcome, Who,
+    query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest, ConnectionLimiter,
+    ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity, Protocol, RateVerdict, Route, Sid,
+    TokenBucket, Welcome, Who,
 };
 use tracing::info;
 
@@ -54,6 +55,8 @@ pub(crate) struct Bridge {
     pub(crate) events_in: Arc<std::sync::atomic::AtomicU64>,
     /// `limits.messages_per_second` and `limits.message_burst`.
     pub(crate) rate: (u32, u32),
+    /// Live connections, in total and per IP.
+    pub(crate) limiter: Arc<ConnectionLimiter>,
 }
 
 /// One socket's rate limit, shared by all its handlers.
@@ -122,7 +125,14 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
             let identity = authenticate(&socket, &self.0, payload)
                 .await
                 .map_err(|e| Box::new(e) as Box<dyn std::fmt::Display + Send>)?;
-            on_connect(&socket, &self.0, identity);
+            let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
+            let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
+            let permit = self
+                .0
+                .limiter
+                .admit(ip)
+                .map_err(|e| Box::new(e) as Box<dyn std::fmt::Display + Send>)?;
+            on_connect(&socket, &self.0, identity, permit);
             Ok(())
         })
     }
@@ -274,7 +284,12 @@ pub(crate) async fn authenticate(
 }
 
 /// Registers the connection with the bus and its control handlers on the socket.
-pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, identity: Identity) {
+pub(crate) fn on_connect(
+    socket: &SocketRef,
+    bridge: &Arc<Bridge>,
+    identity: Identity,
+    permit: ConnectionPermit,
+) {
     let events = &bridge.names;
     let sid = to_bus_sid(socket);
     let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
@@ -335,7 +350,10 @@ pub(crate) fn on_connect(socket: &SocketRef, bridge: &Arc<Bridge>, identity: Ide
         rate,
     });
     let bridge = bridge.clone();
+    // Shared so the handler stays Clone; taken (and so freed) on disconnect.
+    let permit = Arc::new(Mutex::new(Some(permit)));
     socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| async move {
+        drop(permit.lock().map(|mut permit| permit.take()));
         let (bus, events) = (&bridge.bus, &bridge.events);
         if let Ok(mut welcomes) = bridge.welcomes.lock() {
             welcomes.remove(&sid);

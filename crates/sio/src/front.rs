@@ -6,7 +6,7 @@ use std::sync::Arc;
 use engineioxide::service::NotFoundService;
 use socketioxide::service::SocketIoService;
 use socketioxide::{ParserConfig, SocketIo, TransportType};
-use sockgate_core::{Bus, ConnectAuth, EventHandler, GroupId, GroupOutlet};
+use sockgate_core::{Bus, ConnectAuth, ConnectionLimiter, EventHandler, GroupId, GroupOutlet};
 
 use crate::bridge::{Bridge, Connector};
 use crate::outlet::SioOutlet;
@@ -72,6 +72,7 @@ impl SioFront {
         groups: &[GroupId],
         auth: ConnectAuth,
         events: Option<Arc<dyn EventHandler>>,
+        limiter: Arc<ConnectionLimiter>,
     ) {
         for (namespace, &group) in self.config.namespaces.iter().zip(groups) {
             let bridge = Arc::new(Bridge {
@@ -84,6 +85,7 @@ impl SioFront {
                 refused: self.refused.clone(),
                 events_in: self.events_in.clone(),
                 rate: (self.config.messages_per_second, self.config.message_burst),
+                limiter: limiter.clone(),
             });
             self.io.ns(namespace.clone(), Connector(bridge));
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sockgate_core::{Bus, ConnMeta, ConnectAuth, EventHandler, Protocol, Sid};
+use sockgate_core::{Bus, ConnMeta, ConnectAuth, ConnectionLimiter, EventHandler, Protocol, Sid};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,7 @@ pub struct RawFront {
     config: Arc<WsConfig>,
     auth: ConnectAuth,
     sessions: TaskTracker,
+    limiter: Arc<ConnectionLimiter>,
 }
 
 impl RawFront {
@@ -33,6 +34,7 @@ impl RawFront {
         config: WsConfig,
         auth: ConnectAuth,
         events: Option<Arc<dyn EventHandler>>,
+        limiter: Arc<ConnectionLimiter>,
     ) -> Self {
         RawFront {
             links: SessionLinks {
@@ -44,6 +46,7 @@ impl RawFront {
             config: Arc::new(config),
             auth,
             sessions: TaskTracker::new(),
+            limiter,
         }
     }
 
@@ -81,6 +84,15 @@ impl RawFront {
                         http::HeaderValue::from_static("13"),
                     );
                 }
+                return response;
+            }
+        };
+        // Counted from the upgrade until the session ends.
+        let permit = match self.limiter.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(error) => {
+                let mut response = Response::new(Bytes::from(format!("{error}\n")));
+                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
                 return response;
             }
         };
@@ -127,6 +139,7 @@ impl RawFront {
                 );
                 let meta = ConnMeta::new(Protocol::Raw, Some(peer));
                 let reason = run_session(socket, sid, identity, meta, &front.links, config).await;
+                drop(permit);
                 info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),

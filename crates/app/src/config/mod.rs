@@ -54,6 +54,10 @@ pub struct GatewayConfig {
     pub rooms: RoomPolicy,
     /// Limits the bus enforces on every publish (`[limits]`).
     pub bus: BusLimits,
+    /// Live connections allowed in total (`limits.max_connections`; 0: no limit).
+    pub max_connections: usize,
+    /// Live connections allowed per client IP (`limits.max_connections_per_ip`; 0: no limit).
+    pub max_connections_per_ip: usize,
     /// The server HTTP API (`[api]`).
     pub api: ApiConfig,
     /// Who may connect (`[auth]`); see also `connect_webhook`.

@@ -179,6 +179,8 @@ pub(crate) struct RawLimits {
     pub(crate) messages_per_second: u32,
     pub(crate) message_burst: u32,
     pub(crate) max_rooms_per_connection: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: usize,
 }
 
 impl Default for RawLimits {
@@ -190,6 +192,8 @@ impl Default for RawLimits {
             messages_per_second: 100,
             message_burst: 200,
             max_rooms_per_connection: 100,
+            max_connections: 100_000,
+            max_connections_per_ip: 1_000,
         }
     }
 }

@@ -227,6 +227,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             write_buffer_bytes: raw.raw.write_buffer_bytes,
         },
         rooms: policy,
+        max_connections: limits.max_connections,
+        max_connections_per_ip: limits.max_connections_per_ip,
         bus: BusLimits {
             max_event_name_bytes: limits.max_event_name_bytes,
             max_rooms_per_connection: limits.max_rooms_per_connection,
