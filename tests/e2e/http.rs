@@ -94,3 +94,26 @@ async fn only_allowed_browser_origins_connect_and_polling_gets_cors() {
     let native = upgrade(&gateway, "/ws", None).await;
     assert!(native.starts_with("HTTP/1.1 101"), "{native}");
 }
+
+#[tokio::test]
+async fn oversized_request_heads_get_431() {
+    let gateway = Gateway::with_config("[server]\nmax_headers = 32\nmax_header_bytes = 8192\n").await;
+    let many: String = (0..40).map(|i| format!("X-Filler-{i}: x\r\n")).collect();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {}\r\n{many}Connection: close\r\n\r\n",
+        gateway.addr
+    );
+    let answer = raw_http(&gateway, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    let long = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {}\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        gateway.addr,
+        "y".repeat(20_000)
+    );
+    let answer = raw_http(&gateway, &long).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // Normal requests are untouched.
+    assert!(gateway.http_get("/healthz").await.starts_with("HTTP/1.1 200"));
+}

@@ -234,15 +234,19 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let header_read_timeout = config.header_read_timeout;
+        let limits = HeadLimits {
+            read_timeout: config.header_read_timeout,
+            max_headers: config.max_headers,
+            max_bytes: config.max_header_bytes,
+        };
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, router, header_read_timeout).await,
+                None => serve_connection(stream, peer, router, limits).await,
                 Some(tls) => {
                     // The handshake gets the same deadline as request headers.
-                    match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, router, header_read_timeout).await,
+                    match tokio::time::timeout(limits.read_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, peer, router, limits).await,
                         Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
                     }
@@ -293,23 +297,34 @@ async fn metrics_loop(
     }
 }
 
+/// Bounds on a request head (`[server]`).
+#[derive(Debug, Clone, Copy)]
+struct HeadLimits {
+    read_timeout: std::time::Duration,
+    max_headers: usize,
+    max_bytes: usize,
+}
+
 /// Serves one HTTP/1.1 connection (plain or TLS), upgrades included.
-async fn serve_connection<I>(
-    io: I,
-    peer: SocketAddr,
-    router: Arc<Router>,
-    header_read_timeout: std::time::Duration,
-) where
+async fn serve_connection<I>(io: I, peer: SocketAddr, router: Arc<Router>, limits: HeadLimits)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
         let router = router.clone();
         async move { router.route(req, peer).await }
     });
-    let connection = http1::Builder::new()
+    let mut builder = http1::Builder::new();
+    builder
         // hyper enforces header_read_timeout only when it has a timer.
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(limits.read_timeout)
+        .max_buf_size(limits.max_bytes);
+    // hyper's own default is 100; setting it moves headers to the heap.
+    if limits.max_headers != 100 {
+        builder.max_headers(limits.max_headers);
+    }
+    let connection = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     if let Err(error) = connection.await {

@@ -31,6 +31,10 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Time a client has to send its request headers (`server.header_read_timeout`).
     pub header_read_timeout: Duration,
+    /// Most request headers accepted (`server.max_headers`); more get 431.
+    pub max_headers: usize,
+    /// Largest request head in bytes (`server.max_header_bytes`); bigger get 431.
+    pub max_header_bytes: usize,
     /// Longest a graceful shutdown may take (`server.shutdown_timeout`).
     pub shutdown_timeout: Duration,
     /// Prefix every path is served under, for proxies that do not strip it

@@ -57,6 +57,8 @@ pub(crate) struct RawServer {
     pub(crate) path_prefix: String,
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) allowed_origins: Vec<String>,
+    pub(crate) max_headers: usize,
+    pub(crate) max_header_bytes: usize,
 }
 
 impl Default for RawServer {
@@ -67,6 +69,8 @@ impl Default for RawServer {
             path_prefix: String::new(),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            max_headers: 100,
+            max_header_bytes: 65_536,
         }
     }
 }

@@ -25,6 +25,13 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         .map_err(|_| ConfigError::invalid("listen", format!("{:?} is not an IP:port address", raw.listen)))?;
     positive("server.header_read_timeout", raw.server.header_read_timeout)?;
     positive("server.shutdown_timeout", raw.server.shutdown_timeout)?;
+    at_least("server.max_headers", raw.server.max_headers as u64, 16)?;
+    // hyper's read buffer has a floor of 8 KiB.
+    at_least(
+        "server.max_header_bytes",
+        raw.server.max_header_bytes as u64,
+        8192,
+    )?;
     let mut trusted_proxies = Vec::new();
     for (i, entry) in raw.server.trusted_proxies.iter().enumerate() {
         let network = entry
@@ -192,6 +199,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         listen,
         header_read_timeout: raw.server.header_read_timeout,
         shutdown_timeout: raw.server.shutdown_timeout,
+        max_headers: raw.server.max_headers,
+        max_header_bytes: raw.server.max_header_bytes,
         path_prefix,
         trusted_proxies,
         allowed_origins: raw.server.allowed_origins.clone(),
