@@ -323,18 +323,20 @@ pub(crate) struct RawCluster {
 }
 
 impl Default for RawCluster {
+    /// The cluster crate owns the defaults; the file format only mirrors them.
     fn default() -> Self {
+        let defaults = sockgate_redis::ClusterConfig::default();
         RawCluster {
-            redis_url: String::new(),
-            prefix: "sockgate".into(),
-            node_id: String::new(),
-            heartbeat: Duration::from_secs(2),
-            node_ttl: Duration::from_secs(10),
-            required: true,
-            timeout: Duration::from_secs(5),
-            outgoing_queue: 65_536,
-            emitter: true,
-            emitter_prefix: "socket.io".into(),
+            redis_url: defaults.redis_url,
+            prefix: defaults.prefix,
+            node_id: defaults.node_id,
+            heartbeat: defaults.heartbeat,
+            node_ttl: defaults.node_ttl,
+            required: defaults.required,
+            timeout: defaults.timeout,
+            outgoing_queue: defaults.outgoing_queue,
+            emitter: defaults.emitter,
+            emitter_prefix: defaults.emitter_prefix,
         }
     }
 }
