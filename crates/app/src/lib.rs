@@ -6,6 +6,8 @@
 
 mod client_addr;
 mod config;
+mod connect_rate;
+mod engine_error;
 mod error;
 mod gateway;
 mod metrics;

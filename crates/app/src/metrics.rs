@@ -90,6 +90,11 @@ impl Telemetry {
             counter(self.sio.dropped_broadcasts()),
         );
 
+        registry.register(
+            "raw_queued_bytes",
+            "Bytes of encoded events waiting in raw outbound queues (limits.max_queued_bytes)",
+            ConstGauge::new(i64::try_from(self.raw.queue_budget().used()).unwrap_or(i64::MAX)),
+        );
         let ws = self.raw.metrics().snapshot();
         registry.register(
             "raw_handshakes",

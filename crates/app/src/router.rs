@@ -4,9 +4,10 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -18,6 +19,7 @@ use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
 use crate::client_addr::TrustedProxies;
+use crate::connect_rate::ConnectRate;
 use crate::metrics::Telemetry;
 use crate::origin::{add_cors, add_preflight, OriginCheck, OriginPolicy};
 use crate::readiness::Readiness;
@@ -39,6 +41,8 @@ pub(crate) struct Router {
     path_prefix: String,
     proxies: TrustedProxies,
     origins: OriginPolicy,
+    connect_rate: ConnectRate,
+    echo_path: Option<String>,
     metrics: Option<(String, Arc<Telemetry>)>,
 }
 
@@ -62,6 +66,8 @@ impl Router {
             path_prefix: config.path_prefix.clone(),
             proxies: TrustedProxies::new(config.trusted_proxies.clone()),
             origins: OriginPolicy::new(config.allowed_origins.clone()),
+            echo_path: config.echo_path.clone(),
+            connect_rate: ConnectRate::new(config.connects_per_second_per_ip, config.connect_burst_per_ip),
             // Metrics on their own listener are not served here.
             metrics: config
                 .metrics_path
@@ -107,7 +113,14 @@ impl Router {
                     .insert(UPGRADE, HeaderValue::from_static("websocket"));
                 return Ok(response);
             }
+            if let Err(wait) = self.connect_rate.admit(peer.ip(), Instant::now()) {
+                return Ok(too_many_connects(wait));
+            }
             return Ok(self.raw.handle(req, peer).map(full));
+        }
+        // Diagnostics: echo for conformance suites, when configured.
+        if self.echo_path.as_deref() == Some(path) && upgrade {
+            return Ok(self.raw.handle_echo(req).map(full));
         }
         // The backend's API, only when keys are configured.
         if self.api.owns(path) {
@@ -191,7 +204,15 @@ impl Router {
             }
             return response;
         }
-        let mut response = self.engine(req, peer).await;
+        // A request without a sid opens a new engine.io session.
+        let opens_session = query_param(req.uri().query(), "sid").is_none();
+        let mut response = match opens_session {
+            true => match self.connect_rate.admit(peer.ip(), Instant::now()) {
+                Ok(()) => self.engine(req, peer).await,
+                Err(wait) => too_many_connects(wait),
+            },
+            false => self.engine(req, peer).await,
+        };
         if let Some(origin) = cors {
             add_cors(response.headers_mut(), origin);
         }
@@ -201,10 +222,8 @@ impl Router {
     async fn engine(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if !self.allow_eio3 && query_param(req.uri().query(), "EIO").as_deref() == Some("3") {
             // engine.io's own answer to a version it does not serve.
-            let mut response = text(
-                StatusCode::BAD_REQUEST,
-                r#"{"code":5,"message":"Unsupported protocol version"}"#,
-            );
+            let body = crate::engine_error::body(5, "Unsupported protocol version");
+            let mut response = text_owned(StatusCode::BAD_REQUEST, body);
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -227,12 +246,28 @@ impl Router {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        let mut response = response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+        let mut response = match response.status() {
+            StatusCode::BAD_REQUEST => crate::engine_error::normalize(response).await.map(full),
+            _ => response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()),
+        };
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(protocol)) = (response.status(), protocol) {
             response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, protocol);
         }
         response
     }
+}
+
+/// 429 for a client address over `limits.connects_per_second_per_ip`.
+fn too_many_connects(wait: Duration) -> Response<Body> {
+    let mut response = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many new connections from this address (limits.connects_per_second_per_ip)\n",
+    );
+    let seconds = wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u64;
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 fn full(bytes: Bytes) -> Body {

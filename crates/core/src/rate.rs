@@ -55,6 +55,13 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled to its burst by `now`: it then says
+    /// nothing a new bucket would not, and its owner may forget it.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last);
+        self.tokens + elapsed.as_secs_f64() * self.rate >= self.burst
+    }
+
     /// How long until the next token (for messages).
     pub fn retry_after(&self) -> Duration {
         if self.rate <= 0.0 {

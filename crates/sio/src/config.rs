@@ -49,6 +49,9 @@ pub struct SioConfig {
     pub messages_per_second: u32,
     /// Events a client may send in one burst (`limits.message_burst`).
     pub message_burst: u32,
+    /// Binary attachments one packet may carry; more close the connection
+    /// with socket.io's "parse error" (`limits.max_binary_attachments`).
+    pub max_binary_attachments: usize,
 }
 
 impl Default for SioConfig {
@@ -64,6 +67,7 @@ impl Default for SioConfig {
             events: EventNames::default(),
             messages_per_second: 100,
             message_burst: 200,
+            max_binary_attachments: 10,
         }
     }
 }

@@ -38,7 +38,15 @@ impl SioFront {
             .ws_max_frame_size(max_payload)
             .max_buffer_size(config.outbound_queue.max(1))
             .transports([TransportType::Polling, TransportType::Websocket])
-            .with_parser(ParserConfig::common())
+            // Like Node socket.io: each attachment is one engine.io packet
+            // (within max_payload), and there are at most this many.
+            .with_parser(
+                ParserConfig::common()
+                    .max_incoming_binaries(config.max_binary_attachments)
+                    .max_incoming_binary_buf_size(
+                        max_payload.saturating_mul(config.max_binary_attachments.max(1)),
+                    ),
+            )
             .build_svc();
         SioFront {
             service,

@@ -1,8 +1,10 @@
 //! Why a raw session ended, and the close frame each reason sends: the one
 //! place close codes are chosen.
 
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Error;
 
 /// Why a raw WebSocket session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,18 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Why a read from the client failed: its message was too big, its
+    /// text was not UTF-8, it broke the framing rules, or it went away.
+    pub fn from_error(error: &Error) -> Self {
+        match error {
+            Error::Capacity(_) => CloseReason::MessageTooBig,
+            Error::Utf8(_) => CloseReason::InvalidUtf8,
+            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => CloseReason::ConnectionLost,
+            Error::Protocol(_) => CloseReason::ProtocolError,
+            _ => CloseReason::ConnectionLost,
+        }
+    }
+
     /// The close frame to send, or `None` when the peer is gone or already
     /// started the close handshake.
     pub fn close_frame(self) -> Option<CloseFrame> {

@@ -30,6 +30,12 @@ pub struct WsConfig {
     pub messages_per_second: u32,
     /// Messages a client may send in one burst (`limits.message_burst`).
     pub message_burst: u32,
+    /// `{"$binary":…}` objects one publish or emit may carry
+    /// (`limits.max_binary_attachments`).
+    pub max_binary_attachments: usize,
+    /// Bytes all raw outbound queues may hold together before connections
+    /// that have fallen behind are closed (`limits.max_queued_bytes`).
+    pub max_queued_bytes: usize,
     /// Bytes of socket read buffer kept per connection (`raw.read_buffer_bytes`).
     pub read_buffer_bytes: usize,
     /// Bytes of encoded frames the socket may hold unsent before writes
@@ -49,6 +55,8 @@ impl Default for WsConfig {
             message_burst: 200,
             outbound_queue: 1024,
             max_message_bytes: 64 * 1024,
+            max_binary_attachments: 10,
+            max_queued_bytes: 256 * 1024 * 1024,
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 128 * 1024,
         }

@@ -5,15 +5,17 @@ use std::sync::{Arc, OnceLock};
 
 use sockgate_core::{Envelope, Offer, Recipient};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::CloseReason;
+use crate::budget::QueueBudget;
+use crate::{protocol, CloseReason};
 
 /// Something for the writer to send.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// A room event, encoded once and shared with every other receiver.
-    Event(Arc<Envelope>),
+    Event(Utf8Bytes),
     /// A frame for this client only (open, ack, error, pong).
     Reply(String),
 }
@@ -53,6 +55,14 @@ impl Control {
 pub(crate) struct RawRecipient {
     pub(crate) queue: mpsc::Sender<Outbound>,
     pub(crate) control: Arc<Control>,
+    pub(crate) budget: Arc<QueueBudget>,
+}
+
+impl RawRecipient {
+    /// Messages waiting in this connection's queue.
+    fn backlog(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
 }
 
 impl Recipient for RawRecipient {
@@ -60,7 +70,15 @@ impl Recipient for RawRecipient {
         if self.control.is_closed() {
             return Offer::Closed;
         }
-        match self.queue.try_send(Outbound::Event(envelope.clone())) {
+        // Encoded by the first raw receiver, shared by all the others.
+        let frame = envelope.encoded(|e| self.budget.charge(protocol::event_frame(e)));
+        // Over the memory budget, a connection more than a quarter of its
+        // queue behind is what holds the memory: it goes.
+        if self.budget.is_exceeded() && self.backlog() > self.queue.max_capacity() / 4 {
+            self.control.close(CloseReason::SlowConsumer);
+            return Offer::Full;
+        }
+        match self.queue.try_send(Outbound::Event(frame)) {
             Ok(()) => Offer::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.control.close(CloseReason::SlowConsumer);

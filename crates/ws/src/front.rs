@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::{auth, handshake, run_session, SessionLinks, WsConfig, WsMetrics};
+use crate::{auth, handshake, run_session, QueueBudget, SessionLinks, WsConfig, WsMetrics};
 
 /// The raw WebSocket front: one per gateway, shared by every request.
 #[derive(Clone)]
@@ -42,6 +42,7 @@ impl RawFront {
                 events,
                 shutdown: CancellationToken::new(),
                 metrics: Arc::new(WsMetrics::default()),
+                budget: QueueBudget::new(config.max_queued_bytes),
             },
             config: Arc::new(config),
             auth,
@@ -61,6 +62,11 @@ impl RawFront {
     /// The front's counters.
     pub fn metrics(&self) -> &WsMetrics {
         &self.links.metrics
+    }
+
+    /// The memory budget of every raw outbound queue (`limits.max_queued_bytes`).
+    pub fn queue_budget(&self) -> &QueueBudget {
+        &self.links.budget
     }
 
     /// The front's settings.
@@ -143,6 +149,38 @@ impl RawFront {
                 info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),
+        );
+        response
+    }
+
+    /// Answers an upgrade to `diagnostics.echo_path`: a 101 and a task that
+    /// echoes every message (see `docs/security.md`), or the error status.
+    pub fn handle_echo<B>(&self, mut req: Request<B>) -> Response<Bytes> {
+        let response = match handshake::accept(&req, &self.config.subprotocols) {
+            Ok(response) => response,
+            Err(error) => {
+                let mut response = Response::new(Bytes::from(format!("{error}\n")));
+                *response.status_mut() = error.status();
+                return response;
+            }
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let config = self.config.clone();
+        let shutdown = self.links.shutdown.clone();
+        self.sessions.spawn(
+            async move {
+                let Ok(upgraded) = on_upgrade.await else {
+                    return;
+                };
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config.tungstenite()),
+                )
+                .await;
+                crate::echo::echo(socket, &config, shutdown).await;
+            }
+            .instrument(info_span!("echo")),
         );
         response
     }

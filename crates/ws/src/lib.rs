@@ -7,9 +7,11 @@
 //! [`Bus`](sockgate_core::Bus).
 
 mod auth;
+mod budget;
 mod close;
 mod config;
 mod control;
+mod echo;
 mod error;
 mod front;
 mod handshake;
@@ -17,6 +19,7 @@ mod metrics;
 mod protocol;
 mod session;
 
+pub use budget::QueueBudget;
 pub use close::CloseReason;
 pub use config::WsConfig;
 pub use error::HandshakeError;

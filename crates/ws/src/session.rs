@@ -16,7 +16,7 @@ use sockgate_core::{
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::control::{Control, Outbound, RawRecipient};
 use crate::protocol::{self, ClientFrame, RequestId};
@@ -62,6 +62,7 @@ where
         Route::Direct(Arc::new(RawRecipient {
             queue: queue.clone(),
             control: control.clone(),
+            budget: links.budget.clone(),
         })),
         ConnMeta {
             user: identity.user.clone(),
@@ -130,6 +131,8 @@ pub struct SessionLinks {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The front's counters.
     pub metrics: Arc<crate::WsMetrics>,
+    /// Memory all raw outbound queues may hold (`limits.max_queued_bytes`).
+    pub budget: Arc<crate::QueueBudget>,
 }
 
 /// When the client was last heard from, in milliseconds since the session began.
@@ -198,7 +201,7 @@ impl Reader<'_> {
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Close(_))) => CloseReason::ClientClosed,
-                Some(Err(error)) => classify(&error),
+                Some(Err(error)) => CloseReason::from_error(&error),
                 None => CloseReason::ConnectionLost,
             };
             self.control.close(reason);
@@ -261,6 +264,17 @@ impl Reader<'_> {
                 return;
             }
         };
+        if let ClientFrame::Publish { data, .. } | ClientFrame::Emit { data, .. } = &frame {
+            if protocol::binary_objects(data) > self.config.max_binary_attachments {
+                let message = format!(
+                    "more than {} binary attachments (limits.max_binary_attachments)",
+                    self.config.max_binary_attachments
+                );
+                let code = ErrorCode::LimitExceeded.as_str();
+                self.reply(protocol::failure(id.as_deref(), code, &message));
+                return;
+            }
+        }
         let result = match frame {
             ClientFrame::Join { room } => self.bus.join(self.sid, &room).map(drop),
             ClientFrame::Leave { room } => self.bus.leave(self.sid, &room).map(drop),
@@ -332,20 +346,6 @@ impl Reader<'_> {
 fn reply(queue: &mpsc::Sender<Outbound>, control: &Control, frame: String) {
     if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(Outbound::Reply(frame)) {
         control.close(CloseReason::SlowConsumer);
-    }
-}
-
-/// Maps a read error to the reason the session ends.
-fn classify(error: &tungstenite::Error) -> CloseReason {
-    use tungstenite::error::ProtocolError;
-    match error {
-        tungstenite::Error::Capacity(_) => CloseReason::MessageTooBig,
-        tungstenite::Error::Utf8(_) => CloseReason::InvalidUtf8,
-        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            CloseReason::ConnectionLost
-        }
-        tungstenite::Error::Protocol(_) => CloseReason::ProtocolError,
-        _ => CloseReason::ConnectionLost,
     }
 }
 
@@ -431,9 +431,7 @@ where
 
 fn into_message(outbound: Outbound) -> Message {
     match outbound {
-        Outbound::Event(envelope) => {
-            Message::Text(envelope.encoded(|e| Utf8Bytes::from(protocol::event_frame(e))))
-        }
+        Outbound::Event(frame) => Message::Text(frame),
         Outbound::Reply(text) => Message::Text(text.into()),
     }
 }

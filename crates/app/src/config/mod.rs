@@ -62,6 +62,10 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// Live connections allowed per client IP (`limits.max_connections_per_ip`; 0: no limit).
     pub max_connections_per_ip: usize,
+    /// New connections per second per client IP (`limits.connects_per_second_per_ip`; 0: no limit).
+    pub connects_per_second_per_ip: u32,
+    /// New connections at once per client IP (`limits.connect_burst_per_ip`).
+    pub connect_burst_per_ip: u32,
     /// The server HTTP API (`[api]`).
     pub api: ApiConfig,
     /// Who may connect (`[auth]`); see also `connect_webhook`.
@@ -72,6 +76,9 @@ pub struct GatewayConfig {
     pub cluster: Option<ClusterConfig>,
     /// Log lines as JSON objects instead of text (`log.format = "json"`).
     pub log_json: bool,
+    /// A WebSocket endpoint that echoes every message, for conformance
+    /// suites (`diagnostics.echo_path`; `None`: off).
+    pub echo_path: Option<String>,
     /// Where Prometheus metrics are served, if at all (`[metrics]`).
     pub metrics_path: Option<String>,
     /// A listener of their own for the metrics (`metrics.listen`); `None`

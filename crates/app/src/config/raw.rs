@@ -23,6 +23,7 @@ pub(crate) struct RawConfig {
     pub(crate) log: RawLog,
     pub(crate) tls: RawTls,
     pub(crate) metrics: RawMetrics,
+    pub(crate) diagnostics: RawDiagnostics,
 }
 
 impl Default for RawConfig {
@@ -42,6 +43,7 @@ impl Default for RawConfig {
             log: RawLog::default(),
             tls: RawTls::default(),
             metrics: RawMetrics::default(),
+            diagnostics: RawDiagnostics::default(),
         }
     }
 }
@@ -185,6 +187,10 @@ pub(crate) struct RawLimits {
     pub(crate) max_rooms_per_connection: usize,
     pub(crate) max_connections: usize,
     pub(crate) max_connections_per_ip: usize,
+    pub(crate) connects_per_second_per_ip: u32,
+    pub(crate) connect_burst_per_ip: u32,
+    pub(crate) max_binary_attachments: usize,
+    pub(crate) max_queued_bytes: usize,
 }
 
 impl Default for RawLimits {
@@ -198,6 +204,10 @@ impl Default for RawLimits {
             max_rooms_per_connection: 100,
             max_connections: 100_000,
             max_connections_per_ip: 1_000,
+            connects_per_second_per_ip: 200,
+            connect_burst_per_ip: 1_000,
+            max_binary_attachments: 10,
+            max_queued_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -381,4 +391,11 @@ impl Default for RawMetrics {
             listen: String::new(),
         }
     }
+}
+
+/// `[diagnostics]`: endpoints for checking the gateway, off by default.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawDiagnostics {
+    pub(crate) echo_path: String,
 }

@@ -48,6 +48,18 @@ fn bad_values_name_the_key() {
         "limits.outbound_queue: must be at least 1, got 0"
     );
     assert_eq!(
+        error_of("[limits]\nmax_queued_bytes = 1000"),
+        "limits.max_queued_bytes: must be at least 65536, got 1000"
+    );
+    assert_eq!(
+        error_of("[limits]\nconnect_burst_per_ip = 0"),
+        "limits.connect_burst_per_ip: must be at least 1, got 0"
+    );
+    assert_eq!(
+        error_of("[diagnostics]\necho_path = \"/ws\""),
+        "diagnostics.echo_path: \"/ws\" is already socket.io's or a raw path"
+    );
+    assert_eq!(
         error_of("[socketio]\nping_interval = \"0s\""),
         "socketio.ping_interval: must be longer than 0s"
     );

@@ -159,6 +159,18 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         1,
     )?;
 
+    at_least(
+        "limits.connect_burst_per_ip",
+        u64::from(limits.connect_burst_per_ip),
+        1,
+    )?;
+    at_least("limits.max_queued_bytes", limits.max_queued_bytes as u64, 65536)?;
+
+    let echo_path = match raw.diagnostics.echo_path.as_str() {
+        "" => None,
+        path => Some(echo_path(path, &sio_path, &raw_paths)?.to_owned()),
+    };
+
     let api = &raw.api;
     let api_path = mount_path("api.path", &api.path)?
         .trim_end_matches('/')
@@ -220,6 +232,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             },
             messages_per_second: limits.messages_per_second,
             message_burst: limits.message_burst,
+            max_binary_attachments: limits.max_binary_attachments,
         },
         raw_paths,
         raw: WsConfig {
@@ -232,12 +245,16 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             message_burst: limits.message_burst,
             outbound_queue: limits.outbound_queue,
             max_message_bytes: limits.max_message_bytes,
+            max_binary_attachments: limits.max_binary_attachments,
+            max_queued_bytes: limits.max_queued_bytes,
             read_buffer_bytes: raw.raw.read_buffer_bytes,
             write_buffer_bytes: raw.raw.write_buffer_bytes,
         },
         rooms: policy,
         max_connections: limits.max_connections,
         max_connections_per_ip: limits.max_connections_per_ip,
+        connects_per_second_per_ip: limits.connects_per_second_per_ip,
+        connect_burst_per_ip: limits.connect_burst_per_ip,
         bus: BusLimits {
             max_event_name_bytes: limits.max_event_name_bytes,
             max_rooms_per_connection: limits.max_rooms_per_connection,
@@ -256,6 +273,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
                 ConfigError::invalid("metrics.listen", format!("{listen:?} is not an IP:port address"))
             })?),
         },
+        echo_path,
         metrics_path: match raw.metrics.enabled {
             true => Some(mount_path("metrics.path", &raw.metrics.path)?.to_owned()),
             false => None,
@@ -463,6 +481,19 @@ fn mount_path<'a>(key: &str, path: &'a str) -> Result<&'a str> {
         return Err(ConfigError::invalid(
             key,
             format!("{path:?} must be an absolute path like \"/ws\""),
+        ));
+    }
+    Ok(path)
+}
+
+/// `diagnostics.echo_path` must not shadow another endpoint.
+fn echo_path<'a>(path: &'a str, sio_path: &str, raw_paths: &[String]) -> Result<&'a str> {
+    let key = "diagnostics.echo_path";
+    let path = mount_path(key, path)?;
+    if path.starts_with(sio_path) || raw_paths.iter().any(|p| p == path) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{path:?} is already socket.io's or a raw path"),
         ));
     }
     Ok(path)

@@ -41,6 +41,7 @@ async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task:
                 events: None,
                 shutdown: Default::default(),
                 metrics: Default::default(),
+                budget: Default::default(),
             },
             &config,
         )
