@@ -10,14 +10,17 @@ mod util;
 
 mod webhooks;
 
+mod abuse;
 mod api;
 mod auth;
 mod cluster;
 mod emitter;
 
 mod config;
+mod conformance;
 mod cross_protocol;
 mod http;
+mod limits;
 mod load;
 mod migration;
 mod nginx;
@@ -25,5 +28,6 @@ mod operations;
 mod raw_protocol;
 mod room_policy;
 mod socketio;
+mod socketio_errors;
 mod subprotocol;
 mod tls;

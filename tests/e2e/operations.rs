@@ -113,7 +113,7 @@ async fn json_logs_are_one_object_per_line() {
 }
 
 /// The value of one sample in a Prometheus text scrape.
-fn sample(scrape: &str, name: &str) -> f64 {
+pub(crate) fn sample(scrape: &str, name: &str) -> f64 {
     scrape
         .lines()
         .find(|line| line.split_whitespace().next() == Some(name))

@@ -112,6 +112,22 @@ impl Gateway {
         crate::subprotocol::reqwest_like::raw_http(self, &request).await
     }
 
+    /// The process id, for reading its memory use.
+    pub fn pid(&self) -> u32 {
+        self._child.id().expect("the gateway is running")
+    }
+
+    /// Resident memory of the process, in KiB (`VmRSS` in /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)

@@ -101,6 +101,11 @@ impl RawClient {
         self.ws.send(Message::Text(text.into())).await.expect("send");
     }
 
+    /// Sends a text frame; false once the connection is gone.
+    pub async fn try_send_text(&mut self, text: &str) -> bool {
+        self.ws.send(Message::Text(text.into())).await.is_ok()
+    }
+
     /// Sends a JSON frame.
     pub async fn send(&mut self, frame: Value) {
         self.send_text(&frame.to_string()).await;
