@@ -41,6 +41,9 @@ pub struct WsConfig {
     /// Bytes of encoded frames the socket may hold unsent before writes
     /// wait (`raw.write_buffer_bytes`).
     pub write_buffer_bytes: usize,
+    /// Bytes of frames collected before a write to the socket, so that a
+    /// batch of queued messages costs one syscall (`raw.write_batch_bytes`).
+    pub write_batch_bytes: usize,
 }
 
 impl Default for WsConfig {
@@ -59,6 +62,7 @@ impl Default for WsConfig {
             max_queued_bytes: 256 * 1024 * 1024,
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 128 * 1024,
+            write_batch_bytes: 16 * 1024,
         }
     }
 }
@@ -70,11 +74,17 @@ impl WsConfig {
     /// per idle connection) and leaves its write buffer unbounded, so both are
     /// set here: the read buffer small, the write buffer bounded so that a
     /// slow reader backs up into the outbound queue, where it is detected.
+    /// Frames are collected up to `write_batch_bytes` before they are
+    /// written (the writer flushes after each batch anyway): written one by
+    /// one, a fan-out costs a syscall per delivery, 9x the CPU.
     pub fn tungstenite(&self) -> WebSocketConfig {
+        let max_write = self
+            .write_buffer_bytes
+            .max(self.write_batch_bytes + self.max_message_bytes * 2);
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_bytes)
-            .write_buffer_size(0)
-            .max_write_buffer_size(self.write_buffer_bytes.max(self.max_message_bytes * 2))
+            .write_buffer_size(self.write_batch_bytes)
+            .max_write_buffer_size(max_write)
             .max_message_size(Some(self.max_message_bytes))
             .max_frame_size(Some(self.max_message_bytes))
     }

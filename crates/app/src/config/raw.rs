@@ -121,6 +121,7 @@ pub(crate) struct RawWs {
     pub(crate) close_timeout: Duration,
     pub(crate) read_buffer_bytes: usize,
     pub(crate) write_buffer_bytes: usize,
+    pub(crate) write_batch_bytes: usize,
 }
 
 impl Default for RawWs {
@@ -133,6 +134,7 @@ impl Default for RawWs {
             close_timeout: Duration::from_secs(2),
             read_buffer_bytes: 4096,
             write_buffer_bytes: 128 * 1024,
+            write_batch_bytes: 16 * 1024,
         }
     }
 }

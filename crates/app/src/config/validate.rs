@@ -249,6 +249,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             max_queued_bytes: limits.max_queued_bytes,
             read_buffer_bytes: raw.raw.read_buffer_bytes,
             write_buffer_bytes: raw.raw.write_buffer_bytes,
+            write_batch_bytes: raw.raw.write_batch_bytes,
         },
         rooms: policy,
         max_connections: limits.max_connections,
