@@ -34,7 +34,7 @@ start_node() {
 a=$(free_port); start_node "$a"
 b=$(free_port); start_node "$b"
 
-bench() { pin 1 target/release/sockgate-bench --subscribers "$subscribers" --messages "$messages" "$@" | tail -n 1; }
-echo "one node:    $(bench --pub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$a/ws" --room one)"
-echo "cross-node:  $(bench --pub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$b/ws" --room cross)"
-echo "both nodes:  $(bench --pub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$a/ws" --sub-url "ws://127.0.0.1:$b/ws" --room both)"
+bench() { pin 1 target/release/sockgate-bench fanout --subscribers "$subscribers" --messages "$messages" "$@" | tail -n 1; }
+echo "one node:    $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --room one)"
+echo "cross-node:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room cross)"
+echo "both nodes:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room both)"

@@ -1,0 +1,61 @@
+//! What the server processes under test used, read from `/proc`: CPU time
+//! (every thread's, in nanoseconds, from `schedstat`) and resident memory.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// The server processes given with `--server-pid` (a cluster has several).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Servers {
+    pids: Vec<u32>,
+}
+
+impl Servers {
+    pub(crate) fn new(pids: Vec<u32>) -> Self {
+        Servers { pids }
+    }
+
+    /// Whether there is anything to measure.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pids.is_empty()
+    }
+
+    /// CPU time used so far by all threads of all servers.
+    pub(crate) fn cpu(&self) -> anyhow::Result<Duration> {
+        let mut total = 0u64;
+        for pid in &self.pids {
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .with_context(|| format!("no process {pid}"))?;
+            for task in tasks {
+                let path = task?.path().join("schedstat");
+                // A thread may end between listing and reading.
+                let Ok(stat) = std::fs::read_to_string(path) else {
+                    continue;
+                };
+                total += stat
+                    .split_whitespace()
+                    .next()
+                    .and_then(|ns| ns.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        Ok(Duration::from_nanos(total))
+    }
+
+    /// Resident memory of all servers, in bytes.
+    pub(crate) fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for pid in &self.pids {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .with_context(|| format!("no process {pid}"))?;
+            let kib: u64 = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .context("no VmRSS")?;
+            total += kib * 1024;
+        }
+        Ok(total)
+    }
+}
