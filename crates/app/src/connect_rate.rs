@@ -18,7 +18,7 @@ const FIRST_SWEEP_AT: usize = 4096;
 /// New connections per second per client address.
 #[derive(Debug)]
 pub(crate) struct ConnectRate {
-    rate: u32,
+    rate: f64,
     burst: u32,
     table: Mutex<Table>,
 }
@@ -32,7 +32,7 @@ struct Table {
 impl ConnectRate {
     /// `rate` new connections per second per address on average, `burst`
     /// at once; a rate of 0 turns the limit off.
-    pub(crate) fn new(rate: u32, burst: u32) -> Self {
+    pub(crate) fn new(rate: f64, burst: u32) -> Self {
         ConnectRate {
             rate,
             burst,
@@ -46,7 +46,7 @@ impl ConnectRate {
     /// Counts a new connection from `ip`; `Err` holds how long the client
     /// should wait before trying again.
     pub(crate) fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        if self.rate == 0 {
+        if self.rate <= 0.0 {
             return Ok(());
         }
         let key = address_key(ip);
@@ -60,7 +60,7 @@ impl ConnectRate {
         let bucket = table
             .buckets
             .entry(key)
-            .or_insert_with(|| TokenBucket::new(self.rate, self.burst));
+            .or_insert_with(|| TokenBucket::per_second(self.rate, self.burst));
         match bucket.take(now) {
             RateVerdict::Allowed => Ok(()),
             RateVerdict::Refused | RateVerdict::Exceeded => Err(bucket.retry_after()),
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn refuses_beyond_the_burst_per_address_until_tokens_return() {
-        let limit = ConnectRate::new(10, 3);
+        let limit = ConnectRate::new(10.0, 3);
         let now = Instant::now();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn ipv6_hosts_count_per_64_block() {
-        let limit = ConnectRate::new(1, 1);
+        let limit = ConnectRate::new(1.0, 1);
         let now = Instant::now();
         assert!(limit.admit("2001:db8::1".parse().unwrap(), now).is_ok());
         assert!(limit.admit("2001:db8::ffff".parse().unwrap(), now).is_err());
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn forgets_refilled_addresses_so_the_table_stays_small() {
-        let limit = ConnectRate::new(1000, 1);
+        let limit = ConnectRate::new(1000.0, 1);
         let start = Instant::now();
         for i in 0..10_000u32 {
             let ip = IpAddr::from(i.to_be_bytes());
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn zero_rate_is_no_limit() {
-        let limit = ConnectRate::new(0, 0);
+        let limit = ConnectRate::new(0.0, 0);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         assert!((0..10_000).all(|_| limit.admit(ip, Instant::now()).is_ok()));
     }

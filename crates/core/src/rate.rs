@@ -28,8 +28,14 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket.
     pub fn new(rate: u32, burst: u32) -> Self {
+        TokenBucket::per_second(f64::from(rate), burst)
+    }
+
+    /// A full bucket refilled at a rate that need not be whole (0.5: one
+    /// token every two seconds).
+    pub fn per_second(rate: f64, burst: u32) -> Self {
         TokenBucket {
-            rate: f64::from(rate),
+            rate: rate.max(0.0),
             burst: f64::from(burst.max(1)),
             tokens: f64::from(burst.max(1)),
             last: Instant::now(),

@@ -63,7 +63,7 @@ pub struct GatewayConfig {
     /// Live connections allowed per client IP (`limits.max_connections_per_ip`; 0: no limit).
     pub max_connections_per_ip: usize,
     /// New connections per second per client IP (`limits.connects_per_second_per_ip`; 0: no limit).
-    pub connects_per_second_per_ip: u32,
+    pub connects_per_second_per_ip: f64,
     /// New connections at once per client IP (`limits.connect_burst_per_ip`).
     pub connect_burst_per_ip: u32,
     /// The server HTTP API (`[api]`).

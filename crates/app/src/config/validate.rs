@@ -159,6 +159,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         1,
     )?;
 
+    if !(limits.connects_per_second_per_ip >= 0.0 && limits.connects_per_second_per_ip.is_finite()) {
+        return Err(ConfigError::invalid(
+            "limits.connects_per_second_per_ip",
+            "must be a number of connections per second, 0 or more",
+        ));
+    }
     at_least(
         "limits.connect_burst_per_ip",
         u64::from(limits.connect_burst_per_ip),
