@@ -4,11 +4,11 @@
 use std::sync::{Arc, OnceLock};
 
 use sockgate_core::{Envelope, Offer, Recipient};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::QueueBudget;
+use crate::queue::{Sender, TrySendError};
 use crate::{protocol, CloseReason};
 
 /// Something for the writer to send.
@@ -53,7 +53,7 @@ impl Control {
 
 /// The bus's handle on one raw connection.
 pub(crate) struct RawRecipient {
-    pub(crate) queue: mpsc::Sender<Outbound>,
+    pub(crate) queue: Sender<Outbound>,
     pub(crate) control: Arc<Control>,
     pub(crate) budget: Arc<QueueBudget>,
 }
@@ -61,7 +61,7 @@ pub(crate) struct RawRecipient {
 impl RawRecipient {
     /// Messages waiting in this connection's queue.
     fn backlog(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.queue.backlog()
     }
 }
 
@@ -74,17 +74,17 @@ impl Recipient for RawRecipient {
         let frame = envelope.encoded(|e| self.budget.charge(protocol::event_frame(e)));
         // Over the memory budget, a connection more than a quarter of its
         // queue behind is what holds the memory: it goes.
-        if self.budget.is_exceeded() && self.backlog() > self.queue.max_capacity() / 4 {
+        if self.budget.is_exceeded() && self.backlog() > self.queue.capacity() / 4 {
             self.control.close(CloseReason::SlowConsumer);
             return Offer::Full;
         }
         match self.queue.try_send(Outbound::Event(frame)) {
             Ok(()) => Offer::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 self.control.close(CloseReason::SlowConsumer);
                 Offer::Full
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+            Err(TrySendError::Closed) => Offer::Closed,
         }
     }
 

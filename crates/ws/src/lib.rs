@@ -17,6 +17,7 @@ mod front;
 mod handshake;
 mod metrics;
 mod protocol;
+mod queue;
 mod session;
 
 pub use budget::QueueBudget;

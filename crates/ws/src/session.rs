@@ -14,12 +14,12 @@ use sockgate_core::{
     Bus, BusError, ClientEvent, ConnMeta, Envelope, ErrorCode, EventHandler, Identity, RateVerdict, Route,
     Sid, TokenBucket, Who,
 };
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::control::{Control, Outbound, RawRecipient};
 use crate::protocol::{self, ClientFrame, RequestId};
+use crate::queue::{self, Receiver, Sender, TrySendError};
 use crate::{CloseReason, WsConfig};
 
 /// Most queued messages written before one flush.
@@ -41,7 +41,7 @@ where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
 {
     let (bus, events) = (links.bus.clone(), links.events.clone());
-    let (queue, outbound) = mpsc::channel(config.outbound_queue.max(1));
+    let (queue, outbound) = queue::bounded(config.outbound_queue);
     let control = Arc::new(Control::default());
     let open = protocol::open_frame(
         sid.as_str(),
@@ -165,7 +165,7 @@ struct Reader<'a> {
     sid: Sid,
     bus: &'a dyn Bus,
     events: Option<&'a Arc<dyn EventHandler>>,
-    queue: mpsc::Sender<Outbound>,
+    queue: Sender<Outbound>,
     control: &'a Arc<Control>,
     liveness: &'a Liveness,
     config: &'a WsConfig,
@@ -343,8 +343,8 @@ impl Reader<'_> {
 }
 
 /// Queues a frame for this client only; a full queue means a slow consumer.
-fn reply(queue: &mpsc::Sender<Outbound>, control: &Control, frame: String) {
-    if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(Outbound::Reply(frame)) {
+fn reply(queue: &Sender<Outbound>, control: &Control, frame: String) {
+    if let Err(TrySendError::Full) = queue.try_send(Outbound::Reply(frame)) {
         control.close(CloseReason::SlowConsumer);
     }
 }
@@ -353,7 +353,7 @@ fn reply(queue: &mpsc::Sender<Outbound>, control: &Control, frame: String) {
 /// frame once the session starts closing.
 async fn write_loop<Si>(
     mut sink: Si,
-    mut outbound: mpsc::Receiver<Outbound>,
+    mut outbound: Receiver<Outbound>,
     control: &Control,
     liveness: &Liveness,
     config: &WsConfig,
@@ -409,7 +409,7 @@ async fn write_loop<Si>(
 async fn write_batch<Si>(
     sink: &mut Si,
     first: Outbound,
-    outbound: &mut mpsc::Receiver<Outbound>,
+    outbound: &mut Receiver<Outbound>,
     metrics: &crate::WsMetrics,
 ) -> Result<(), tungstenite::Error>
 where
@@ -422,8 +422,8 @@ where
     sink.feed(counted(into_message(first))).await?;
     for _ in 1..WRITE_BATCH {
         match outbound.try_recv() {
-            Ok(next) => sink.feed(counted(into_message(next))).await?,
-            Err(_) => break,
+            Some(next) => sink.feed(counted(into_message(next))).await?,
+            None => break,
         }
     }
     sink.flush().await
