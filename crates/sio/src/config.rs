@@ -40,6 +40,9 @@ pub struct SioConfig {
     pub connect_timeout: Duration,
     /// Largest packet accepted, on both transports (`socketio.max_payload`).
     pub max_payload: u64,
+    /// Socket read buffer per websocket connection, resident for its life
+    /// (`socketio.ws_read_buffer_bytes`).
+    pub ws_read_buffer_bytes: usize,
     /// Packets queued for one client before its messages are dropped and it
     /// is disconnected at its next heartbeat (`limits.outbound_queue`).
     pub outbound_queue: usize,
@@ -63,6 +66,7 @@ impl Default for SioConfig {
             ping_timeout: Duration::from_millis(20_000),
             connect_timeout: Duration::from_millis(45_000),
             max_payload: 100_000,
+            ws_read_buffer_bytes: 1024,
             outbound_queue: 1024,
             events: EventNames::default(),
             messages_per_second: 100,

@@ -34,6 +34,7 @@ impl SioFront {
             .max_payload(config.max_payload)
             // socketioxide applies max_payload to polling only; bound the
             // websocket transport the same way (tungstenite's default is 64 MiB).
+            .ws_read_buffer_size(config.ws_read_buffer_bytes)
             .ws_max_message_size(max_payload)
             .ws_max_frame_size(max_payload)
             .max_buffer_size(config.outbound_queue.max(1))

@@ -60,7 +60,7 @@ impl Default for WsConfig {
             max_message_bytes: 64 * 1024,
             max_binary_attachments: 10,
             max_queued_bytes: 256 * 1024 * 1024,
-            read_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 128 * 1024,
             write_batch_bytes: 16 * 1024,
         }

@@ -91,6 +91,7 @@ pub(crate) struct RawSocketIo {
     #[serde(with = "humantime_serde")]
     pub(crate) connect_timeout: Duration,
     pub(crate) max_payload: u64,
+    pub(crate) ws_read_buffer_bytes: usize,
 }
 
 impl Default for RawSocketIo {
@@ -103,6 +104,7 @@ impl Default for RawSocketIo {
             ping_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(45),
             max_payload: 100_000,
+            ws_read_buffer_bytes: 1024,
         }
     }
 }
@@ -132,7 +134,7 @@ impl Default for RawWs {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(2),
-            read_buffer_bytes: 4096,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 128 * 1024,
             write_batch_bytes: 16 * 1024,
         }

@@ -83,6 +83,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     positive("socketio.ping_timeout", sio.ping_timeout)?;
     positive("socketio.connect_timeout", sio.connect_timeout)?;
     at_least("socketio.max_payload", sio.max_payload, 64)?;
+    at_least(
+        "socketio.ws_read_buffer_bytes",
+        sio.ws_read_buffer_bytes as u64,
+        512,
+    )?;
 
     let mut raw_paths = Vec::new();
     for (i, path) in raw.raw.paths.iter().enumerate() {
@@ -230,6 +235,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             ping_timeout: sio.ping_timeout,
             connect_timeout: sio.connect_timeout,
             max_payload: sio.max_payload,
+            ws_read_buffer_bytes: sio.ws_read_buffer_bytes,
             outbound_queue: limits.outbound_queue,
             events: EventNames {
                 join: events.join.clone(),
