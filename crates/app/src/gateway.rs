@@ -108,6 +108,24 @@ impl Gateway {
         self.cluster.as_ref()
     }
 
+    /// Serves one already accepted connection as the listener would, except
+    /// that a client's half-close does not cut its answers off: for the fuzz
+    /// targets, which send a whole in-memory connection and then close.
+    pub(crate) fn serve_io<I>(
+        &self,
+        io: I,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let limits = HeadLimits {
+            half_close: true,
+            ..HeadLimits::new(&self.config)
+        };
+        serve_connection(io, peer, self.router.clone(), limits)
+    }
+
     /// Binds the listen address and starts serving in the background.
     pub async fn start(self) -> Result<RunningGateway, ServeError> {
         let addr = self.config.listen;
@@ -234,11 +252,7 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let limits = HeadLimits {
-            read_timeout: config.header_read_timeout,
-            max_headers: config.max_headers,
-            max_bytes: config.max_header_bytes,
-        };
+        let limits = HeadLimits::new(&config);
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
@@ -303,6 +317,20 @@ struct HeadLimits {
     read_timeout: std::time::Duration,
     max_headers: usize,
     max_bytes: usize,
+    /// Whether a client that closed its sending side still gets answers
+    /// (hyper's `half_close`; off on the listener, on for the fuzz targets).
+    half_close: bool,
+}
+
+impl HeadLimits {
+    fn new(config: &GatewayConfig) -> Self {
+        HeadLimits {
+            read_timeout: config.header_read_timeout,
+            max_headers: config.max_headers,
+            max_bytes: config.max_header_bytes,
+            half_close: false,
+        }
+    }
 }
 
 /// Serves one HTTP/1.1 connection (plain or TLS), upgrades included.
@@ -319,7 +347,8 @@ where
         // hyper enforces header_read_timeout only when it has a timer.
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout)
-        .max_buf_size(limits.max_bytes);
+        .max_buf_size(limits.max_bytes)
+        .half_close(limits.half_close);
     // hyper's own default is 100; setting it moves headers to the heap.
     if limits.max_headers != 100 {
         builder.max_headers(limits.max_headers);

@@ -9,6 +9,8 @@ mod config;
 mod connect_rate;
 mod engine_error;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod metrics;
 mod origin;

@@ -205,3 +205,6 @@ fn invalid(error: sockgate_core::BusError) -> EventError {
     warn!(%error, "the backend's webhook answer asked for something invalid");
     EventError::Invalid(format!("the backend asked for something invalid: {error}"))
 }
+
+#[cfg(test)]
+mod proptests;

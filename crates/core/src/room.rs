@@ -125,6 +125,9 @@ fn compile<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, RoomPolicyError> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

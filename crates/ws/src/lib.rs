@@ -14,6 +14,8 @@ mod control;
 mod echo;
 mod error;
 mod front;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod metrics;
 mod protocol;
