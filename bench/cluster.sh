@@ -17,7 +17,10 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# taskset execs the command, so $! is the process itself (a shell function
+# in the background would leave its child running when killed).
+core0=() core1=()
+if command -v taskset >/dev/null; then core0=(taskset -c 0) core1=(taskset -c 1); fi
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
@@ -27,14 +30,14 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 start_node() {
   local port=$1 config=$work/node-$1.toml
   printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\n' "$redis_port" >"$config"
-  RUST_LOG=warn pin 0 target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
+  RUST_LOG=warn "${core0[@]}" target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
   pids+=($!)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 }
 a=$(free_port); start_node "$a"
 b=$(free_port); start_node "$b"
 
-bench() { pin 1 target/release/sockgate-bench fanout --subscribers "$subscribers" --messages "$messages" "$@" | tail -n 1; }
+bench() { "${core1[@]}" target/release/sockgate-bench fanout --subscribers "$subscribers" --messages "$messages" "$@" | tail -n 1; }
 echo "one node:    $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --room one)"
 echo "cross-node:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room cross)"
 echo "both nodes:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room both)"
