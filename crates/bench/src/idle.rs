@@ -22,7 +22,7 @@ pub(crate) struct IdleArgs {
     /// Their protocol.
     #[arg(long, value_enum, default_value_t = Protocol::Raw)]
     protocol: Protocol,
-    /// Rooms the connections are spread over (connection i joins idle-<i mod rooms>).
+    /// Rooms the connections are spread over (connection i joins `idle-{i mod rooms}`).
     #[arg(long, default_value_t = 100)]
     rooms: usize,
     /// Seconds to wait after the last join before measuring memory, so the

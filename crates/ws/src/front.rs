@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
+use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use sockgate_core::{Bus, ConnMeta, ConnectAuth, ConnectionLimiter, EventHandler, Protocol, Sid};
+use sockgate_core::{
+    Bus, ConnMeta, ConnectAuth, ConnectRequest, ConnectionLimiter, EventHandler, Identity, Protocol, Sid,
+};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -114,43 +117,54 @@ impl RawFront {
         }
         self.sessions.spawn(
             async move {
-                let upgraded = match on_upgrade.await {
-                    Ok(upgraded) => upgraded,
-                    Err(error) => {
-                        warn!(%error, "upgrade failed");
-                        return;
-                    }
+                let Some((socket, identity)) = front.open(on_upgrade, request).await else {
+                    return;
                 };
-                let mut socket = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(front.config.tungstenite()),
-                )
-                .await;
-                let config = &front.config;
-                let identity =
-                    match auth::authenticate(&mut socket, request, &front.auth, config.auth_timeout).await {
-                        Ok(identity) => identity,
-                        Err(error) => {
-                            info!(protocol = "raw", %error, "connection refused");
-                            front.links.metrics.auth_refused();
-                            auth::refuse(&mut socket, &error, config.close_timeout).await;
-                            return;
-                        }
-                    };
                 info!(
                     protocol = "raw",
                     user = identity.user.as_deref(),
                     "connection open"
                 );
                 let meta = ConnMeta::new(Protocol::Raw, Some(peer));
-                let reason = run_session(socket, sid, identity, meta, &front.links, config).await;
+                let reason = run_session(socket, sid, identity, meta, &front.links, &front.config).await;
                 drop(permit);
                 info!(protocol = "raw", reason = reason.as_str(), "connection closed");
             }
             .instrument(span),
         );
         response
+    }
+
+    /// Completes the upgrade and authenticates the client; `None` if it
+    /// went away or was refused (it was told why). Its own function, so the
+    /// long-lived session future does not keep the handshake's state.
+    async fn open(
+        &self,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        request: ConnectRequest,
+    ) -> Option<(WebSocketStream<TokioIo<Upgraded>>, Identity)> {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                warn!(%error, "upgrade failed");
+                return None;
+            }
+        };
+        let mut socket = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(self.config.tungstenite()),
+        )
+        .await;
+        match auth::authenticate(&mut socket, request, &self.auth, self.config.auth_timeout).await {
+            Ok(identity) => Some((socket, identity)),
+            Err(error) => {
+                info!(protocol = "raw", %error, "connection refused");
+                self.links.metrics.auth_refused();
+                auth::refuse(&mut socket, &error, self.config.close_timeout).await;
+                None
+            }
+        }
     }
 
     /// Answers an upgrade to `diagnostics.echo_path`: a 101 and a task that

@@ -5,6 +5,7 @@
 //! The session is generic over `Sink + Stream` of tungstenite messages, so it
 //! is unit-tested on in-memory duplex streams without a listener.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -25,21 +26,52 @@ use crate::{CloseReason, WsConfig};
 /// Most queued messages written before one flush.
 const WRITE_BATCH: usize = 64;
 
-/// Runs a session to its end and says why it ended.
-///
-/// The client gets `{"op":"open",…}` first, is registered with the bus, and
-/// is removed from it (leaving every room) before this returns.
-pub async fn run_session<S>(
+/// What a session starts from; boxed, so that the session's future does
+/// not keep a dead copy of each argument for the connection's whole life.
+struct SessionStart<S> {
     socket: S,
     sid: Sid,
     identity: Identity,
     meta: ConnMeta,
-    links: &SessionLinks,
-    config: &WsConfig,
-) -> CloseReason
+}
+
+/// Runs a session to its end and says why it ended.
+///
+/// The client gets `{"op":"open",…}` first, is registered with the bus, and
+/// is removed from it (leaving every room) before this returns.
+pub fn run_session<'a, S>(
+    socket: S,
+    sid: Sid,
+    identity: Identity,
+    meta: ConnMeta,
+    links: &'a SessionLinks,
+    config: &'a WsConfig,
+) -> impl Future<Output = CloseReason> + Send + 'a
+where
+    S: Stream<Item = Result<Message, tungstenite::Error>>
+        + Sink<Message, Error = tungstenite::Error>
+        + Send
+        + 'a,
+{
+    let start = Box::new(SessionStart {
+        socket,
+        sid,
+        identity,
+        meta,
+    });
+    session(start, links, config)
+}
+
+async fn session<S>(start: Box<SessionStart<S>>, links: &SessionLinks, config: &WsConfig) -> CloseReason
 where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
 {
+    let SessionStart {
+        socket,
+        sid,
+        identity,
+        meta,
+    } = *start;
     let (bus, events) = (links.bus.clone(), links.events.clone());
     let (queue, outbound) = queue::bounded(config.outbound_queue);
     let control = Arc::new(Control::default());
