@@ -211,10 +211,14 @@ impl Reader<'_> {
     where
         St: Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
     {
+        // One registration with the close switch for the session's life,
+        // not one per frame.
+        let closed = self.control.closed();
+        tokio::pin!(closed);
         loop {
             let next = tokio::select! {
                 biased;
-                _ = self.control.closed() => break,
+                _ = &mut closed => break,
                 next = stream.next() => next,
             };
             self.liveness.touch();
@@ -400,15 +404,19 @@ async fn write_loop<Si>(
     // When the outstanding ping was sent, if one is.
     let mut ping_sent_ms: Option<u64> = None;
 
+    // One registration with the close switch for the session's life, not
+    // one per wake-up.
+    let closed = control.closed();
+    tokio::pin!(closed);
     let reason = loop {
         tokio::select! {
             biased;
-            reason = control.closed() => break reason,
+            reason = &mut closed => break reason,
             first = outbound.recv() => {
                 let Some(first) = first else { break control.reason() };
                 let written = tokio::select! {
                     biased;
-                    reason = control.closed() => break reason,
+                    reason = &mut closed => break reason,
                     written = write_batch(&mut sink, first, &mut outbound, metrics) => written,
                 };
                 if written.is_err() {
