@@ -27,7 +27,7 @@ pub(crate) struct ChurnArgs {
 pub(crate) async fn run(args: ChurnArgs) -> anyhow::Result<Value> {
     let target = args.target.targets().remove(0);
     let servers = args.target.servers();
-    let cpu_before = (!servers.is_empty()).then(|| servers.cpu()).transpose()?;
+    let cpu_before = servers.cpu()?;
     let deadline = Instant::now() + Duration::from_secs(args.target.timeout);
     let workers = args.target.concurrency.max(1);
     let started = Instant::now();
@@ -70,9 +70,10 @@ pub(crate) async fn run(args: ChurnArgs) -> anyhow::Result<Value> {
         first_error = first_error.or(e);
     }
     let elapsed = started.elapsed();
-    let cpu = cpu_before
-        .map(|before| servers.cpu().map(|after| (after - before).as_secs_f64()))
-        .transpose()?;
+    let cpu = servers
+        .cpu()?
+        .zip(cpu_before)
+        .map(|(after, before)| (after - before).as_secs_f64());
     Ok(json!({
         "scenario": "churn",
         "protocol": args.protocol,

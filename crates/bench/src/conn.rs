@@ -219,17 +219,32 @@ pub(crate) fn publish_frame(protocol: Protocol, room: &str, event: &str, data: &
     }
 }
 
-/// Whether `text` carries event `event` (raw `event` frame or socket.io
-/// `42["event",…]`), without parsing the JSON.
-pub(crate) fn is_event(text: &str, event: &str) -> bool {
-    text.starts_with(&format!(r#"42["{event}""#)) || text.contains(&format!(r#""event":"{event}""#))
+/// Recognises one event in either protocol's frames (raw `"event":"name"`,
+/// socket.io `42["name",…]`) without parsing the JSON; built once, since
+/// the load tool reads hundreds of thousands of deliveries a second.
+pub(crate) struct EventMatcher {
+    sio_prefix: String,
+    raw_field: String,
 }
 
-/// The unsigned integer after `"key":` in `text`, without parsing the JSON
-/// (the load tool reads hundreds of thousands of deliveries a second).
-pub(crate) fn number_field(text: &str, key: &str) -> Option<u64> {
-    let needle = format!(r#""{key}":"#);
-    let start = text.find(&needle)? + needle.len();
+impl EventMatcher {
+    pub(crate) fn new(event: &str) -> Self {
+        EventMatcher {
+            sio_prefix: format!(r#"42["{event}""#),
+            raw_field: format!(r#""event":"{event}""#),
+        }
+    }
+
+    /// Whether `text` carries this event.
+    pub(crate) fn matches(&self, text: &str) -> bool {
+        text.starts_with(&self.sio_prefix) || text.contains(&self.raw_field)
+    }
+}
+
+/// The unsigned integer after `needle` (a key with its quotes and colon,
+/// such as `"n":`) in `text`, without parsing the JSON.
+pub(crate) fn number_after(text: &str, needle: &str) -> Option<u64> {
+    let start = text.find(needle)? + needle.len();
     let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
     text[start..start + digits].parse().ok()
 }
@@ -242,12 +257,13 @@ mod tests {
     fn reads_fields_of_both_protocols_without_parsing() {
         let raw = r#"{"op":"event","room":"b","event":"m","data":{"n":12,"t":3456,"pad":"x"}}"#;
         let sio = r#"42["m",{"n":12,"t":3456,"pad":"x"}]"#;
+        let (m, done) = (EventMatcher::new("m"), EventMatcher::new("done"));
         for text in [raw, sio] {
-            assert!(is_event(text, "m"));
-            assert!(!is_event(text, "done"));
-            assert_eq!(number_field(text, "n"), Some(12));
-            assert_eq!(number_field(text, "t"), Some(3456));
-            assert_eq!(number_field(text, "missing"), None);
+            assert!(m.matches(text));
+            assert!(!done.matches(text));
+            assert_eq!(number_after(text, r#""n":"#), Some(12));
+            assert_eq!(number_after(text, r#""t":"#), Some(3456));
+            assert_eq!(number_after(text, r#""missing":"#), None);
         }
         assert_eq!(
             publish_frame(Protocol::Sio, "r", "m", "{}"),

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use serde_json::{json, Value};
 
-use crate::conn::{is_event, number_field, Conn, Incoming, Protocol};
-use crate::server::Servers;
+use crate::conn::{number_after, Conn, EventMatcher, Incoming, Protocol};
 use crate::swarm::{self, SwarmPlan};
 use crate::{percentiles, TargetArgs};
 
@@ -139,7 +138,7 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
     }
 
     let servers = args.target.servers();
-    let cpu_before = measure(&servers, Servers::cpu)?;
+    let cpu_before = servers.cpu()?;
     let padding = "x".repeat(args.payload);
     let started = Instant::now();
     let count = publishers.len();
@@ -189,7 +188,8 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
-    let cpu = measure(&servers, Servers::cpu)?
+    let cpu = servers
+        .cpu()?
         .zip(cpu_before)
         .map(|(after, before)| after - before);
     publishers[0].publish(&args.room, "done", "null").await?;
@@ -227,20 +227,18 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
     }))
 }
 
-fn measure<T>(servers: &Servers, read: impl Fn(&Servers) -> anyhow::Result<T>) -> anyhow::Result<Option<T>> {
-    if servers.is_empty() {
-        return Ok(None);
-    }
-    read(servers).map(Some)
-}
-
 /// Reads one subscriber's events until `done`; returns its latencies (µs).
 async fn read_events(mut conn: Conn, progress: Arc<Progress>, clock: Instant) -> Vec<u64> {
+    let (message, probe, done) = (
+        EventMatcher::new("m"),
+        EventMatcher::new("probe"),
+        EventMatcher::new("done"),
+    );
     let mut latencies = Vec::new();
     let mut heard = false;
     while let Ok(Incoming::Text(text)) = conn.next_text().await {
-        if is_event(&text, "m") {
-            let (Some(n), Some(t)) = (number_field(&text, "n"), number_field(&text, "t")) else {
+        if message.matches(&text) {
+            let (Some(n), Some(t)) = (number_after(&text, r#""n":"#), number_after(&text, r#""t":"#)) else {
                 continue;
             };
             let now = clock.elapsed().as_micros() as u64;
@@ -248,12 +246,12 @@ async fn read_events(mut conn: Conn, progress: Arc<Progress>, clock: Instant) ->
             if let Some(slot) = progress.received.get(n as usize) {
                 slot.fetch_add(1, Ordering::Relaxed);
             }
-        } else if is_event(&text, "probe") {
+        } else if probe.matches(&text) {
             if !heard {
                 heard = true;
                 progress.heard.fetch_add(1, Ordering::Relaxed);
             }
-        } else if is_event(&text, "done") {
+        } else if done.matches(&text) {
             break;
         }
     }

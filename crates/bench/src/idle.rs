@@ -34,7 +34,7 @@ pub(crate) struct IdleArgs {
 pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<Value> {
     let target = args.target.targets().into_iter().next().context("no --url")?;
     let servers = args.target.servers();
-    let rss_before = (!servers.is_empty()).then(|| servers.rss_bytes()).transpose()?;
+    let rss_before = servers.rss_bytes()?;
     let plan = SwarmPlan {
         count: args.connections,
         concurrency: args.target.concurrency,
@@ -59,7 +59,7 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<Value> {
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
-    let rss_after = (!servers.is_empty()).then(|| servers.rss_bytes()).transpose()?;
+    let rss_after = servers.rss_bytes()?;
     for holder in &holders {
         holder.abort();
     }

@@ -16,13 +16,12 @@ impl Servers {
         Servers { pids }
     }
 
-    /// Whether there is anything to measure.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.pids.is_empty()
-    }
-
-    /// CPU time used so far by all threads of all servers.
-    pub(crate) fn cpu(&self) -> anyhow::Result<Duration> {
+    /// CPU time used so far by all threads of all servers; `None` when no
+    /// server pid was given.
+    pub(crate) fn cpu(&self) -> anyhow::Result<Option<Duration>> {
+        if self.pids.is_empty() {
+            return Ok(None);
+        }
         let mut total = 0u64;
         for pid in &self.pids {
             let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -40,11 +39,15 @@ impl Servers {
                     .unwrap_or(0);
             }
         }
-        Ok(Duration::from_nanos(total))
+        Ok(Some(Duration::from_nanos(total)))
     }
 
-    /// Resident memory of all servers, in bytes.
-    pub(crate) fn rss_bytes(&self) -> anyhow::Result<u64> {
+    /// Resident memory of all servers, in bytes; `None` when no server pid
+    /// was given.
+    pub(crate) fn rss_bytes(&self) -> anyhow::Result<Option<u64>> {
+        if self.pids.is_empty() {
+            return Ok(None);
+        }
         let mut total = 0;
         for pid in &self.pids {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -56,6 +59,6 @@ impl Servers {
                 .context("no VmRSS")?;
             total += kib * 1024;
         }
-        Ok(total)
+        Ok(Some(total))
     }
 }
