@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::{auth, handshake, run_session, QueueBudget, SessionLinks, WsConfig, WsMetrics};
+use crate::{auth, handshake, run_session, HandshakeError, QueueBudget, SessionLinks, WsConfig, WsMetrics};
 
 /// The raw WebSocket front: one per gateway, shared by every request.
 #[derive(Clone)]
@@ -84,17 +84,7 @@ impl RawFront {
         self.links.metrics.handshake(accepted.as_ref().map(drop));
         let response = match accepted {
             Ok(response) => response,
-            Err(error) => {
-                let mut response = Response::new(Bytes::from(format!("{error}\n")));
-                *response.status_mut() = error.status();
-                if error == crate::HandshakeError::Version {
-                    response.headers_mut().insert(
-                        http::header::SEC_WEBSOCKET_VERSION,
-                        http::HeaderValue::from_static("13"),
-                    );
-                }
-                return response;
-            }
+            Err(error) => return refusal(error),
         };
         // Counted from the upgrade until the session ends.
         let permit = match self.limiter.admit(peer.ip()) {
@@ -172,11 +162,7 @@ impl RawFront {
     pub fn handle_echo<B>(&self, mut req: Request<B>) -> Response<Bytes> {
         let response = match handshake::accept(&req, &self.config.subprotocols) {
             Ok(response) => response,
-            Err(error) => {
-                let mut response = Response::new(Bytes::from(format!("{error}\n")));
-                *response.status_mut() = error.status();
-                return response;
-            }
+            Err(error) => return refusal(error),
         };
         let on_upgrade = hyper::upgrade::on(&mut req);
         let config = self.config.clone();
@@ -203,4 +189,18 @@ impl RawFront {
     pub fn wants_upgrade<B>(req: &Request<B>) -> bool {
         handshake::wants_upgrade(req.headers())
     }
+}
+
+/// The answer to a refused upgrade: its status and a one-line reason, and
+/// the version this server speaks when the client asked for another.
+fn refusal(error: HandshakeError) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(format!("{error}\n")));
+    *response.status_mut() = error.status();
+    if error == HandshakeError::Version {
+        response.headers_mut().insert(
+            http::header::SEC_WEBSOCKET_VERSION,
+            http::HeaderValue::from_static("13"),
+        );
+    }
+    response
 }
