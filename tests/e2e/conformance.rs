@@ -9,10 +9,15 @@ async fn echo_gateway() -> Gateway {
     Gateway::with_config("[diagnostics]\necho_path = \"/echo\"\n").await
 }
 
-/// The open frame every raw protocol connection gets first.
-async fn skip_open(client: &mut FrameClient) {
-    let open = client.recv().await.expect("open frame");
-    assert!(String::from_utf8_lossy(&open.payload).contains(r#""op":"open""#));
+/// A connection on `path` ready for frames: on the raw protocol's path the
+/// `open` frame it gets first is read and checked.
+async fn ready(gateway: &Gateway, path: &str) -> FrameClient {
+    let mut client = FrameClient::connect(gateway, path).await;
+    if path == "/ws" {
+        let open = client.recv().await.expect("open frame");
+        assert!(String::from_utf8_lossy(&open.payload).contains(r#""op":"open""#));
+    }
+    client
 }
 
 fn text(payload: &str) -> Frame {
@@ -69,10 +74,7 @@ async fn the_echo_path_is_off_by_default() {
 async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
     let gateway = echo_gateway().await;
     for path in ["/ws", "/echo"] {
-        let mut client = FrameClient::connect(&gateway, path).await;
-        if path == "/ws" {
-            skip_open(&mut client).await;
-        }
+        let mut client = ready(&gateway, path).await;
         client
             .send(true, TEXT, b"{\"op\":\"ping\",\"x\":\"\xff\xfe\"}")
             .await;
@@ -82,10 +84,7 @@ async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
         client.expect_eof().await;
 
         // Split over fragments: caught when the message is whole.
-        let mut client = FrameClient::connect(&gateway, path).await;
-        if path == "/ws" {
-            skip_open(&mut client).await;
-        }
+        let mut client = ready(&gateway, path).await;
         client.send(false, TEXT, b"ok so far ").await;
         client.send(true, CONTINUATION, b"\xc3\x28").await;
         assert_eq!(client.expect_close().await.close_code(), Some(1007), "{path}");
@@ -111,10 +110,7 @@ async fn framing_violations_close_with_1002() {
     ];
     for path in ["/ws", "/echo"] {
         for (what, first, masked, payload) in violations {
-            let mut client = FrameClient::connect(&gateway, path).await;
-            if path == "/ws" {
-                skip_open(&mut client).await;
-            }
+            let mut client = ready(&gateway, path).await;
             client.send_raw(first, masked, payload).await;
             let close = client.expect_close().await;
             assert_eq!(close.close_code(), Some(1002), "{what} on {path}");
@@ -126,8 +122,7 @@ async fn framing_violations_close_with_1002() {
 #[tokio::test]
 async fn a_new_message_inside_a_fragmented_one_closes_with_1002() {
     let gateway = Gateway::start().await;
-    let mut client = FrameClient::connect(&gateway, "/ws").await;
-    skip_open(&mut client).await;
+    let mut client = ready(&gateway, "/ws").await;
     client.send(false, TEXT, b"{\"op\":").await;
     client.send(true, TEXT, b"{\"op\":\"ping\"}").await;
     assert_eq!(client.expect_close().await.close_code(), Some(1002));
@@ -140,8 +135,7 @@ async fn random_bytes_after_the_handshake_end_the_connection_and_nobody_else_not
     bystander.join("calm").await;
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..20 {
-        let mut client = FrameClient::connect(&gateway, "/ws").await;
-        skip_open(&mut client).await;
+        let mut client = ready(&gateway, "/ws").await;
         let noise: Vec<u8> = (0..4096)
             .map(|_| {
                 seed ^= seed << 13;
@@ -171,8 +165,7 @@ async fn random_bytes_after_the_handshake_end_the_connection_and_nobody_else_not
 #[tokio::test]
 async fn a_ping_is_answered_with_its_payload_and_a_close_code_is_echoed() {
     let gateway = Gateway::start().await;
-    let mut client = FrameClient::connect(&gateway, "/ws").await;
-    skip_open(&mut client).await;
+    let mut client = ready(&gateway, "/ws").await;
     client.send(true, PING, b"payload").await;
     let pong = client.recv().await.unwrap();
     assert_eq!((pong.opcode, pong.payload.as_slice()), (PONG, &b"payload"[..]));
@@ -198,10 +191,7 @@ async fn a_bad_close_frame_is_answered_with_1002_or_1007() {
     ];
     for path in ["/ws", "/echo"] {
         for (what, payload, expected) in &cases {
-            let mut client = FrameClient::connect(&gateway, path).await;
-            if path == "/ws" {
-                skip_open(&mut client).await;
-            }
+            let mut client = ready(&gateway, path).await;
             client.send(true, CLOSE, payload).await;
             assert_eq!(
                 client.expect_close().await.close_code(),

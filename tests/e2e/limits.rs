@@ -2,18 +2,14 @@
 //! connections per second per address, binary attachments, and the memory
 //! budget of raw outbound queues.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::operations::sample;
 use crate::subprotocol::reqwest_like::upgrade;
+use crate::util::flood::flood;
 use crate::util::{Gateway, RawClient, SioClient, SioOptions};
 
 #[tokio::test]
@@ -102,79 +98,6 @@ async fn binary_attachments_beyond_the_limit_are_refused_on_both_protocols() {
     assert_eq!(receiver.expect_event("after").await, [json!(1)]);
 }
 
-/// Outcome of [`flood`]: what the client that never read saw at the end.
-struct Flood {
-    slow_close: Option<u16>,
-    slow_received: usize,
-}
-
-/// Publishes `events` distinct 8 KB events to a room with a client that
-/// reads everything and one that never reads until the end; asserts the
-/// first got every event in order.
-async fn flood(gateway: &Gateway, events: usize) -> Flood {
-    const WINDOW: usize = 32;
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(gateway.addr).await.unwrap();
-    let (mut slow, _) = tokio_tungstenite::client_async(gateway.ws_url("/ws"), stream)
-        .await
-        .unwrap();
-    let _open = slow.next().await;
-    let join = json!({"op": "join", "room": "flood", "id": 1});
-    slow.send(Message::Text(join.to_string().into())).await.unwrap();
-    let _ack = slow.next().await;
-
-    let mut fast = RawClient::connect(&gateway.ws_url("/ws")).await;
-    fast.join("flood").await;
-    let fast_received = Arc::new(AtomicUsize::new(0));
-    let progress = fast_received.clone();
-    let fast_reader = tokio::spawn(async move {
-        for n in 0..events {
-            let event = fast.recv_event().await;
-            assert_eq!(
-                event["data"]["n"], n,
-                "the reading client gets every event in order"
-            );
-            progress.store(n + 1, Ordering::Release);
-        }
-    });
-    let mut publisher = RawClient::connect(&gateway.ws_url("/ws")).await;
-    let padding = "p".repeat(8000);
-    for n in 0..events {
-        while n >= fast_received.load(Ordering::Acquire) + WINDOW {
-            assert!(!fast_reader.is_finished(), "the reading client stopped");
-            tokio::task::yield_now().await;
-        }
-        let event =
-            json!({"op": "publish", "room": "flood", "event": "tick", "data": {"n": n, "pad": padding}});
-        publisher.send(event).await;
-    }
-    tokio::time::timeout(Duration::from_secs(60), fast_reader)
-        .await
-        .expect("the reading client was slowed down")
-        .expect("reading client");
-
-    let mut outcome = Flood {
-        slow_close: None,
-        slow_received: 0,
-    };
-    // Read the slow client now: what it was sent, then a close if any.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(message)) = slow.next().await {
-            match message {
-                Message::Text(_) => outcome.slow_received += 1,
-                Message::Close(frame) => {
-                    outcome.slow_close = frame.map(|f| u16::from(f.code));
-                    return;
-                }
-                _ => {}
-            }
-        }
-    })
-    .await;
-    outcome
-}
-
 #[tokio::test]
 async fn over_the_memory_budget_a_client_far_behind_is_closed_and_the_memory_comes_back() {
     // The queue (4096) never fills in this run, so only the budget
@@ -182,9 +105,12 @@ async fn over_the_memory_budget_a_client_far_behind_is_closed_and_the_memory_com
     const EVENTS: usize = 3000;
     let limits = "[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\n";
     let gateway = Gateway::with_config(&format!("{limits}max_queued_bytes = 262144\n")).await;
-    let outcome = flood(&gateway, EVENTS).await;
-    assert_eq!(outcome.slow_close, Some(u16::from(CloseCode::Policy)));
-    assert!(outcome.slow_received < EVENTS, "{}", outcome.slow_received);
+    let outcome = flood(&gateway, EVENTS, 8000, Duration::from_secs(5)).await;
+    assert_eq!(
+        outcome.close.map(|f| u16::from(f.code)),
+        Some(u16::from(CloseCode::Policy))
+    );
+    assert!(outcome.received < EVENTS, "{}", outcome.received);
     let metrics = gateway.http_get("/metrics").await;
     assert!(
         sample(&metrics, "sockgate_raw_queued_bytes") < 65536.0,
@@ -194,7 +120,7 @@ async fn over_the_memory_budget_a_client_far_behind_is_closed_and_the_memory_com
     // The same run with a large budget: nobody is closed, and the client
     // that did not read gets every event once it does.
     let gateway = Gateway::with_config(&format!("{limits}max_queued_bytes = 1073741824\n")).await;
-    let outcome = flood(&gateway, EVENTS).await;
-    assert_eq!(outcome.slow_close, None);
-    assert_eq!(outcome.slow_received, EVENTS);
+    let outcome = flood(&gateway, EVENTS, 8000, Duration::from_secs(5)).await;
+    assert!(outcome.close.is_none());
+    assert_eq!(outcome.received, EVENTS);
 }

@@ -1,16 +1,13 @@
 //! Raw protocol v1 as a mini-program sees it: acks, errors that keep the
 //! connection open, close codes, and slow consumers.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::util::flood::flood;
 use crate::util::{Gateway, RawClient, SioClient};
 
 #[tokio::test]
@@ -121,77 +118,13 @@ async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer_and_others_ge
     let gateway =
         Gateway::with_config("[limits]\noutbound_queue = 64\nmessages_per_second = 1000000\nmessage_burst = 1000000\n[raw]\nwrite_buffer_bytes = 0\n").await;
     const EVENTS: usize = 8_000;
-    // The publisher stays at most this many events ahead of the fast reader,
-    // so "fast" means "keeps up", whatever the speed of this test build.
-    const WINDOW: usize = 32;
-
-    // The slow client: a tiny receive buffer, and it never reads.
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(gateway.addr).await.unwrap();
-    let (mut slow, _) = tokio_tungstenite::client_async(gateway.ws_url("/ws"), stream)
-        .await
-        .unwrap();
-    let _open = slow.next().await;
-    slow.send(Message::Text(
-        json!({"op": "join", "room": "flood", "id": 1}).to_string().into(),
-    ))
-    .await
-    .unwrap();
-    let _ack = slow.next().await;
-
-    let mut fast = RawClient::connect(&gateway.ws_url("/ws")).await;
-    fast.join("flood").await;
-    let fast_received = Arc::new(AtomicUsize::new(0));
-    let progress = fast_received.clone();
-    let fast_reader = tokio::spawn(async move {
-        for n in 0..EVENTS {
-            let event = fast.recv_event().await;
-            assert_eq!(
-                event["data"]["n"], n,
-                "the fast raw client gets every event in order"
-            );
-            progress.store(n + 1, Ordering::Release);
-        }
-    });
-
-    let mut publisher = RawClient::connect(&gateway.ws_url("/ws")).await;
-    let padding = "p".repeat(2000);
-    for n in 0..EVENTS {
-        while n >= fast_received.load(Ordering::Acquire) + WINDOW {
-            assert!(!fast_reader.is_finished(), "the fast reader stopped");
-            tokio::task::yield_now().await;
-        }
-        publisher
-            .send(
-                json!({"op": "publish", "room": "flood", "event": "tick", "data": {"n": n, "pad": padding}}),
-            )
-            .await;
-    }
-    tokio::time::timeout(Duration::from_secs(60), fast_reader)
-        .await
-        .expect("the fast client was slowed down")
-        .expect("fast reader");
-
-    // Now read the slow client: some events, then the gateway's close.
-    let mut received = 0;
-    let ending = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match slow.next().await {
-                Some(Ok(Message::Text(_))) => received += 1,
-                Some(Ok(Message::Close(frame))) => return Some(frame),
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return None,
-            }
-        }
-    })
-    .await
-    .expect("the slow consumer was never disconnected");
+    let end = flood(&gateway, EVENTS, 2000, Duration::from_secs(20)).await;
+    assert!(end.ended, "the slow consumer was never disconnected");
     assert!(
-        received < EVENTS,
+        end.received < EVENTS,
         "the slow client cannot have received everything"
     );
-    if let Some(Some(frame)) = ending {
+    if let Some(frame) = end.close {
         assert_eq!(frame.code, CloseCode::Policy);
         assert_eq!(frame.reason.as_str(), "slow consumer");
     }

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod flood;
 pub mod frames;
 pub mod gateway;
 pub mod jwt;
