@@ -114,59 +114,19 @@ struct Request<'a> {
     id: Option<&'a RawValue>,
 }
 
+/// The peer's command line, the same for every peer (see ../README.md).
+#[derive(clap::Parser)]
 struct Args {
+    /// Port to listen on, on 127.0.0.1 (0: any free port).
+    #[arg(long, env = "PORT", default_value_t = 0)]
     port: u16,
+    /// Runtime worker threads (default: one per core it may run on).
+    #[arg(long)]
     threads: Option<usize>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut port = match std::env::var("PORT") {
-        Ok(p) if !p.is_empty() => p.parse().map_err(|_| format!("bad PORT {p:?}"))?,
-        _ => 0,
-    };
-    let mut threads = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (key, inline) = match arg.split_once('=') {
-            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or(format!("{key} needs a value"))
-        };
-        match key.as_str() {
-            "--port" => {
-                let v = value()?;
-                port = v.parse().map_err(|_| format!("bad --port {v:?}"))?;
-            }
-            "--threads" => {
-                let v = value()?;
-                let n: usize = v.parse().map_err(|_| format!("bad --threads {v:?}"))?;
-                if n == 0 {
-                    return Err("--threads must be at least 1".into());
-                }
-                threads = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: peer-tungstenite [--port P] [--threads N]".into());
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(Args { port, threads })
-}
-
 fn main() {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let args = <Args as clap::Parser>::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         builder.worker_threads(n);
