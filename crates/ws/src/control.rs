@@ -4,8 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use sockgate_core::{Envelope, Offer, Recipient};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_util::sync::CancellationToken;
 
 use crate::budget::QueueBudget;
 use crate::queue::{Sender, TrySendError};
@@ -21,23 +21,30 @@ pub(crate) enum Outbound {
 }
 
 /// Decides once why a connection ends and wakes everyone waiting on it.
+///
+/// A `Notify` inside the connection's own allocation rather than a
+/// cancellation token, which would be one more allocation per connection.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     reason: OnceLock<CloseReason>,
-    token: CancellationToken,
+    switch: Notify,
 }
 
 impl Control {
     /// Starts closing for `reason`; later reasons are ignored.
     pub(crate) fn close(&self, reason: CloseReason) {
         if self.reason.set(reason).is_ok() {
-            self.token.cancel();
+            self.switch.notify_waiters();
         }
     }
 
     /// Waits until the connection starts closing and says why.
     pub(crate) async fn closed(&self) -> CloseReason {
-        self.token.cancelled().await;
+        // Registered before the check: a close between the two still wakes it.
+        let notified = self.switch.notified();
+        if !self.is_closed() {
+            notified.await;
+        }
         self.reason()
     }
 
@@ -47,7 +54,7 @@ impl Control {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        self.reason.get().is_some()
     }
 }
 

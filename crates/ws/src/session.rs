@@ -6,7 +6,6 @@
 //! is unit-tested on in-memory duplex streams without a listener.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -15,13 +14,16 @@ use sockgate_core::{
     Bus, BusError, ClientEvent, ConnMeta, Envelope, ErrorCode, EventHandler, Identity, RateVerdict, Route,
     Sid, TokenBucket, Who,
 };
-use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::control::{Control, Outbound, RawRecipient};
 use crate::protocol::{self, ClientFrame, RequestId};
 use crate::queue::{self, Receiver, Sender, TrySendError};
 use crate::{CloseReason, WsConfig};
+
+mod heartbeat;
+
+use heartbeat::{Beat, Heartbeat, Liveness};
 
 /// Most queued messages written before one flush.
 const WRITE_BATCH: usize = 64;
@@ -71,7 +73,7 @@ where
         sid,
         identity,
         meta,
-    } = *start;
+    } = unbox(start);
     let (bus, events) = (links.bus.clone(), links.events.clone());
     let (queue, outbound) = queue::bounded(config.outbound_queue);
     let control = Arc::new(Control::default());
@@ -141,6 +143,14 @@ where
     control.reason()
 }
 
+/// Moves a value out of its box and frees the box at once. (A box that is
+/// destructured in place stays allocated until the end of its scope, which
+/// for the session is the connection's whole life.)
+#[allow(clippy::boxed_local)] // the box is the point: it must be freed here
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
+}
+
 /// Takes the connection off the bus (once) and tells the backend.
 fn depart(bus: &dyn Bus, events: Option<&Arc<dyn EventHandler>>, sid: Sid, reason: CloseReason) {
     let Some(snapshot) = bus.connection(sid) else {
@@ -165,30 +175,6 @@ pub struct SessionLinks {
     pub metrics: Arc<crate::WsMetrics>,
     /// Memory all raw outbound queues may hold (`limits.max_queued_bytes`).
     pub budget: Arc<crate::QueueBudget>,
-}
-
-/// When the client was last heard from, in milliseconds since the session began.
-struct Liveness {
-    start: Instant,
-    last_seen_ms: AtomicU64,
-}
-
-impl Liveness {
-    fn new() -> Self {
-        Liveness {
-            start: Instant::now(),
-            last_seen_ms: AtomicU64::new(0),
-        }
-    }
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-    fn touch(&self) {
-        self.last_seen_ms.store(self.now_ms(), Ordering::Relaxed);
-    }
-    fn seen_since(&self, ms: u64) -> bool {
-        self.last_seen_ms.load(Ordering::Relaxed) >= ms
-    }
 }
 
 struct Reader<'a> {
@@ -397,12 +383,8 @@ async fn write_loop<Si>(
 ) where
     Si: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let pong_deadline = tokio::time::sleep(config.ping_timeout);
-    tokio::pin!(pong_deadline);
-    // When the outstanding ping was sent, if one is.
-    let mut ping_sent_ms: Option<u64> = None;
+    let (mut heartbeat, timer) = Heartbeat::new(config.ping_interval, config.ping_timeout);
+    tokio::pin!(timer);
 
     // One registration with the close switch for the session's life, not
     // one per wake-up.
@@ -423,21 +405,15 @@ async fn write_loop<Si>(
                     control.close(CloseReason::ConnectionLost);
                 }
             }
-            _ = ping.tick() => {
-                if ping_sent_ms.is_none() {
-                    ping_sent_ms = Some(liveness.now_ms());
-                    pong_deadline.as_mut().reset(Instant::now() + config.ping_timeout);
+            () = &mut timer => match heartbeat.fired(timer.as_mut(), liveness) {
+                Beat::Ping => {
                     if sink.send(Message::Ping(Default::default())).await.is_err() {
                         control.close(CloseReason::ConnectionLost);
                     }
                 }
-            }
-            _ = &mut pong_deadline, if ping_sent_ms.is_some() => {
-                let sent = ping_sent_ms.take().unwrap_or_default();
-                if !liveness.seen_since(sent) {
-                    control.close(CloseReason::PingTimeout);
-                }
-            }
+                Beat::Alive => {}
+                Beat::Dead => control.close(CloseReason::PingTimeout),
+            },
         }
     };
     if let Some(frame) = reason.close_frame() {
