@@ -7,6 +7,7 @@
 mod client_addr;
 mod config;
 mod connect_rate;
+mod detach;
 mod engine_error;
 mod error;
 #[doc(hidden)]

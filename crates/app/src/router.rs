@@ -184,7 +184,7 @@ impl Router {
         Ok(req)
     }
 
-    async fn socketio(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let cors = match self.origins.check(req.headers()) {
             OriginCheck::Refused => {
                 return text(
@@ -208,7 +208,11 @@ impl Router {
         let opens_session = query_param(req.uri().query(), "sid").is_none();
         let mut response = match opens_session {
             true => match self.connect_rate.admit(peer.ip(), Instant::now()) {
-                Ok(()) => self.engine(req, peer).await,
+                Ok(()) => {
+                    // socketioxide keeps this request for the session's life.
+                    crate::detach::detach_from_read_buffer(&mut req);
+                    self.engine(req, peer).await
+                }
                 Err(wait) => too_many_connects(wait),
             },
             false => self.engine(req, peer).await,
