@@ -1,10 +1,13 @@
 //! One connection's close switch, shared by its reader, its writer and the
 //! bus (which flips it for slow consumers).
 
+use std::future::{poll_fn, Future};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
 
 use sockgate_core::{Envelope, Offer, Recipient};
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::budget::QueueBudget;
@@ -20,32 +23,46 @@ pub(crate) enum Outbound {
     Reply(String),
 }
 
-/// Decides once why a connection ends and wakes everyone waiting on it.
+/// Decides once why a connection ends and wakes everyone waiting on it;
+/// also where the reader tells the writer's heartbeat the client is alive.
 ///
-/// A `Notify` inside the connection's own allocation rather than a
-/// cancellation token, which would be one more allocation per connection.
+/// Exactly two tasks wait on it, the reader and the writer, each with a
+/// waker slot of its own: registering is one atomic swap, with no lock
+/// and no waiter list on the path of every wake-up.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     reason: OnceLock<CloseReason>,
-    switch: Notify,
+    waiters: [AtomicWaker; 2],
+    /// When the client last sent anything.
+    pub(crate) liveness: crate::session::Liveness,
+}
+
+/// Which of the two waiters a [`Control::closed`] is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Waiter {
+    Reader = 0,
+    Writer = 1,
 }
 
 impl Control {
     /// Starts closing for `reason`; later reasons are ignored.
     pub(crate) fn close(&self, reason: CloseReason) {
         if self.reason.set(reason).is_ok() {
-            self.switch.notify_waiters();
+            self.waiters.iter().for_each(AtomicWaker::wake);
         }
     }
 
-    /// Waits until the connection starts closing and says why.
-    pub(crate) async fn closed(&self) -> CloseReason {
-        // Registered before the check: a close between the two still wakes it.
-        let notified = self.switch.notified();
-        if !self.is_closed() {
-            notified.await;
-        }
-        self.reason()
+    /// Waits until the connection starts closing and says why. Only one
+    /// future per `waiter` may be waiting at a time.
+    pub(crate) fn closed(&self, waiter: Waiter) -> impl Future<Output = CloseReason> + '_ {
+        poll_fn(move |cx| {
+            // Registered before the check: a close between the two still wakes it.
+            self.waiters[waiter as usize].register(cx.waker());
+            match self.reason.get() {
+                Some(reason) => Poll::Ready(*reason),
+                None => Poll::Pending,
+            }
+        })
     }
 
     /// The reason given so far (connection lost if none).

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::value::RawValue;
@@ -15,15 +16,17 @@ use sockgate_core::{
     Sid, TokenBucket, Who,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::task::AbortOnDropHandle;
 
-use crate::control::{Control, Outbound, RawRecipient};
+use crate::control::{Control, Outbound, RawRecipient, Waiter};
 use crate::protocol::{self, ClientFrame, RequestId};
 use crate::queue::{self, Receiver, Sender, TrySendError};
 use crate::{CloseReason, WsConfig};
 
 mod heartbeat;
 
-use heartbeat::{Beat, Heartbeat, Liveness};
+pub(crate) use heartbeat::Liveness;
+use heartbeat::{Beat, Heartbeat};
 
 /// Most queued messages written before one flush.
 const WRITE_BATCH: usize = 64;
@@ -53,7 +56,7 @@ where
     S: Stream<Item = Result<Message, tungstenite::Error>>
         + Sink<Message, Error = tungstenite::Error>
         + Send
-        + 'a,
+        + 'static,
 {
     let start = Box::new(SessionStart {
         socket,
@@ -66,7 +69,10 @@ where
 
 async fn session<S>(start: Box<SessionStart<S>>, links: &SessionLinks, config: &WsConfig) -> CloseReason
 where
-    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Send,
+    S: Stream<Item = Result<Message, tungstenite::Error>>
+        + Sink<Message, Error = tungstenite::Error>
+        + Send
+        + 'static,
 {
     let SessionStart {
         socket,
@@ -75,6 +81,56 @@ where
         meta,
     } = unbox(start);
     let (bus, events) = (links.bus.clone(), links.events.clone());
+    let (queue, outbound, control) = enter(sid, identity, meta, links, config);
+
+    let (sink, stream) = socket.split();
+    // The writer is a task of its own, so that a delivery wakes only the
+    // writer, not the reader too (as one task joining both would).
+    let writer = Writer {
+        sink,
+        outbound,
+        control: control.clone(),
+        metrics: links.metrics.clone(),
+        heartbeat: (config.ping_interval, config.ping_timeout),
+        close_timeout: config.close_timeout,
+    };
+    let writer = AbortOnDropHandle::new(tokio::spawn(writer.run()));
+    let reader = Reader {
+        metrics: &links.metrics,
+        rate: std::sync::Mutex::new(TokenBucket::new(config.messages_per_second, config.message_burst)),
+        sid,
+        bus: bus.as_ref(),
+        events: events.as_ref(),
+        queue,
+        control: &control,
+        config,
+    };
+    let session = async { tokio::join!(reader.run(stream), writer) };
+    // On shutdown the session closes itself with 1001 "going away", drains,
+    // and ends like any other.
+    let shutdown = async {
+        links.shutdown.cancelled().await;
+        control.close(CloseReason::ServerShutdown);
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = session => {}
+        () = shutdown => {}
+    }
+    depart(bus.as_ref(), events.as_ref(), sid, control.reason());
+    control.reason()
+}
+
+/// Greets the client (open frame, then the backend's welcome events) and
+/// registers it on the bus. A function of its own, so that the session's
+/// future does not keep the identity for the connection's whole life.
+fn enter(
+    sid: Sid,
+    identity: Identity,
+    meta: ConnMeta,
+    links: &SessionLinks,
+    config: &WsConfig,
+) -> (Sender<Outbound>, Receiver<Outbound>, Arc<Control>) {
     let (queue, outbound) = queue::bounded(config.outbound_queue);
     let control = Arc::new(Control::default());
     let open = protocol::open_frame(
@@ -91,7 +147,7 @@ where
             let _ = queue.try_send(Outbound::Reply(protocol::event_frame(&envelope)));
         }
     }
-    bus.connect(
+    links.bus.connect(
         sid,
         Route::Direct(Arc::new(RawRecipient {
             queue: queue.clone(),
@@ -99,48 +155,16 @@ where
             budget: links.budget.clone(),
         })),
         ConnMeta {
-            user: identity.user.clone(),
-            metadata: identity.metadata.clone().map(Arc::new),
+            user: identity.user,
+            metadata: identity.metadata.map(Arc::new),
             ..meta
         },
     );
     if !identity.rooms.is_empty() {
         // Rooms from the token were chosen by the backend: no room policy.
-        let _ = bus.add_rooms(Who::Sid(sid), &identity.rooms);
+        let _ = links.bus.add_rooms(Who::Sid(sid), &identity.rooms);
     }
-
-    let liveness = Liveness::new();
-    let (sink, stream) = socket.split();
-    let reader = Reader {
-        metrics: &links.metrics,
-        rate: std::sync::Mutex::new(TokenBucket::new(config.messages_per_second, config.message_burst)),
-        sid,
-        bus: bus.as_ref(),
-        events: events.as_ref(),
-        queue,
-        control: &control,
-        liveness: &liveness,
-        config,
-    };
-    let session = async {
-        tokio::join!(
-            reader.run(stream),
-            write_loop(sink, outbound, &control, &liveness, config, &links.metrics)
-        )
-    };
-    // On shutdown the session closes itself with 1001 "going away", drains,
-    // and ends like any other.
-    let shutdown = async {
-        links.shutdown.cancelled().await;
-        control.close(CloseReason::ServerShutdown);
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = session => {}
-        () = shutdown => {}
-    }
-    depart(bus.as_ref(), events.as_ref(), sid, control.reason());
-    control.reason()
+    (queue, outbound, control)
 }
 
 /// Moves a value out of its box and frees the box at once. (A box that is
@@ -185,7 +209,6 @@ struct Reader<'a> {
     events: Option<&'a Arc<dyn EventHandler>>,
     queue: Sender<Outbound>,
     control: &'a Arc<Control>,
-    liveness: &'a Liveness,
     config: &'a WsConfig,
 }
 
@@ -199,7 +222,7 @@ impl Reader<'_> {
     {
         // One registration with the close switch for the session's life,
         // not one per frame.
-        let closed = self.control.closed();
+        let closed = self.control.closed(Waiter::Reader);
         tokio::pin!(closed);
         loop {
             let next = tokio::select! {
@@ -207,7 +230,7 @@ impl Reader<'_> {
                 _ = &mut closed => break,
                 next = stream.next() => next,
             };
-            self.liveness.touch();
+            self.control.liveness.touch();
             let reason = match next {
                 Some(Ok(Message::Text(text))) => {
                     self.metrics.frame_in(text.len());
@@ -371,55 +394,68 @@ fn reply(queue: &Sender<Outbound>, control: &Control, frame: String) {
     }
 }
 
-/// Writes queued frames in batches, pings on schedule, and sends the close
-/// frame once the session starts closing.
-async fn write_loop<Si>(
-    mut sink: Si,
-    mut outbound: Receiver<Outbound>,
-    control: &Control,
-    liveness: &Liveness,
-    config: &WsConfig,
-    metrics: &crate::WsMetrics,
-) where
+/// The writer task: writes queued frames in batches, pings on schedule,
+/// and sends the close frame once the session starts closing.
+struct Writer<Si> {
+    sink: Si,
+    outbound: Receiver<Outbound>,
+    control: Arc<Control>,
+    metrics: Arc<crate::WsMetrics>,
+    /// `raw.ping_interval` and `raw.ping_timeout`.
+    heartbeat: (Duration, Duration),
+    close_timeout: Duration,
+}
+
+impl<Si> Writer<Si>
+where
     Si: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    let (mut heartbeat, timer) = Heartbeat::new(config.ping_interval, config.ping_timeout);
-    tokio::pin!(timer);
-
-    // One registration with the close switch for the session's life, not
-    // one per wake-up.
-    let closed = control.closed();
-    tokio::pin!(closed);
-    let reason = loop {
-        tokio::select! {
-            biased;
-            reason = &mut closed => break reason,
-            first = outbound.recv() => {
-                let Some(first) = first else { break control.reason() };
-                let written = tokio::select! {
-                    biased;
-                    reason = &mut closed => break reason,
-                    written = write_batch(&mut sink, first, &mut outbound, metrics) => written,
-                };
-                if written.is_err() {
-                    control.close(CloseReason::ConnectionLost);
-                }
-            }
-            () = &mut timer => match heartbeat.fired(timer.as_mut(), liveness) {
-                Beat::Ping => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+    async fn run(self) {
+        let Writer {
+            mut sink,
+            mut outbound,
+            control,
+            metrics,
+            heartbeat: (ping_interval, ping_timeout),
+            close_timeout,
+        } = self;
+        let (mut heartbeat, timer) = Heartbeat::new(ping_interval, ping_timeout);
+        tokio::pin!(timer);
+        // One registration with the close switch for the session's life,
+        // not one per wake-up.
+        let closed = control.closed(Waiter::Writer);
+        tokio::pin!(closed);
+        let reason = loop {
+            tokio::select! {
+                biased;
+                reason = &mut closed => break reason,
+                first = outbound.recv() => {
+                    let Some(first) = first else { break control.reason() };
+                    let written = tokio::select! {
+                        biased;
+                        reason = &mut closed => break reason,
+                        written = write_batch(&mut sink, first, &mut outbound, &metrics) => written,
+                    };
+                    if written.is_err() {
                         control.close(CloseReason::ConnectionLost);
                     }
                 }
-                Beat::Alive => {}
-                Beat::Dead => control.close(CloseReason::PingTimeout),
-            },
+                () = &mut timer => match heartbeat.fired(timer.as_mut(), &control.liveness) {
+                    Beat::Ping => {
+                        if sink.send(Message::Ping(Default::default())).await.is_err() {
+                            control.close(CloseReason::ConnectionLost);
+                        }
+                    }
+                    Beat::Alive => {}
+                    Beat::Dead => control.close(CloseReason::PingTimeout),
+                },
+            }
+        };
+        if let Some(frame) = reason.close_frame() {
+            let _ = tokio::time::timeout(close_timeout, sink.send(Message::Close(Some(frame)))).await;
         }
-    };
-    if let Some(frame) = reason.close_frame() {
-        let _ = tokio::time::timeout(config.close_timeout, sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(close_timeout, sink.close()).await;
     }
-    let _ = tokio::time::timeout(config.close_timeout, sink.close()).await;
 }
 
 async fn write_batch<Si>(

@@ -13,9 +13,16 @@ use tokio::time::{Instant, Sleep};
 
 /// When the client was last heard from, in milliseconds since the session
 /// began. The reader touches it on every frame; the heartbeat reads it.
-pub(super) struct Liveness {
+#[derive(Debug)]
+pub(crate) struct Liveness {
     start: Instant,
     last_seen_ms: AtomicU64,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Liveness {
@@ -31,7 +38,7 @@ impl Liveness {
     }
 
     /// Records that the client sent something just now.
-    pub(super) fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.last_seen_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
