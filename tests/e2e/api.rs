@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::util::api::{api_config, API_KEY};
-use crate::util::{Gateway, RawClient, SioClient};
+use crate::util::{Gateway, RawClient, SioClient, SioOptions};
 
 #[tokio::test]
 async fn the_api_is_off_until_a_key_is_configured() {
@@ -293,4 +293,87 @@ async fn bad_requests_get_clear_json_errors() {
         gateway.api_get("/api/cluster").await.body,
         json!({"result": {"clustered": false}})
     );
+}
+
+#[tokio::test]
+async fn stats_and_the_newest_connections_show_protocols_and_transports() {
+    let gateway = Gateway::with_config(&api_config()).await;
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let mut listener = RawClient::connect(&gateway.ws_url("/ws")).await;
+    raw.join("lobby").await;
+    listener.join("lobby").await;
+    let websocket = SioClient::connect(&gateway).await;
+    let polling = SioClient::connect_with(
+        &gateway,
+        SioOptions {
+            transports: "polling",
+            ..SioOptions::default()
+        },
+    )
+    .await;
+
+    let stats = gateway.api_get("/api/stats").await.body["result"].clone();
+    assert_eq!(
+        stats["connections"],
+        json!({"total": 4, "raw": 2, "socketio_websocket": 1, "socketio_polling": 1})
+    );
+    assert_eq!(stats["rooms"], 1);
+    assert_eq!(stats["history"]["interval_seconds"], 5);
+
+    let newest = gateway.api_get("/api/connections?limit=2").await.body["result"]["connections"].clone();
+    let listed: Vec<(&str, &str)> = newest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["sid"].as_str().unwrap(), c["transport"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (polling.id.as_str(), "polling"),
+            (websocket.id.as_str(), "websocket")
+        ]
+    );
+    let all = gateway.api_get("/api/connections").await.body["result"]["connections"].clone();
+    assert_eq!(all.as_array().unwrap().len(), 4);
+    assert_eq!(all[3]["sid"], json!(raw.sid), "the oldest comes last");
+    assert_eq!(all[3]["rooms"], json!(["lobby"]));
+    for bad in ["0", "1001", "many"] {
+        let response = gateway.api_get(&format!("/api/connections?limit={bad}")).await;
+        assert_eq!(response.status, 400, "limit={bad}");
+        assert_eq!(response.body["error"]["code"], "bad_request");
+    }
+
+    // The three publishes show up in the five-second samples (maybe split
+    // over two of them).
+    for n in 0..3 {
+        raw.publish("lobby", "chat", json!(n)).await;
+        listener.recv_event().await;
+    }
+    let total = |samples: &[serde_json::Value], key: &str| -> u64 {
+        samples.iter().filter_map(|s| s[key].as_u64()).sum()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let samples = loop {
+        let stats = gateway.api_get("/api/stats").await.body["result"].clone();
+        let samples = stats["history"]["samples"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if total(&samples, "publishes") >= 3 {
+            break samples;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the publishes never showed: {stats}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert_eq!(total(&samples, "publishes"), 3, "{samples:?}");
+    assert_eq!(total(&samples, "raw_deliveries"), 3, "{samples:?}");
+    assert!(
+        total(&samples, "messages_in") >= 3 + 2,
+        "joins and publishes: {samples:?}"
+    );
+    assert_eq!(samples.last().unwrap()["connections"], 4, "{samples:?}");
 }

@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::activity::{NodeActivity, SAMPLE_INTERVAL};
 use crate::metrics::Telemetry;
 use crate::readiness::Readiness;
 use crate::router::Router;
@@ -35,6 +36,7 @@ pub struct Gateway {
     webhooks: Webhooks,
     readiness: Arc<Readiness>,
     telemetry: Arc<Telemetry>,
+    activity: Arc<NodeActivity>,
 }
 
 impl Gateway {
@@ -69,7 +71,6 @@ impl Gateway {
         );
         let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events, limiter);
         let readiness = Arc::new(Readiness::new(directory.clone()));
-        let api = Api::new(shared, directory, config.api.clone());
         let telemetry = Arc::new(Telemetry {
             bus: bus.clone(),
             raw: raw.clone(),
@@ -77,6 +78,8 @@ impl Gateway {
             webhooks: webhooks.clone(),
             cluster: cluster.clone(),
         });
+        let activity = NodeActivity::new(telemetry.clone());
+        let api = Api::new(shared, directory, config.api.clone()).with_activity(activity.clone());
         let router = Arc::new(Router::new(
             &config,
             sio.service(),
@@ -95,6 +98,7 @@ impl Gateway {
             webhooks,
             readiness,
             telemetry,
+            activity,
         })
     }
 
@@ -136,6 +140,8 @@ impl Gateway {
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let stop = CancellationToken::new();
+        // The admin dashboard's rate history.
+        tokio::spawn(self.activity.clone().sample_every(SAMPLE_INTERVAL, stop.clone()));
         let tls = match &self.config.tls {
             Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
             None => None,

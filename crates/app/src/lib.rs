@@ -4,6 +4,7 @@
 //! The protocol fronts (`sockgate-ws`, `sockgate-sio`) know nothing of each
 //! other; they meet here, on one [`LocalBus`](sockgate_bus::LocalBus).
 
+mod activity;
 mod client_addr;
 mod config;
 mod connect_rate;

@@ -14,6 +14,7 @@ use serde_json::{json, value::RawValue, Value};
 use sockgate_core::{Bus, ConnRecord, Directory, Sid};
 use tracing::debug;
 
+use crate::activity::Activity;
 use crate::auth::authorized;
 use crate::requests::{parse_sid, DisconnectRequest, EmitRequest, EmitTarget, MembershipRequest, WhoTarget};
 use crate::ApiError;
@@ -45,6 +46,7 @@ pub struct Api {
     bus: Arc<dyn Bus>,
     directory: Arc<dyn Directory>,
     config: Arc<ApiConfig>,
+    activity: Option<Arc<dyn Activity>>,
 }
 
 impl Api {
@@ -55,7 +57,14 @@ impl Api {
             bus,
             directory,
             config: Arc::new(config),
+            activity: None,
         }
+    }
+
+    /// Serves `GET /api/stats` and `GET /api/connections` from `activity`.
+    pub fn with_activity(mut self, activity: Arc<dyn Activity>) -> Self {
+        self.activity = Some(activity);
+        self
     }
 
     /// Whether the API is on (some key is configured).
@@ -125,6 +134,8 @@ impl Api {
                 Err(error) => Err(error),
             },
             ["cluster"] => get(&method).map(|()| self.cluster()),
+            ["stats"] => get(&method).and_then(|()| self.stats()),
+            ["connections"] => get(&method).and_then(|()| self.newest_connections(req.uri().query())),
             ["connections", sid] => match get(&method) {
                 Ok(()) => self.connection(&decode(sid)?).await,
                 Err(error) => Err(error),
@@ -217,6 +228,58 @@ impl Api {
             .ok_or_else(|| ApiError::NotFound(format!("no connection {sid:?}")))?;
         Ok(connection_json(&record))
     }
+}
+
+impl Api {
+    fn activity(&self) -> Result<&dyn Activity, ApiError> {
+        self.activity
+            .as_deref()
+            .ok_or_else(|| ApiError::NoEndpoint("activity is not reported by this gateway".into()))
+    }
+
+    fn stats(&self) -> Result<Value, ApiError> {
+        Ok(json!(self.activity()?.stats()))
+    }
+
+    /// `GET /api/connections?limit=N`: this node's newest connections.
+    fn newest_connections(&self, query: Option<&str>) -> Result<Value, ApiError> {
+        let limit = match query_value(query, "limit") {
+            None => DEFAULT_CONNECTIONS_LISTED,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_CONNECTIONS_LISTED).contains(n))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "limit must be a number from 1 to {MAX_CONNECTIONS_LISTED}"
+                    ))
+                })?,
+        };
+        let connections: Vec<Value> = self
+            .activity()?
+            .newest_connections(limit)
+            .iter()
+            .map(|(record, transport)| {
+                let mut json = connection_json(record);
+                json["transport"] = json!(transport);
+                json
+            })
+            .collect();
+        Ok(json!({ "connections": connections }))
+    }
+}
+
+/// Connections `GET /api/connections` lists without a `limit`.
+const DEFAULT_CONNECTIONS_LISTED: usize = 20;
+/// Most connections one `GET /api/connections` lists.
+const MAX_CONNECTIONS_LISTED: usize = 1000;
+
+/// The value of `key` in a URL query string, if present.
+fn query_value<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find_map(|(k, v)| (k == key).then_some(v))
 }
 
 /// One connection as the API shows it.

@@ -5,6 +5,7 @@
 //! asks the backend who may connect and what client events mean
 //! (`docs/webhooks.md`).
 
+mod activity;
 mod api;
 mod auth;
 mod connect;
@@ -15,6 +16,7 @@ mod webhook;
 
 use std::sync::Arc;
 
+pub use activity::{Activity, ConnectionCounts, History, Sample, Stats};
 pub use api::{Api, ApiConfig};
 pub use connect::ConnectWebhook;
 pub use error::ApiError;

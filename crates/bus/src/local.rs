@@ -131,6 +131,25 @@ impl LocalBus {
         rooms
     }
 
+    /// Up to `limit` connections, newest first (for the admin dashboard):
+    /// one pass keeping the newest `limit`, then a snapshot of only those.
+    pub fn newest_connections(&self, limit: usize) -> Vec<ConnSnapshot> {
+        use std::cmp::Reverse;
+        let mut newest = std::collections::BinaryHeap::with_capacity(limit + 1);
+        for conn in self.conns.iter() {
+            newest.push(Reverse((conn.meta.connected_at, *conn.key())));
+            if newest.len() > limit {
+                newest.pop();
+            }
+        }
+        let mut newest: Vec<_> = newest.into_iter().map(|Reverse(entry)| entry).collect();
+        newest.sort_by(|a, b| b.cmp(a));
+        newest
+            .into_iter()
+            .filter_map(|(_, sid)| self.connection(sid))
+            .collect()
+    }
+
     /// Every connection's state (for resynchronising a cluster directory).
     pub fn connections(&self) -> Vec<ConnSnapshot> {
         let sids: Vec<Sid> = self.conns.iter().map(|conn| *conn.key()).collect();

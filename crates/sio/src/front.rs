@@ -148,6 +148,20 @@ impl SioCounters {
         self.events_in.load(Ordering::Relaxed)
     }
 
+    /// The transport socket `sid` is on now (`polling` or `websocket`), if
+    /// it is connected here.
+    pub fn transport_of(&self, sid: sockgate_core::Sid) -> Option<&'static str> {
+        let sid: socketioxide::socket::Sid = sid.as_str().parse().ok()?;
+        let socket = self
+            .namespaces
+            .iter()
+            .find_map(|namespace| self.io.of(namespace)?.get_socket(sid))?;
+        Some(match socket.transport_type() {
+            TransportType::Polling => "polling",
+            TransportType::Websocket => "websocket",
+        })
+    }
+
     /// Connected sockets by transport: (polling, websocket).
     pub fn sockets_by_transport(&self) -> (u64, u64) {
         let mut counts = (0, 0);
