@@ -13,6 +13,7 @@ mod webhooks;
 mod abuse;
 mod api;
 mod auth;
+mod client_sdk;
 mod cluster;
 mod emitter;
 
