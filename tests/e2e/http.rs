@@ -117,3 +117,51 @@ async fn oversized_request_heads_get_431() {
     // Normal requests are untouched.
     assert!(gateway.http_get("/healthz").await.starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn the_pages_and_the_socket_io_client_are_served_from_the_binary() {
+    let gateway = Gateway::start().await;
+    let response = gateway.http_get("/demo").await;
+    assert!(response.starts_with("HTTP/1.1 308"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("location: /demo/\r\n"),
+        "{response}"
+    );
+    for page in ["/demo/", "/admin/"] {
+        let response = gateway.http_get(page).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{page}: {response}");
+        assert!(response.contains("content-type: text/html"), "{page}: {response}");
+        assert!(response.contains("x-frame-options: DENY"), "{page}: {response}");
+    }
+    let sdk = gateway.http_get("/demo/client/index.js").await;
+    assert!(sdk.contains("content-type: text/javascript"), "{sdk}");
+    assert!(sdk.contains("export function connect"), "{sdk}");
+    // Where Node's socket.io serves it, so migrated pages keep their <script>.
+    for path in ["/socket.io/socket.io.min.js", "/socket.io/socket.io.js"] {
+        let client = gateway.http_get(path).await;
+        assert!(client.starts_with("HTTP/1.1 200"), "{path}");
+        assert!(client.contains("\r\n\r\n/*!\n * Socket.IO v4.8.4"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_the_path_prefix_and_can_be_turned_off() {
+    let gateway = Gateway::with_config(
+        "[server]\npath_prefix = \"/rt\"\n[console]\nadmin_path = \"\"\n[socketio]\nserve_client = false",
+    )
+    .await;
+    let response = gateway.http_get("/rt/demo").await;
+    assert!(
+        response.to_ascii_lowercase().contains("location: /rt/demo/\r\n"),
+        "{response}"
+    );
+    let config = gateway.http_get("/rt/demo/config.json").await;
+    assert!(
+        config.ends_with(r#""prefix":"/rt","raw_path":"/ws","room":"demo","socketio_path":"/socket.io/"}"#),
+        "{config}"
+    );
+    for off in ["/rt/admin/", "/rt/socket.io/socket.io.min.js"] {
+        let response = gateway.http_get(off).await;
+        assert!(!response.starts_with("HTTP/1.1 200"), "{off}: {response}");
+    }
+}

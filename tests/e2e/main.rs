@@ -26,6 +26,7 @@ mod load;
 mod migration;
 mod nginx;
 mod operations;
+mod pages;
 mod raw_protocol;
 mod room_policy;
 mod socketio;

@@ -8,6 +8,7 @@ mod activity;
 mod client_addr;
 mod config;
 mod connect_rate;
+mod console;
 mod detach;
 mod engine_error;
 mod error;

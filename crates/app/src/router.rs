@@ -20,6 +20,7 @@ use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
 use crate::client_addr::TrustedProxies;
 use crate::connect_rate::ConnectRate;
+use crate::console::Console;
 use crate::metrics::Telemetry;
 use crate::origin::{add_cors, add_preflight, OriginCheck, OriginPolicy};
 use crate::readiness::Readiness;
@@ -44,6 +45,7 @@ pub(crate) struct Router {
     connect_rate: ConnectRate,
     echo_path: Option<String>,
     metrics: Option<(String, Arc<Telemetry>)>,
+    console: Console,
 }
 
 impl Router {
@@ -67,6 +69,7 @@ impl Router {
             proxies: TrustedProxies::new(config.trusted_proxies.clone()),
             origins: OriginPolicy::new(config.allowed_origins.clone()),
             echo_path: config.echo_path.clone(),
+            console: Console::new(config),
             connect_rate: ConnectRate::new(config.connects_per_second_per_ip, config.connect_burst_per_ip),
             // Metrics on their own listener are not served here.
             metrics: config
@@ -89,6 +92,12 @@ impl Router {
         // From here on "peer" is the client, behind trusted proxies if any.
         let peer = self.proxies.client(peer, req.headers());
         let path = req.uri().path();
+        // Pages and the socket.io browser client, compiled into the binary.
+        if matches!(*req.method(), Method::GET | Method::HEAD) && !RawFront::wants_upgrade(&req) {
+            if let Some(response) = self.console.serve(path) {
+                return Ok(response.map(full));
+            }
+        }
         // socket.io first: its path is a prefix (engine.io adds nothing to it
         // but the query string, yet clients may or may not send the slash).
         if path.starts_with(&self.sio_path) || path == self.sio_path.trim_end_matches('/') {

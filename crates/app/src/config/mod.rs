@@ -81,6 +81,13 @@ pub struct GatewayConfig {
     pub echo_path: Option<String>,
     /// Where Prometheus metrics are served, if at all (`[metrics]`).
     pub metrics_path: Option<String>,
+    /// Where the demo page is served (`console.demo_path`; `None`: off).
+    pub demo_path: Option<String>,
+    /// Where the admin dashboard is served (`console.admin_path`; `None`: off).
+    pub admin_path: Option<String>,
+    /// Whether the socket.io browser client is served under the socket.io
+    /// path, as Node's socket.io does (`socketio.serve_client`).
+    pub serve_client: bool,
     /// A listener of their own for the metrics (`metrics.listen`); `None`
     /// serves them on the main listener.
     pub metrics_listen: Option<SocketAddr>,

@@ -24,6 +24,7 @@ pub(crate) struct RawConfig {
     pub(crate) tls: RawTls,
     pub(crate) metrics: RawMetrics,
     pub(crate) diagnostics: RawDiagnostics,
+    pub(crate) console: RawConsole,
 }
 
 impl Default for RawConfig {
@@ -44,6 +45,7 @@ impl Default for RawConfig {
             tls: RawTls::default(),
             metrics: RawMetrics::default(),
             diagnostics: RawDiagnostics::default(),
+            console: RawConsole::default(),
         }
     }
 }
@@ -92,6 +94,7 @@ pub(crate) struct RawSocketIo {
     pub(crate) connect_timeout: Duration,
     pub(crate) max_payload: u64,
     pub(crate) ws_read_buffer_bytes: usize,
+    pub(crate) serve_client: bool,
 }
 
 impl Default for RawSocketIo {
@@ -105,6 +108,7 @@ impl Default for RawSocketIo {
             connect_timeout: Duration::from_secs(45),
             max_payload: 100_000,
             ws_read_buffer_bytes: 1024,
+            serve_client: true,
         }
     }
 }
@@ -402,4 +406,21 @@ impl Default for RawMetrics {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawDiagnostics {
     pub(crate) echo_path: String,
+}
+
+/// `[console]`: the pages served from the binary.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawConsole {
+    pub(crate) demo_path: String,
+    pub(crate) admin_path: String,
+}
+
+impl Default for RawConsole {
+    fn default() -> Self {
+        RawConsole {
+            demo_path: "/demo".into(),
+            admin_path: "/admin".into(),
+        }
+    }
 }

@@ -92,6 +92,29 @@ fn api_settings_are_checked() {
 }
 
 #[test]
+fn console_pages_are_checked() {
+    assert_eq!(
+        error_of("[console]\ndemo_path = \"/ws\""),
+        "console.demo_path: \"/ws\" is taken by \"/ws\""
+    );
+    assert_eq!(
+        error_of("[console]\nadmin_path = \"/socket.io/admin\""),
+        "console.admin_path: \"/socket.io/admin\" is taken by \"/socket.io/\""
+    );
+    assert_eq!(
+        error_of("[console]\nadmin_path = \"/\""),
+        "console.admin_path: \"/\" would shadow every other path"
+    );
+    assert_eq!(
+        error_of("[console]\nadmin_path = \"/demo\""),
+        "console.admin_path: must differ from console.demo_path"
+    );
+    let config = GatewayConfig::from_toml("[console]\ndemo_path = \"\"\nadmin_path = \"/ops/\"").unwrap();
+    assert_eq!(config.demo_path, None);
+    assert_eq!(config.admin_path.as_deref(), Some("/ops"));
+}
+
+#[test]
 fn auth_settings_are_checked() {
     assert_eq!(
         error_of("[auth]\nrequired = true"),

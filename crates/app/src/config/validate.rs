@@ -214,6 +214,21 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
     }
     at_least("api.max_body_bytes", api.max_body_bytes as u64, 256)?;
 
+    let taken = Taken {
+        sio_path: &sio_path,
+        raw_paths: &raw_paths,
+        api_path: &api_path,
+        echo_path: echo_path.as_deref(),
+    };
+    let demo_path = console_path("console.demo_path", &raw.console.demo_path, &taken)?;
+    let admin_path = console_path("console.admin_path", &raw.console.admin_path, &taken)?;
+    if demo_path.is_some() && demo_path == admin_path {
+        return Err(ConfigError::invalid(
+            "console.admin_path",
+            "must differ from console.demo_path",
+        ));
+    }
+
     let webhooks = webhooks(&raw)?;
     let auth = connect_auth(&raw.auth, webhooks.connect_url.is_some())?;
     positive("auth.timeout", raw.auth.timeout)?;
@@ -287,6 +302,9 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             })?),
         },
         echo_path,
+        demo_path,
+        admin_path,
+        serve_client: sio.serve_client,
         metrics_path: match raw.metrics.enabled {
             true => Some(mount_path("metrics.path", &raw.metrics.path)?.to_owned()),
             false => None,
@@ -510,6 +528,41 @@ fn echo_path<'a>(path: &'a str, sio_path: &str, raw_paths: &[String]) -> Result<
         ));
     }
     Ok(path)
+}
+
+/// Paths other endpoints own, which a console page must not shadow.
+struct Taken<'a> {
+    sio_path: &'a str,
+    raw_paths: &'a [String],
+    api_path: &'a str,
+    echo_path: Option<&'a str>,
+}
+
+/// `console.*_path`: empty for off, else an absolute path that is not
+/// another endpoint's or inside one. (Endpoints inside a page's path, such
+/// as `api.path = "/admin/api"`, are fine: they are routed first.)
+fn console_path(key: &str, path: &str, taken: &Taken<'_>) -> Result<Option<String>> {
+    let path = match path.trim_end_matches('/') {
+        "" if path.is_empty() => return Ok(None),
+        "" => return Err(ConfigError::invalid(key, "\"/\" would shadow every other path")),
+        path => mount_path(key, path)?,
+    };
+    let inside = |other: &str| {
+        let other = other.trim_end_matches('/');
+        other == path || path.starts_with(&format!("{other}/"))
+    };
+    let clash = [taken.sio_path, taken.api_path, "/healthz", "/readyz"]
+        .into_iter()
+        .chain(taken.raw_paths.iter().map(String::as_str))
+        .chain(taken.echo_path)
+        .find(|other| inside(other));
+    if let Some(other) = clash {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{path:?} is taken by {other:?}"),
+        ));
+    }
+    Ok(Some(path.to_owned()))
 }
 
 fn positive(key: &str, value: Duration) -> Result<()> {
