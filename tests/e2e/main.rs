@@ -28,6 +28,7 @@ mod nginx;
 mod operations;
 mod pages;
 mod raw_protocol;
+mod recovery;
 mod room_policy;
 mod socketio;
 mod socketio_errors;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -44,7 +45,7 @@ impl Gateway {
     /// protocol fronts and the backend integration together.
     pub async fn new(config: GatewayConfig) -> Result<Self, ServeError> {
         let sio = SioFront::new(config.socketio.clone());
-        let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone());
+        let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone()).with_history(config.history);
         let groups: Vec<GroupId> = sio
             .outlets()
             .into_iter()
@@ -142,6 +143,12 @@ impl Gateway {
         let stop = CancellationToken::new();
         // The admin dashboard's rate history.
         tokio::spawn(self.activity.clone().sample_every(SAMPLE_INTERVAL, stop.clone()));
+        // Expired room history and departed sessions are forgotten.
+        tokio::spawn(sweep_history(
+            self.bus.clone(),
+            self.config.history.ttl,
+            stop.clone(),
+        ));
         let tls = match &self.config.tls {
             Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
             None => None,
@@ -273,6 +280,18 @@ async fn accept_loop(
                 }
             }
         });
+    }
+}
+
+/// Sweeps recovery state a few times per `history_ttl`, until `stop`.
+async fn sweep_history(bus: Arc<LocalBus>, ttl: Duration, stop: CancellationToken) {
+    let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => bus.sweep_history(),
+        }
     }
 }
 

@@ -66,6 +66,17 @@ impl Telemetry {
             "Rooms with members on this node",
             ConstGauge::new(self.bus.room_count() as i64),
         );
+        let (histories, departed) = self.bus.history_counts();
+        registry.register(
+            "recovery_rooms",
+            "Recoverable rooms with a history on this node (rooms.recover)",
+            ConstGauge::new(histories as i64),
+        );
+        registry.register(
+            "recovery_departed_sessions",
+            "Departed connections whose rooms are kept for their resume token",
+            ConstGauge::new(departed as i64),
+        );
 
         let bus = self.bus.metrics().snapshot();
         registry.register("publishes", "Events published to rooms", counter(bus.publishes));

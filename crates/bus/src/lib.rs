@@ -4,6 +4,8 @@
 mod local;
 mod metrics;
 mod room;
+mod stream;
 
 pub use local::{BusLimits, LocalBus};
 pub use metrics::{Metrics, MetricsSnapshot};
+pub use stream::HistoryLimits;

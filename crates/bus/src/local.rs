@@ -14,13 +14,16 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 use sockgate_core::{
-    is_reserved_event, user_room, Bus, BusError, ConnMeta, ConnRecord, ConnSnapshot, Directory,
-    DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget, Offer, Result, RoomName, RoomPolicy, Route,
-    Sid, Target, Who, USER_ROOM_PREFIX,
+    is_reserved_event, user_room, Bus, BusError, ConnMeta, ConnRecord, ConnSnapshot, DepartedSession,
+    Directory, DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget, Offer, Position, Result,
+    Resumed, RoomName, RoomPolicy, Route, Sid, Target, Who, USER_ROOM_PREFIX,
 };
 
 use crate::metrics::Metrics;
 use crate::room::Room;
+use crate::stream::{DepartedSessions, HistoryLimits, Streams};
+
+mod recovery;
 
 /// Limits the bus enforces on every publish, whatever the protocol.
 #[derive(Debug, Clone)]
@@ -55,6 +58,11 @@ pub struct LocalBus {
     rooms: DashMap<RoomName, Room>,
     conns: DashMap<Sid, Conn>,
     metrics: Metrics,
+    /// Histories of recoverable rooms, when `rooms.recover` names any.
+    streams: Option<Streams>,
+    departed: DepartedSessions,
+    /// Resume token → the live connection that holds it.
+    tokens: DashMap<Arc<str>, Sid>,
 }
 
 /// How many deliveries one emit made.
@@ -84,7 +92,16 @@ impl LocalBus {
             rooms: DashMap::new(),
             conns: DashMap::new(),
             metrics: Metrics::default(),
+            streams: None,
+            departed: DepartedSessions::default(),
+            tokens: DashMap::new(),
         }
+    }
+
+    /// Keeps a history of `limits` for the rooms the policy recovers.
+    pub fn with_history(mut self, limits: HistoryLimits) -> Self {
+        self.streams = self.policy.recovers_any().then(|| Streams::new(limits));
+        self
     }
 
     /// Adds a group outlet before the bus is shared; connections routed
@@ -249,6 +266,17 @@ impl LocalBus {
         let mut seen = (rooms.len() > 1).then(HashSet::new);
         let mut group_envelope = None;
         for (index, room) in rooms.iter().enumerate() {
+            if self.recovers(room) {
+                // Numbered, kept, and delivered room by room.
+                let payload = match index + 1 == rooms.len() {
+                    true => data.take(),
+                    false => data.clone(),
+                };
+                if let Some(payload) = payload {
+                    self.deliver_recoverable(room, except, event, payload);
+                }
+                continue;
+            }
             let Some(members) = self.rooms.get(room) else {
                 continue;
             };
@@ -282,6 +310,9 @@ impl LocalBus {
 impl Bus for LocalBus {
     fn connect(&self, sid: Sid, route: Route, meta: ConnMeta) {
         let user = meta.user.clone();
+        if let Some(token) = &meta.resume_token {
+            self.tokens.insert(token.clone(), sid);
+        }
         self.conns.insert(
             sid,
             Conn {
@@ -304,6 +335,13 @@ impl Bus for LocalBus {
         for room in &conn.rooms {
             drop_from_room(&self.rooms, room, sid);
         }
+        // A token a newer connection took over is not kept again.
+        let token_kept = conn
+            .meta
+            .resume_token
+            .as_ref()
+            .is_some_and(|token| self.tokens.remove_if(token, |_, owner| *owner == sid).is_some());
+        self.on_departure(conn.meta, conn.rooms, token_kept);
     }
 
     fn join(&self, sid: Sid, room: &str) -> Result<RoomName> {
@@ -443,6 +481,18 @@ impl Bus for LocalBus {
             meta: conn.meta.clone(),
             rooms: rooms.into_iter().collect(),
         })
+    }
+
+    fn recovers(&self) -> bool {
+        self.streams.is_some()
+    }
+
+    fn take_departed(&self, token: &str, user: Option<&str>) -> Option<DepartedSession> {
+        self.take_departed_session(token, user)
+    }
+
+    fn resume(&self, sid: Sid, room: &str, from: Option<&Position>, trusted: bool) -> Result<Resumed> {
+        self.resume_room(sid, room, from, trusted)
     }
 }
 

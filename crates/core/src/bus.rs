@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use serde_json::value::RawValue;
 
-use crate::{Envelope, Result, RoomName, Sid};
+use crate::{DepartedSession, Envelope, Position, Result, Resumed, RoomName, Sid};
 
 /// What happened when the bus offered an envelope to a [`Recipient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,9 @@ pub struct ConnMeta {
     pub connected_at: SystemTime,
     /// Backend data from the connect webhook, passed to event webhooks.
     pub metadata: Option<Arc<serde_json::Value>>,
+    /// The token under which its rooms are kept when it goes away, when
+    /// some rooms keep a history (see [`Bus::resume`]).
+    pub resume_token: Option<Arc<str>>,
 }
 
 impl ConnMeta {
@@ -130,6 +133,7 @@ impl ConnMeta {
             peer,
             connected_at: SystemTime::now(),
             metadata: None,
+            resume_token: None,
         }
     }
 }
@@ -206,4 +210,24 @@ pub trait Bus: Send + Sync + 'static {
     fn members(&self, room: &str) -> Vec<Sid>;
     /// One connection's state, if it is connected to this node.
     fn connection(&self, sid: Sid) -> Option<ConnSnapshot>;
+    /// Whether some rooms keep a history (`rooms.recover`); fronts then
+    /// give every connection a resume token (`ConnMeta::resume_token`).
+    fn recovers(&self) -> bool {
+        false
+    }
+    /// Takes what was kept of the connection that had resume `token`, if
+    /// it was `user`'s (once; `None` when unknown, expired or another's).
+    fn take_departed(&self, token: &str, user: Option<&str>) -> Option<DepartedSession> {
+        let _ = (token, user);
+        None
+    }
+    /// Puts `sid` back in `room` and, given the position of the last event
+    /// the client got there, queues the events it missed, in order, before
+    /// any live one. `trusted` rooms come from the connection's own past
+    /// (its departed session) and skip the room policy; others are joined
+    /// as by [`Bus::join`].
+    fn resume(&self, sid: Sid, room: &str, from: Option<&Position>, trusted: bool) -> Result<Resumed> {
+        let _ = (from, trusted);
+        self.join(sid, room).map(|_| Resumed::Replayed(0))
+    }
 }

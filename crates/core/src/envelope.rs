@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
 
-use crate::RoomName;
+use crate::{Position, RoomName};
 
 /// An event name, shared between the envelope and every encoding of it.
 pub type EventName = Arc<str>;
@@ -35,6 +35,7 @@ pub struct Envelope {
     room: Option<RoomName>,
     event: EventName,
     data: Box<RawValue>,
+    position: Option<Position>,
     encoded: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
@@ -55,8 +56,20 @@ impl Envelope {
             room,
             event,
             data,
+            position: None,
             encoded: OnceLock::new(),
         }
+    }
+
+    /// The same envelope, numbered in its room's stream (recovery).
+    pub fn with_position(mut self, position: Position) -> Self {
+        self.position = Some(position);
+        self
+    }
+
+    /// Where the event sits in its room's stream, for rooms with recovery.
+    pub fn position(&self) -> Option<&Position> {
+        self.position.as_ref()
     }
 
     /// The room the event was published to, if it was.

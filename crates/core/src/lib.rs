@@ -14,6 +14,7 @@ mod events;
 mod limiter;
 mod query;
 mod rate;
+mod recovery;
 mod room;
 mod sid;
 
@@ -29,5 +30,9 @@ pub use events::{ClientEvent, EventError, EventFuture, EventHandler};
 pub use limiter::{ConnectionLimiter, ConnectionPermit, LimitError};
 pub use query::query_param;
 pub use rate::{RateVerdict, TokenBucket};
+pub use recovery::{
+    new_resume_token, resume, ClientPosition, DepartedSession, GapReason, Position, ResumeReport,
+    ResumeRequest, Resumed,
+};
 pub use room::{RoomName, RoomPolicy, RoomPolicyError};
 pub use sid::Sid;

@@ -64,6 +64,7 @@ pub enum RoomPolicyError {
 pub struct RoomPolicy {
     allow_join: GlobSet,
     allow_publish: GlobSet,
+    recover: GlobSet,
     max_name_bytes: usize,
 }
 
@@ -77,8 +78,27 @@ impl RoomPolicy {
         Ok(RoomPolicy {
             allow_join: compile(allow_join)?,
             allow_publish: compile(allow_publish)?,
+            recover: GlobSet::empty(),
             max_name_bytes,
         })
+    }
+
+    /// The same policy, with a history kept for rooms matching `recover`
+    /// (`rooms.recover`; see `docs/recovery.md`).
+    pub fn with_recover<S: AsRef<str>>(mut self, recover: &[S]) -> Result<Self, RoomPolicyError> {
+        self.recover = compile(recover)?;
+        Ok(self)
+    }
+
+    /// Whether `rooms.recover` matches this room: its events are numbered
+    /// and kept for clients that come back.
+    pub fn recovers(&self, room: &RoomName) -> bool {
+        self.recover.is_match(room.as_str())
+    }
+
+    /// Whether any room keeps a history.
+    pub fn recovers_any(&self) -> bool {
+        !self.recover.is_empty()
     }
 
     /// A policy that allows every room up to `max_name_bytes` long.

@@ -21,9 +21,9 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
-    query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest, ConnectionLimiter,
-    ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity, Protocol, RateVerdict, Route, Sid,
-    TokenBucket, Welcome, Who,
+    new_resume_token, query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest,
+    ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity, Protocol, RateVerdict,
+    Route, Sid, TokenBucket, Welcome, Who,
 };
 use tracing::info;
 
@@ -38,6 +38,7 @@ pub(crate) enum Control {
     Join,
     Leave,
     Publish,
+    Resume,
 }
 
 /// What a namespace's handlers share.
@@ -96,7 +97,7 @@ pub(crate) fn over_rate(rate: &SocketRate, socket: &Arc<Socket<LocalAdapter>>) -
 pub(crate) struct Connector(pub(crate) Arc<Bridge>);
 
 impl ConnectHandler<LocalAdapter, Inline> for Connector {
-    fn call(&self, socket: Arc<Socket<LocalAdapter>>, _auth: Option<Value>) {
+    fn call(&self, socket: Arc<Socket<LocalAdapter>>, auth: Option<Value>) {
         let sid = to_bus_sid(&socket);
         let welcomes = self
             .0
@@ -109,6 +110,11 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
                 let _ = socket.emit(welcome.event.as_str(), &data);
             }
         }
+        let auth: Option<serde_json::Value> = auth
+            .as_ref()
+            .and_then(|value| value.as_str())
+            .and_then(|s| serde_json::from_str(s).ok());
+        crate::resume::after_connect(&socket, self.0.bus.as_ref(), auth.as_ref());
     }
 
     fn call_middleware<'a>(
@@ -169,12 +175,17 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
         }
         let sid = to_bus_sid(&socket);
         let bus = self.bridge.bus.as_ref();
+        if let Control::Resume = self.control {
+            let _ = ack.send(&crate::resume::on_resume(&socket, bus, &mut value));
+            return;
+        }
         let result = match self.control {
             Control::Join => room_arg(&socket, &mut value)
                 .and_then(|room| bus.join(sid, &room).map(drop).map_err(Into::into)),
             Control::Leave => room_arg(&socket, &mut value)
                 .and_then(|room| bus.leave(sid, &room).map(drop).map_err(Into::into)),
             Control::Publish => publish(bus, sid, &socket, &mut value),
+            Control::Resume => Ok(()),
         };
         let reply = match result {
             Ok(_) => json!({ "ok": true }),
@@ -297,6 +308,8 @@ pub(crate) fn on_connect(
         namespace: Some(socket.ns().to_owned()),
         user: identity.user.clone(),
         metadata: identity.metadata.clone().map(Arc::new),
+        // When rooms keep a history, the client can come back with this.
+        resume_token: bridge.bus.recovers().then(new_resume_token),
         ..ConnMeta::new(Protocol::SocketIo, peer)
     };
 
@@ -323,6 +336,7 @@ pub(crate) fn on_connect(
         (&events.join, Control::Join),
         (&events.leave, Control::Leave),
         (&events.publish, Control::Publish),
+        (&events.resume, Control::Resume),
     ] {
         socket.on(
             name.clone(),

@@ -12,6 +12,8 @@ pub struct EventNames {
     pub leave: String,
     /// `socket.emit(publish, {room, event, data}, ack)`.
     pub publish: String,
+    /// `socket.emit(resume, {token, rooms}, ack)` (recovery).
+    pub resume: String,
 }
 
 impl Default for EventNames {
@@ -20,6 +22,7 @@ impl Default for EventNames {
             join: "join".into(),
             leave: "leave".into(),
             publish: "publish".into(),
+            resume: "resume".into(),
         }
     }
 }

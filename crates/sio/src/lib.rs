@@ -12,6 +12,7 @@ mod forward;
 mod front;
 mod json;
 mod outlet;
+mod resume;
 
 pub use config::{EventNames, SioConfig};
 pub use engineioxide::service::NotFoundService;

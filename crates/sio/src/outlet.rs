@@ -76,12 +76,23 @@ impl GroupOutlet for SioOutlet {
             .contains("\"$binary\"")
             .then(|| serde_json::from_str::<serde_json::Value>(data.get()).ok())
             .flatten();
+        // Events of recoverable rooms carry their position as a second argument.
+        let position = crate::resume::position_arg(envelope);
         // socketioxide's local adapter completes a broadcast synchronously.
-        let outcome = match &binary {
-            Some(value) => operators
+        let outcome = match (&binary, position) {
+            (Some(value), None) => operators
                 .emit(envelope.event(), &AckArgs(std::slice::from_ref(value)))
                 .now_or_never(),
-            None => operators.emit(envelope.event(), data).now_or_never(),
+            (None, None) => operators.emit(envelope.event(), data).now_or_never(),
+            (binary, Some(position)) => {
+                let data = match binary {
+                    Some(value) => value.clone(),
+                    None => serde_json::from_str(data.get()).unwrap_or_default(),
+                };
+                operators
+                    .emit(envelope.event(), &AckArgs(&[data, position]))
+                    .now_or_never()
+            }
         };
         let Some(outcome) = outcome else {
             warn!(namespace = %self.namespace, "socket.io adapter did not complete synchronously; event dropped");

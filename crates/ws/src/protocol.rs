@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sockgate_core::{Envelope, ErrorCode};
+use sockgate_core::{Envelope, ErrorCode, ResumeRequest};
 
 /// A request id chosen by the client, echoed verbatim in its ack.
 pub(crate) type RequestId = Box<RawValue>;
@@ -30,6 +30,8 @@ pub(crate) enum ClientFrame {
         event: String,
         data: Box<RawValue>,
     },
+    /// Back after a disconnect: rooms and missed events (recovery).
+    Resume(ResumeRequest),
 }
 
 /// A frame that could not be turned into a [`ClientFrame`].
@@ -51,6 +53,7 @@ struct WireFrame {
     room: Option<String>,
     event: Option<String>,
     data: Option<Box<RawValue>>,
+    rooms: Option<Box<RawValue>>,
     id: Option<RequestId>,
 }
 
@@ -87,12 +90,26 @@ pub(crate) fn parse(text: &str) -> Result<(ClientFrame, Option<RequestId>), Fram
             event,
             data: wire.data.unwrap_or_else(null),
         }),
+        "resume" => resume_request(wire.token, wire.rooms.as_deref()).map(ClientFrame::Resume),
         other => Err(format!("unknown op {other:?}")),
     };
     match frame {
         Ok(frame) => Ok((frame, id)),
         Err(message) => Err(bad_request(id, &message)),
     }
+}
+
+/// `{"op":"resume","token":…,"rooms":{"<room>":{"epoch":…,"offset":…}}}`.
+fn resume_request(token: Option<String>, rooms: Option<&RawValue>) -> Result<ResumeRequest, String> {
+    let rooms = match rooms {
+        None => Default::default(),
+        Some(rooms) => serde_json::from_str(rooms.get()).map_err(|e| {
+            format!(
+                "op \"resume\" needs \"rooms\" as {{\"<room>\": {{\"epoch\": \"…\", \"offset\": n}}}}: {e}"
+            )
+        })?,
+    };
+    Ok(ResumeRequest { token, rooms })
 }
 
 fn bad_request(id: Option<RequestId>, message: &str) -> FrameError {
@@ -124,9 +141,15 @@ pub(crate) fn auth_token(text: &str) -> Option<String> {
     (wire.op == "auth").then_some(wire.token).flatten()
 }
 
-/// `{"op":"open","sid":…,"pingInterval":…,"user":…}`, the first frame of a
-/// session (`user` only for authenticated connections).
-pub(crate) fn open_frame(sid: &str, ping_interval_ms: u128, user: Option<&str>) -> String {
+/// `{"op":"open","sid":…,"pingInterval":…,"user":…,"resume":…}`, the first
+/// frame of a session (`user` only for authenticated connections, `resume`
+/// only when some rooms keep a history).
+pub(crate) fn open_frame(
+    sid: &str,
+    ping_interval_ms: u128,
+    user: Option<&str>,
+    resume: Option<&str>,
+) -> String {
     #[derive(Serialize)]
     struct Open<'a> {
         op: &'static str,
@@ -135,12 +158,15 @@ pub(crate) fn open_frame(sid: &str, ping_interval_ms: u128, user: Option<&str>) 
         ping_interval: u128,
         #[serde(skip_serializing_if = "Option::is_none")]
         user: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume: Option<&'a str>,
     }
     to_json(&Open {
         op: "open",
         sid,
         ping_interval: ping_interval_ms,
         user,
+        resume,
     })
 }
 
@@ -237,12 +263,36 @@ pub(crate) fn event_frame(envelope: &Envelope) -> String {
         room: Option<&'a str>,
         event: &'a str,
         data: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
     }
+    let position = envelope.position();
     to_json(&Event {
         op: "event",
         room: envelope.room().map(|room| room.as_str()),
         event: envelope.event(),
         data: envelope.data(),
+        epoch: position.map(|p| &*p.epoch),
+        offset: position.map(|p| p.offset),
+    })
+}
+
+/// `{"op":"ack","id":…,"ok":true,"data":<report>}` for a resume.
+pub(crate) fn ack_with_data(id: &RawValue, data: &impl Serialize) -> String {
+    #[derive(Serialize)]
+    struct Ack<'a, T> {
+        op: &'static str,
+        id: &'a RawValue,
+        ok: bool,
+        data: &'a T,
+    }
+    to_json(&Ack {
+        op: "ack",
+        id,
+        ok: true,
+        data,
     })
 }
 
@@ -361,12 +411,12 @@ mod tests {
             r#"{"op":"error","error":{"code":"unsupported","message":"binary"}}"#
         );
         assert_eq!(
-            open_frame("abc", 25000, None),
+            open_frame("abc", 25000, None, None),
             r#"{"op":"open","sid":"abc","pingInterval":25000}"#
         );
         assert_eq!(
-            open_frame("abc", 25000, Some("42")),
-            r#"{"op":"open","sid":"abc","pingInterval":25000,"user":"42"}"#
+            open_frame("abc", 25000, Some("42"), Some("tok")),
+            r#"{"op":"open","sid":"abc","pingInterval":25000,"user":"42","resume":"tok"}"#
         );
         assert_eq!(
             auth_token(r#"{"op":"auth","token":"t.k.n"}"#).as_deref(),

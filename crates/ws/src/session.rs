@@ -12,8 +12,8 @@ use std::time::Duration;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::value::RawValue;
 use sockgate_core::{
-    Bus, BusError, ClientEvent, ConnMeta, Envelope, ErrorCode, EventHandler, Identity, RateVerdict, Route,
-    Sid, TokenBucket, Who,
+    new_resume_token, resume, Bus, BusError, ClientEvent, ConnMeta, Envelope, ErrorCode, EventHandler,
+    Identity, RateVerdict, Route, Sid, TokenBucket, Who,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::task::AbortOnDropHandle;
@@ -133,10 +133,13 @@ fn enter(
 ) -> (Sender<Outbound>, Receiver<Outbound>, Arc<Control>) {
     let (queue, outbound) = queue::bounded(config.outbound_queue);
     let control = Arc::new(Control::default());
+    // When rooms keep a history, the client can come back with this.
+    let resume_token = links.bus.recovers().then(new_resume_token);
     let open = protocol::open_frame(
         sid.as_str(),
         config.ping_interval.as_millis(),
         identity.user.as_deref(),
+        resume_token.as_deref(),
     );
     // The queue is empty, so the open frame is first in line, followed by
     // the backend's welcome events, before the bus can deliver anything.
@@ -157,6 +160,7 @@ fn enter(
         ConnMeta {
             user: identity.user,
             metadata: identity.metadata.map(Arc::new),
+            resume_token,
             ..meta
         },
     );
@@ -341,6 +345,14 @@ impl Reader<'_> {
             }
             ClientFrame::Emit { event, data } => {
                 self.forward(event, &data, id);
+                return;
+            }
+            ClientFrame::Resume(request) => {
+                let user = self.bus.connection(self.sid).and_then(|c| c.meta.user);
+                let report = resume(self.bus, self.sid, user.as_deref(), &request);
+                if let Some(id) = id {
+                    self.reply(protocol::ack_with_data(&id, &report));
+                }
                 return;
             }
         };

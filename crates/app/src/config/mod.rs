@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sockgate_backend::{ApiConfig, EventRoute, WebhookConfig};
-use sockgate_bus::BusLimits;
+use sockgate_bus::{BusLimits, HistoryLimits};
 use sockgate_core::{ConnectAuth, RoomPolicy};
 use sockgate_redis::ClusterConfig;
 use sockgate_sio::SioConfig;
@@ -56,6 +56,8 @@ pub struct GatewayConfig {
     pub raw: WsConfig,
     /// Room policy (`[rooms]`).
     pub rooms: RoomPolicy,
+    /// History kept for rooms with recovery (`rooms.history_size`, `rooms.history_ttl`).
+    pub history: HistoryLimits,
     /// Limits the bus enforces on every publish (`[limits]`).
     pub bus: BusLimits,
     /// Live connections allowed in total (`limits.max_connections`; 0: no limit).
@@ -79,8 +81,6 @@ pub struct GatewayConfig {
     /// A WebSocket endpoint that echoes every message, for conformance
     /// suites (`diagnostics.echo_path`; `None`: off).
     pub echo_path: Option<String>,
-    /// Where Prometheus metrics are served, if at all (`[metrics]`).
-    pub metrics_path: Option<String>,
     /// Where the demo page is served (`console.demo_path`; `None`: off).
     pub demo_path: Option<String>,
     /// Where the admin dashboard is served (`console.admin_path`; `None`: off).
@@ -88,6 +88,8 @@ pub struct GatewayConfig {
     /// Whether the socket.io browser client is served under the socket.io
     /// path, as Node's socket.io does (`socketio.serve_client`).
     pub serve_client: bool,
+    /// Where Prometheus metrics are served, if at all (`[metrics]`).
+    pub metrics_path: Option<String>,
     /// A listener of their own for the metrics (`metrics.listen`); `None`
     /// serves them on the main listener.
     pub metrics_listen: Option<SocketAddr>,

@@ -152,6 +152,7 @@ pub(crate) struct RawEvents {
     pub(crate) join: String,
     pub(crate) leave: String,
     pub(crate) publish: String,
+    pub(crate) resume: String,
 }
 
 impl Default for RawEvents {
@@ -160,6 +161,7 @@ impl Default for RawEvents {
             join: "join".into(),
             leave: "leave".into(),
             publish: "publish".into(),
+            resume: "resume".into(),
         }
     }
 }
@@ -171,6 +173,10 @@ pub(crate) struct RawRooms {
     pub(crate) allow_join: Vec<String>,
     pub(crate) allow_publish: Vec<String>,
     pub(crate) max_name_bytes: usize,
+    pub(crate) recover: Vec<String>,
+    pub(crate) history_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub(crate) history_ttl: Duration,
 }
 
 impl Default for RawRooms {
@@ -179,6 +185,9 @@ impl Default for RawRooms {
             allow_join: vec!["*".into()],
             allow_publish: vec!["*".into()],
             max_name_bytes: 128,
+            recover: Vec::new(),
+            history_size: 1000,
+            history_ttl: Duration::from_secs(300),
         }
     }
 }

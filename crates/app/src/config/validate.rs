@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sockgate_auth::{JwtAuthenticator, JwtConfig};
 use sockgate_backend::{ApiConfig, EventRoute, WebhookConfig};
-use sockgate_bus::BusLimits;
+use sockgate_bus::{BusLimits, HistoryLimits};
 use sockgate_core::{is_reserved_event, Authenticator, ConnectAuth, RoomPolicy};
 use sockgate_redis::ClusterConfig;
 use sockgate_sio::{EventNames, SioConfig};
@@ -122,6 +122,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         ("events.join", &events.join),
         ("events.leave", &events.leave),
         ("events.publish", &events.publish),
+        ("events.resume", &events.resume),
     ] {
         if name.is_empty() || is_reserved_event(name) {
             return Err(ConfigError::invalid(
@@ -130,10 +131,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             ));
         }
     }
-    if events.join == events.leave || events.join == events.publish || events.leave == events.publish {
+    let names = [&events.join, &events.leave, &events.publish, &events.resume];
+    if names.iter().enumerate().any(|(i, a)| names[i + 1..].contains(a)) {
         return Err(ConfigError::invalid(
             "events",
-            "join, leave and publish need three different names",
+            "join, leave, publish and resume need four different names",
         ));
     }
 
@@ -142,7 +144,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         return Err(ConfigError::invalid("rooms.max_name_bytes", "must be 1..=4096"));
     }
     let policy = RoomPolicy::new(&rooms.allow_join, &rooms.allow_publish, rooms.max_name_bytes)
+        .and_then(|policy| policy.with_recover(&rooms.recover))
         .map_err(|e| ConfigError::invalid("rooms", e.to_string()))?;
+    if !(1..=1_000_000).contains(&rooms.history_size) {
+        return Err(ConfigError::invalid("rooms.history_size", "must be 1..=1000000"));
+    }
+    positive("rooms.history_ttl", rooms.history_ttl)?;
 
     let limits = &raw.limits;
     at_least("limits.max_message_bytes", limits.max_message_bytes as u64, 256)?;
@@ -256,6 +263,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
                 join: events.join.clone(),
                 leave: events.leave.clone(),
                 publish: events.publish.clone(),
+                resume: events.resume.clone(),
             },
             messages_per_second: limits.messages_per_second,
             message_burst: limits.message_burst,
@@ -279,6 +287,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             write_batch_bytes: raw.raw.write_batch_bytes,
         },
         rooms: policy,
+        history: HistoryLimits {
+            size: rooms.history_size,
+            ttl: rooms.history_ttl,
+        },
         max_connections: limits.max_connections,
         max_connections_per_ip: limits.max_connections_per_ip,
         connects_per_second_per_ip: limits.connects_per_second_per_ip,

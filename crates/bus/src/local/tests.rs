@@ -317,3 +317,60 @@ fn a_client_cannot_join_more_rooms_than_the_limit_but_the_backend_can() {
     bus.add_rooms(Who::Sid(a), &["three".into()]).unwrap();
     assert_eq!(bus.connection(a).unwrap().rooms.len(), 3);
 }
+
+/// A recipient that records the offsets of the events it got.
+#[derive(Default)]
+struct OffsetRecorder {
+    offsets: Mutex<Vec<u64>>,
+}
+
+impl sockgate_core::Recipient for OffsetRecorder {
+    fn offer(&self, envelope: &Arc<Envelope>) -> Offer {
+        let offset = envelope.position().expect("a recoverable room's event").offset;
+        self.offsets.lock().unwrap().push(offset);
+        Offer::Queued
+    }
+    fn disconnect(&self) {}
+}
+
+#[test]
+fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
+    let policy = RoomPolicy::allow_all(32).with_recover(&["act:*"]).unwrap();
+    let bus = Arc::new(LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default()));
+    let (first, resumer) = (Sid::random(), Sid::random());
+    bus.connect(first, Route::Direct(TestRecipient::new(10)), meta());
+    bus.publish(Some(first), "act:1", "e", data("0")).unwrap();
+    let position = Position {
+        epoch: bus
+            .streams
+            .as_ref()
+            .unwrap()
+            .lock(&bus.policy.name("act:1").unwrap())
+            .lock()
+            .epoch
+            .clone(),
+        offset: 1,
+    };
+    let recorder = Arc::new(OffsetRecorder::default());
+    bus.connect(resumer, Route::Direct(recorder.clone()), meta());
+
+    // Four publishers race the resume.
+    let publishers: Vec<_> = (0..4)
+        .map(|_| {
+            let bus = bus.clone();
+            std::thread::spawn(move || {
+                for n in 0..200 {
+                    bus.publish(Some(first), "act:1", "e", data(&n.to_string()))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    let resumed = bus.resume(resumer, "act:1", Some(&position), false).unwrap();
+    publishers.into_iter().for_each(|p| p.join().unwrap());
+
+    let offsets = recorder.offsets.lock().unwrap().clone();
+    // Offsets 2..=801, each once, in order: replayed ones, then live ones.
+    assert_eq!(offsets, (2..=801).collect::<Vec<u64>>(), "resumed: {resumed:?}");
+}

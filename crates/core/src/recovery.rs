@@ -1,0 +1,151 @@
+//! Missed-message recovery: positions in a room's stream, and what
+//! resuming from one comes to.
+//!
+//! A room that has recovery on (`rooms.recover`) numbers every event
+//! published to it: an `epoch`, which names one life of the room's stream,
+//! and an `offset`, which grows by one per event. A client that keeps the
+//! position of the last event it got can come back later and get exactly
+//! the events after it, or learn that they are gone.
+
+use std::sync::Arc;
+
+use crate::RoomName;
+
+/// Where an event sits in its room's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// One life of the room's stream; a new epoch means its history is gone.
+    pub epoch: Arc<str>,
+    /// The event's number in that life, from 1.
+    pub offset: u64,
+}
+
+/// What a resume from a position came to, for one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// The client is back in the room, and this many missed events were
+    /// queued to it, in order, before any live one.
+    Replayed(usize),
+    /// The client is back in the room, but the events it missed cannot be
+    /// replayed: it should reload the room's state from the application.
+    Gap(GapReason),
+}
+
+/// Why the missed events of a room cannot be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapReason {
+    /// Some of them have left the history (`rooms.history_size`,
+    /// `rooms.history_ttl`).
+    TooOld,
+    /// The room's stream started a new life since (the history was lost,
+    /// for instance by a restart, or it expired).
+    EpochChanged,
+    /// The room does not keep a history (`rooms.recover`).
+    NotRecoverable,
+}
+
+impl GapReason {
+    /// The reason as clients see it: `too_old`, `epoch_changed` or
+    /// `not_recoverable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::TooOld => "too_old",
+            GapReason::EpochChanged => "epoch_changed",
+            GapReason::NotRecoverable => "not_recoverable",
+        }
+    }
+}
+
+/// What the bus kept of a connection that went away, for its resume token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartedSession {
+    /// The user it was authenticated as, if any: only the same user may
+    /// take its rooms back.
+    pub user: Option<String>,
+    /// The rooms it was in, whoever had put it there.
+    pub rooms: Vec<RoomName>,
+}
+
+/// A fresh resume token: 22 random letters and digits (about 130 bits).
+pub fn new_resume_token() -> Arc<str> {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 22).into()
+}
+
+/// What a client sends to resume: the token of the connection it had
+/// (optional), and the position of the last event it got in each room.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    /// The `resume` token its previous connection was given.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Room name → position of the last event the client got there.
+    #[serde(default)]
+    pub rooms: std::collections::BTreeMap<String, ClientPosition>,
+}
+
+/// A position as clients send it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPosition {
+    /// The stream's epoch, as given with the event.
+    pub epoch: String,
+    /// The event's offset.
+    pub offset: u64,
+}
+
+/// What a resume came to, as clients see it: whether the previous
+/// connection's rooms were found, and per room how many missed events were
+/// queued or why they cannot be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ResumeReport {
+    /// The token was known: the previous connection's rooms are back.
+    pub session: bool,
+    /// Room → `{"replayed": n}` or `{"gap": "too_old" | …}`, or
+    /// `{"error": {code, message}}` when the room could not be joined.
+    pub rooms: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Resumes `sid` on `bus`: takes back the rooms of the connection that had
+/// `request.token` (if it was the same user's), joins the rooms of
+/// `request.rooms` (as joins, under the room policy), and replays each
+/// room's missed events from the client's position, in order.
+pub fn resume(
+    bus: &dyn crate::Bus,
+    sid: crate::Sid,
+    user: Option<&str>,
+    request: &ResumeRequest,
+) -> ResumeReport {
+    use serde_json::json;
+
+    let mut report = ResumeReport::default();
+    // Only the same user (or anonymous for anonymous) gets its rooms back.
+    let departed = request
+        .token
+        .as_deref()
+        .and_then(|token| bus.take_departed(token, user));
+    let mut rooms: Vec<(String, bool)> = Vec::new();
+    if let Some(departed) = departed {
+        report.session = true;
+        rooms.extend(departed.rooms.iter().map(|room| (room.to_string(), true)));
+    }
+    for room in request.rooms.keys() {
+        if !rooms.iter().any(|(known, _)| known == room) {
+            rooms.push((room.clone(), false));
+        }
+    }
+    for (room, trusted) in rooms {
+        let from = request.rooms.get(&room).map(|p| Position {
+            epoch: p.epoch.as_str().into(),
+            offset: p.offset,
+        });
+        let outcome = match bus.resume(sid, &room, from.as_ref(), trusted) {
+            Ok(Resumed::Replayed(count)) => json!({ "replayed": count }),
+            Ok(Resumed::Gap(reason)) => json!({ "gap": reason.as_str() }),
+            Err(error) => json!({ "error": { "code": error.code().as_str(), "message": error.to_string() } }),
+        };
+        report.rooms.insert(room, outcome);
+    }
+    report
+}
