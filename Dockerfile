@@ -18,10 +18,12 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/sockgate /usr/local/bin/sockgate
-COPY gateway.toml /etc/sockgate/gateway.toml
+# The production example: no demo page, JSON logs, the proxy trusted.
+COPY examples/production/gateway.toml /etc/sockgate/gateway.toml
 USER 65534:65534
 EXPOSE 3000
 # Graceful shutdown on SIGTERM (give `docker stop -t` more than server.shutdown_timeout).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/sockgate", "--config", "/etc/sockgate/gateway.toml"]
+# In a container the proxy is another host: listen on every address.
 CMD ["--listen", "0.0.0.0:3000"]

@@ -76,3 +76,13 @@ fn check_prints_the_settings_in_effect_with_secrets_from_the_environment_redacte
     assert!(stdout.contains("keys = [\"<redacted>\"]"), "{stdout}");
     assert!(!stdout.contains("env-key-0123456789abc"), "{stdout}");
 }
+
+#[test]
+fn the_production_example_is_valid_and_has_no_demo() {
+    let config = include_str!("../../examples/production/gateway.toml");
+    let (ok, _, stderr) = run(&["check-config"], Some(config));
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&["check"], Some(config));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("demo_path = \"\""), "{stdout}");
+}
