@@ -263,3 +263,52 @@ async fn a_socket_io_2_client_resumes_with_the_resume_event() {
     );
     assert_eq!(next_tick(&mut back).await[0], 2);
 }
+
+#[tokio::test]
+async fn a_replay_that_would_fill_the_queue_is_a_gap_not_a_slow_consumer() {
+    // Regression: a resume replayed more events than the outbound queue
+    // holds and closed its own client with 1008 before it read any.
+    let config = format!("{}[limits]\noutbound_queue = 8\n", recovery_config(100));
+    let gateway = Gateway::with_config(&config).await;
+    let mut publisher = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let mut away = RawClient::connect(&gateway.ws_url("/ws")).await;
+    away.join("act:1").await;
+    publish_all(&mut publisher, &[0]).await;
+    let first = away.recv_event().await;
+    let away_sid = away.sid.clone();
+    away.close().await;
+    gone(&gateway, &away_sid).await;
+    publish_all(&mut publisher, &(1..=30).collect::<Vec<_>>()).await;
+
+    let mut back = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let (ack, replayed) = back
+        .request(json!({"op": "resume", "rooms": {"act:1": position_of(&first)}}))
+        .await;
+    assert!(replayed.is_empty(), "{replayed:?}");
+    assert_eq!(ack["data"]["rooms"]["act:1"], json!({"gap": "too_old"}));
+    publish_all(&mut publisher, &[31]).await;
+    assert_eq!(
+        back.recv_event().await["data"],
+        31,
+        "still connected, still in the room"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_backend_disconnected_cannot_be_resumed() {
+    let gateway = Gateway::with_config(&recovery_config(100)).await;
+    let mut kicked = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let token = kicked.open["resume"].as_str().unwrap().to_owned();
+    kicked.join("act:1").await;
+    let response = gateway
+        .api_post("/api/disconnect", &json!({"sid": kicked.sid}))
+        .await;
+    assert_eq!(response.status, 200);
+    let close = kicked.expect_close().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4000);
+    gone(&gateway, &kicked.sid).await;
+
+    let mut back = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let (ack, _) = back.request(json!({"op": "resume", "token": token})).await;
+    assert_eq!(ack["data"], json!({"session": false, "rooms": {}}));
+}

@@ -63,6 +63,8 @@ pub struct LocalBus {
     departed: DepartedSessions,
     /// Resume token → the live connection that holds it.
     tokens: DashMap<Arc<str>, Sid>,
+    /// Live events held for members resuming from a cluster's history.
+    held: DashMap<(Sid, RoomName), recovery::Resuming>,
 }
 
 /// How many deliveries one emit made.
@@ -95,6 +97,7 @@ impl LocalBus {
             streams: None,
             departed: DepartedSessions::default(),
             tokens: DashMap::new(),
+            held: DashMap::new(),
         }
     }
 
@@ -454,6 +457,8 @@ impl Bus for LocalBus {
             let Some(route) = self.conns.get(&sid).map(|conn| conn.route.clone()) else {
                 continue;
             };
+            // Disconnected on purpose: its rooms are not kept for a resume.
+            self.tokens.retain(|_, owner| *owner != sid);
             match route {
                 Route::Direct(recipient) => recipient.disconnect(),
                 Route::Group(group) => self.groups[group.0].disconnect(sid),
@@ -491,8 +496,19 @@ impl Bus for LocalBus {
         self.take_departed_session(token, user)
     }
 
-    fn resume(&self, sid: Sid, room: &str, from: Option<&Position>, trusted: bool) -> Result<Resumed> {
-        self.resume_room(sid, room, from, trusted)
+    fn resume(
+        &self,
+        sid: Sid,
+        room: &str,
+        from: Option<&Position>,
+        trusted: bool,
+        max_events: usize,
+    ) -> Result<Resumed> {
+        self.resume_room(sid, room, from, trusted, max_events)
+    }
+
+    fn max_replay(&self) -> usize {
+        self.streams.as_ref().map_or(0, |s| s.limits.max_replay)
     }
 }
 

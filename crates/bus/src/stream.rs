@@ -24,6 +24,10 @@ pub struct HistoryLimits {
     /// How long an event is kept, and a departed connection's rooms
     /// (`rooms.history_ttl`).
     pub ttl: Duration,
+    /// Most missed events one resume replays, over all its rooms; a room
+    /// past it is a `too_old` gap. Half the outbound queue, so a replay
+    /// never makes its own client a slow consumer.
+    pub max_replay: usize,
 }
 
 impl Default for HistoryLimits {
@@ -31,6 +35,7 @@ impl Default for HistoryLimits {
         HistoryLimits {
             size: 1000,
             ttl: Duration::from_secs(300),
+            max_replay: 512,
         }
     }
 }
@@ -44,6 +49,8 @@ pub(crate) struct RoomStream {
     /// Last publish, or last member leaving: a stream untouched for the
     /// ttl, with no history left, is forgotten.
     touched: Instant,
+    /// Positions come from elsewhere (a cluster's Redis), not from here.
+    mirrored: bool,
 }
 
 impl RoomStream {
@@ -53,7 +60,39 @@ impl RoomStream {
             next: 1,
             entries: VecDeque::new(),
             touched: now,
+            mirrored: false,
         }
+    }
+
+    /// Keeps an event numbered elsewhere (a cluster's Redis); `None` when
+    /// it is one this stream already has. A new epoch, or a hole before
+    /// the event, starts the history afresh, so that it never claims to
+    /// cover events it did not see.
+    pub(crate) fn append_at(
+        &mut self,
+        envelope: Envelope,
+        position: Position,
+        limits: HistoryLimits,
+        now: Instant,
+    ) -> Option<Arc<Envelope>> {
+        self.expire(limits, now);
+        if !self.mirrored || *self.epoch != *position.epoch || position.offset > self.next {
+            self.epoch = position.epoch.clone();
+            self.entries.clear();
+            self.mirrored = true;
+        } else if position.offset < self.next {
+            return None;
+        }
+        self.next = position.offset + 1;
+        self.touched = now;
+        let envelope = Arc::new(envelope.with_position(position));
+        if limits.size > 0 {
+            if self.entries.len() == limits.size {
+                self.entries.pop_front();
+            }
+            self.entries.push_back((now, envelope.clone()));
+        }
+        Some(envelope)
     }
 
     /// Numbers `envelope`, keeps it, and returns it shared.
@@ -64,6 +103,11 @@ impl RoomStream {
         now: Instant,
     ) -> Arc<Envelope> {
         self.expire(limits, now);
+        if self.mirrored {
+            // Numbered here while the cluster's numbering is out of reach:
+            // a life of its own, so that the two never give one position twice.
+            *self = RoomStream::new(now);
+        }
         let position = Position {
             epoch: self.epoch.clone(),
             offset: self.next,
@@ -254,6 +298,7 @@ mod tests {
         HistoryLimits {
             size,
             ttl: Duration::from_secs(ttl_secs),
+            max_replay: 512,
         }
     }
 
@@ -331,6 +376,34 @@ mod tests {
             stream.after(&future, limits, now).map(|e| data(&e)),
             Err(GapReason::EpochChanged)
         );
+    }
+
+    #[test]
+    fn a_mirror_keeps_given_positions_and_starts_afresh_after_a_hole() {
+        let (now, limits) = (Instant::now(), limits(10, 60));
+        let mut stream = RoomStream::new(now);
+        let at = |offset| Position {
+            epoch: "redis1".into(),
+            offset,
+        };
+        assert!(stream.append_at(event(1), at(1), limits, now).is_some());
+        assert!(stream.append_at(event(2), at(2), limits, now).is_some());
+        assert!(
+            stream.append_at(event(2), at(2), limits, now).is_none(),
+            "a duplicate"
+        );
+        assert_eq!(data(&stream.after(&at(1), limits, now).unwrap()), ["2"]);
+        // 3 and 4 never arrived here: the mirror cannot vouch for them.
+        assert!(stream.append_at(event(5), at(5), limits, now).is_some());
+        assert_eq!(
+            stream.after(&at(2), limits, now).map(|e| data(&e)),
+            Err(GapReason::TooOld)
+        );
+        assert_eq!(data(&stream.after(&at(4), limits, now).unwrap()), ["5"]);
+        // Numbering locally (Redis out of reach) leaves the mirrored epoch.
+        let local = stream.append(event(6), limits, now).position().unwrap().clone();
+        assert_ne!(&*local.epoch, "redis1");
+        assert_eq!(local.offset, 1);
     }
 
     #[test]

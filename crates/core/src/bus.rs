@@ -226,8 +226,21 @@ pub trait Bus: Send + Sync + 'static {
     /// any live one. `trusted` rooms come from the connection's own past
     /// (its departed session) and skip the room policy; others are joined
     /// as by [`Bus::join`].
-    fn resume(&self, sid: Sid, room: &str, from: Option<&Position>, trusted: bool) -> Result<Resumed> {
-        let _ = (from, trusted);
+    /// At most `max_events` are replayed: a room that missed more is a
+    /// `too_old` gap.
+    fn resume(
+        &self,
+        sid: Sid,
+        room: &str,
+        from: Option<&Position>,
+        trusted: bool,
+        max_events: usize,
+    ) -> Result<Resumed> {
+        let _ = (from, trusted, max_events);
         self.join(sid, room).map(|_| Resumed::Replayed(0))
+    }
+    /// Most missed events one resume replays over all its rooms.
+    fn max_replay(&self) -> usize {
+        usize::MAX
     }
 }

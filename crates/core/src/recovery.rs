@@ -135,13 +135,18 @@ pub fn resume(
             rooms.push((room.clone(), false));
         }
     }
+    // Replays share one budget, so that they never fill the client's queue.
+    let mut budget = bus.max_replay();
     for (room, trusted) in rooms {
         let from = request.rooms.get(&room).map(|p| Position {
             epoch: p.epoch.as_str().into(),
             offset: p.offset,
         });
-        let outcome = match bus.resume(sid, &room, from.as_ref(), trusted) {
-            Ok(Resumed::Replayed(count)) => json!({ "replayed": count }),
+        let outcome = match bus.resume(sid, &room, from.as_ref(), trusted, budget) {
+            Ok(Resumed::Replayed(count)) => {
+                budget = budget.saturating_sub(count);
+                json!({ "replayed": count })
+            }
             Ok(Resumed::Gap(reason)) => json!({ "gap": reason.as_str() }),
             Err(error) => json!({ "error": { "code": error.code().as_str(), "message": error.to_string() } }),
         };

@@ -290,6 +290,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         history: HistoryLimits {
             size: rooms.history_size,
             ttl: rooms.history_ttl,
+            // Half the queue: a replay leaves room for live events.
+            max_replay: (limits.outbound_queue / 2).max(1),
         },
         max_connections: limits.max_connections,
         max_connections_per_ip: limits.max_connections_per_ip,

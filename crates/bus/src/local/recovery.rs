@@ -14,6 +14,22 @@ use sockgate_core::{
 
 use super::{Delivered, LocalBus};
 
+/// Live events held for one resuming member at most; past it, the
+/// resume's own replay is what the client gets.
+const HELD_MAX: usize = 10_000;
+
+/// A member resuming from a cluster's history, in one of its rooms.
+pub(crate) enum Resuming {
+    /// Its missed events are being fetched: live ones wait here.
+    Held(Vec<Arc<Envelope>>),
+    /// It got everything up to this offset already.
+    Replayed(u64),
+}
+
+fn offset_of(envelope: &Envelope) -> u64 {
+    envelope.position().map_or(0, |p| p.offset)
+}
+
 impl LocalBus {
     /// Whether `room` keeps a history.
     pub(super) fn recovers(&self, room: &RoomName) -> bool {
@@ -37,22 +53,203 @@ impl LocalBus {
         let mut stream = stream.lock();
         let envelope = Envelope::new(Some(room.clone()), event.into(), data);
         let envelope = stream.append(envelope, streams.limits, Instant::now());
+        self.offer_to_room(room, except, &envelope);
+    }
+
+    /// Delivers an event a cluster's Redis numbered (see `docs/recovery.md`),
+    /// keeping it in this node's copy of the room's history; an event
+    /// already delivered is dropped.
+    pub fn deliver_at(
+        &self,
+        room: &str,
+        except: &[Sid],
+        event: &str,
+        data: Box<RawValue>,
+        position: Position,
+    ) {
+        let (Some(streams), Ok(room)) = (&self.streams, self.policy.name(room)) else {
+            return;
+        };
+        let stream = streams.lock(&room);
+        let mut stream = stream.lock();
+        let envelope = Envelope::new(Some(room.clone()), event.into(), data);
+        if let Some(envelope) = stream.append_at(envelope, position, streams.limits, Instant::now()) {
+            self.offer_to_room(&room, except, &envelope);
+        }
+    }
+
+    /// Offers a numbered event to the room's members (the caller holds the
+    /// room stream's lock); members resuming from elsewhere get it later.
+    fn offer_to_room(&self, room: &RoomName, except: &[Sid], envelope: &Arc<Envelope>) {
+        let held = self.held_in(room, envelope);
+        let except: std::borrow::Cow<'_, [Sid]> = match held.is_empty() {
+            true => except.into(),
+            false => [except, &held].concat().into(),
+        };
         let mut delivered = Delivered::default();
         let mut groups = Vec::new();
         if let Some(members) = self.rooms.get(room) {
             for (sid, recipient) in &members.direct {
                 if !except.contains(sid) {
-                    delivered.count(recipient.offer(&envelope));
+                    delivered.count(recipient.offer(envelope));
                 }
             }
-            members.groups_to_reach(except, &mut groups);
+            members.groups_to_reach(&except, &mut groups);
         }
         for group in &groups {
             let rooms = std::slice::from_ref(room);
-            self.groups[group.0].deliver(GroupTarget::Rooms(rooms), except, &envelope);
+            self.groups[group.0].deliver(GroupTarget::Rooms(rooms), &except, envelope);
         }
         self.metrics
             .published(delivered.queued, groups.len() as u64, delivered.slow);
+    }
+
+    /// Members of `room` that must not get `envelope` now: those whose
+    /// live events are held while their missed ones are fetched (it is kept
+    /// for them), and those that got it already from a resume's replay.
+    fn held_in(&self, room: &RoomName, envelope: &Arc<Envelope>) -> Vec<Sid> {
+        if self.held.is_empty() {
+            return Vec::new();
+        }
+        let offset = offset_of(envelope);
+        let (mut held, mut passed) = (Vec::new(), Vec::new());
+        for mut entry in self.held.iter_mut() {
+            if entry.key().1 != *room {
+                continue;
+            }
+            let sid = entry.key().0;
+            match entry.value_mut() {
+                Resuming::Held(events) => {
+                    held.push(sid);
+                    if events.len() < HELD_MAX {
+                        events.push(envelope.clone());
+                    }
+                }
+                Resuming::Replayed(last) if offset <= *last => held.push(sid),
+                Resuming::Replayed(_) => passed.push(entry.key().clone()),
+            }
+        }
+        for key in passed {
+            self.held.remove(&key);
+        }
+        held
+    }
+
+    /// Whether `room` keeps a history (`rooms.recover`).
+    pub fn recovers_room(&self, room: &str) -> bool {
+        self.policy.name(room).is_ok_and(|room| self.recovers(&room))
+    }
+
+    /// Checks a client's publish as [`Bus::publish`](sockgate_core::Bus::publish)
+    /// would, without delivering it (a cluster numbers it first).
+    pub fn check_publish(&self, room: &str, event: &str) -> Result<RoomName> {
+        let room = self.client_room(room)?;
+        if !self.policy.may_publish(&room) {
+            return Err(BusError::PublishForbidden(room.to_string()));
+        }
+        self.check_event(event)?;
+        Ok(room)
+    }
+
+    /// Whether this node's copy of the room's history can serve a resume
+    /// from `from` by itself.
+    pub fn covers(&self, room: &str, from: &Position) -> bool {
+        let (Some(streams), Ok(room)) = (&self.streams, self.policy.name(room)) else {
+            return false;
+        };
+        let stream = streams.lock(&room);
+        let mut stream = stream.lock();
+        stream.after(from, streams.limits, Instant::now()).is_ok()
+    }
+
+    /// First half of a resume served from elsewhere: joins `sid` to `room`
+    /// with its live events held back until [`LocalBus::finish_resume`].
+    pub fn start_resume(&self, sid: Sid, room: &str, trusted: bool) -> Result<RoomName> {
+        let name = match trusted {
+            true => self.policy.name(room)?,
+            false => self.client_room(room)?,
+        };
+        let Some(streams) = &self.streams else {
+            return Err(BusError::UnknownConnection);
+        };
+        let stream = streams.lock(&name);
+        let _stream = stream.lock();
+        self.held.insert((sid, name.clone()), Resuming::Held(Vec::new()));
+        let joined = match trusted {
+            true => self.add_member(sid, &name),
+            false => sockgate_core::Bus::join(self, sid, room).map(drop),
+        };
+        if let Err(error) = joined {
+            self.held.remove(&(sid, name));
+            return Err(error);
+        }
+        Ok(name)
+    }
+
+    /// Second half: queues the fetched missed events after `from` (the
+    /// history's epoch and its events, oldest first; `None` when none is
+    /// kept), then the live events held meanwhile, none twice, and lets
+    /// live events through again.
+    pub fn finish_resume(
+        &self,
+        sid: Sid,
+        room: &RoomName,
+        from: &Position,
+        fetched: Option<(Arc<str>, Vec<(u64, String, Box<RawValue>)>)>,
+    ) -> Resumed {
+        let Some(streams) = &self.streams else {
+            return Resumed::Gap(GapReason::NotRecoverable);
+        };
+        let stream = streams.lock(room);
+        let _stream = stream.lock();
+        let held = match self.held.remove(&(sid, room.clone())) {
+            Some((_, Resuming::Held(held))) => held,
+            _ => Vec::new(),
+        };
+        let Some(route) = self.conns.get(&sid).map(|conn| conn.route.clone()) else {
+            return Resumed::Replayed(0);
+        };
+        let (outcome, last) = match fetched {
+            Some((epoch, events)) if *epoch == *from.epoch => {
+                match events
+                    .first()
+                    .is_some_and(|(offset, ..)| *offset > from.offset + 1)
+                {
+                    true => (Resumed::Gap(GapReason::TooOld), 0),
+                    false => {
+                        let mut last = from.offset;
+                        let mut replayed = 0;
+                        for (offset, event, data) in
+                            events.into_iter().filter(|(offset, ..)| *offset > from.offset)
+                        {
+                            let position = Position {
+                                epoch: epoch.clone(),
+                                offset,
+                            };
+                            let envelope = Envelope::new(Some(room.clone()), event.into(), data);
+                            self.replay_to(sid, &route, &Arc::new(envelope.with_position(position)));
+                            (last, replayed) = (offset, replayed + 1);
+                        }
+                        (Resumed::Replayed(replayed), last)
+                    }
+                }
+            }
+            _ => (Resumed::Gap(GapReason::EpochChanged), 0),
+        };
+        // The live events held meanwhile follow, but those just replayed.
+        let mut last = last;
+        for envelope in &held {
+            if offset_of(envelope) > last {
+                self.replay_to(sid, &route, envelope);
+                last = offset_of(envelope);
+            }
+        }
+        // Events the replay read from Redis may still be on their way here
+        // as live ones: this member skips them.
+        if last > 0 {
+            self.held.insert((sid, room.clone()), Resuming::Replayed(last));
+        }
+        outcome
     }
 
     /// A connection went away: its recoverable rooms' streams are kept at
@@ -103,6 +300,7 @@ impl LocalBus {
         room: &str,
         from: Option<&Position>,
         trusted: bool,
+        max_events: usize,
     ) -> Result<Resumed> {
         let name = match trusted {
             true => self.policy.name(room)?,
@@ -128,6 +326,7 @@ impl LocalBus {
             return Ok(Resumed::Replayed(0));
         };
         let missed = match stream.after(from, streams.limits, Instant::now()) {
+            Ok(missed) if missed.len() > max_events => return Ok(Resumed::Gap(GapReason::TooOld)),
             Ok(missed) => missed,
             Err(gap) => return Ok(Resumed::Gap(gap)),
         };

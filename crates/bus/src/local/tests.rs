@@ -367,7 +367,9 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(1));
-    let resumed = bus.resume(resumer, "act:1", Some(&position), false).unwrap();
+    let resumed = bus
+        .resume(resumer, "act:1", Some(&position), false, 10_000)
+        .unwrap();
     publishers.into_iter().for_each(|p| p.join().unwrap());
 
     let offsets = recorder.offsets.lock().unwrap().clone();
