@@ -59,6 +59,18 @@ fn auth_config() -> String {
     )
 }
 
+/// What resume.test.mjs expects: rooms `room-*` keep a history of 5
+/// events, an outbound queue of 16 (smaller than a replay to 8 rooms), and
+/// the HTTP API.
+fn recovery_config() -> String {
+    format!(
+        "{api}\
+         [rooms]\nrecover = [\"room-*\"]\nhistory_size = 5\n\
+         [limits]\noutbound_queue = 16\n",
+        api = api_config(),
+    )
+}
+
 /// Runs `node --test files` with the SDK transport `adapter` ("ws" or "wx")
 /// against `gateway`, and fails with node's report unless every test passed.
 async fn node_test(gateway: &Gateway, adapter: &str, files: &[&str]) {
@@ -130,6 +142,14 @@ async fn sdk_tokens_and_refusals() {
     let gateway = Gateway::with_config(&auth_config()).await;
     for adapter in ["ws", "wx"] {
         node_test(&gateway, adapter, &["sdk/auth.test.mjs"]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sdk_resumes_missed_events() {
+    let gateway = Gateway::with_config(&recovery_config()).await;
+    for adapter in ["ws", "wx"] {
+        node_test(&gateway, adapter, &["sdk/resume.test.mjs"]).await;
     }
 }
 

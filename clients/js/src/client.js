@@ -1,7 +1,9 @@
 /**
  * The sockgate raw protocol v1 client: one logical connection that survives
- * link losses (reconnecting with backoff, re-joining rooms, flushing what was
- * queued meanwhile), with promise-based acks matched by numeric ids.
+ * link losses (reconnecting with backoff, re-joining rooms — or resuming
+ * them with the events missed meanwhile when the gateway keeps a history —
+ * and flushing what was queued meanwhile), with promise-based acks matched
+ * by numeric ids.
  *
  * The wire format is docs/protocol.md in the sockgate repository.
  */
@@ -25,6 +27,8 @@ export const RESERVED_EVENTS = Object.freeze([
   "reconnect_failed",
   "error",
   "state",
+  "resumed",
+  "gap",
 ]);
 
 /** Option defaults; see `ClientOptions` in types/index.d.ts for each one. */
@@ -51,6 +55,14 @@ export const DEFAULTS = Object.freeze({
 
 const CLOSE_ABNORMAL = 1006;
 const CLOSE_UNAUTHORIZED = 4001;
+/** `POST /api/disconnect`: the backend ended the session on purpose. */
+const CLOSE_KICKED = 4000;
+/**
+ * Links lost in a row while a `resume` asking for a replay was unanswered,
+ * after which the next one asks for none (the replay itself may be what
+ * brings the link down, e.g. more events than the gateway's outbound queue).
+ */
+const MAX_RESUME_LOSSES = 2;
 
 /**
  * A connection to a sockgate gateway's raw WebSocket endpoint. Create it
@@ -90,6 +102,19 @@ export class SockgateClient extends Emitter {
     this._rooms = new Set();
     this._roomOps = new Map();
     this._roomSeq = 0;
+    /**
+     * Room → `{epoch, offset}` of the last event received there with a
+     * position (rooms with recovery): sent in `resume`, and used to drop
+     * an event delivered twice.
+     * @type {Map<string, {epoch: string, offset: number}>}
+     */
+    this._positions = new Map();
+    /** The `resume` token of the last session's `open` frame (recovery on), or null. */
+    this._resumeToken = null;
+    /** A `resume` with positions was sent on the current link and not answered yet. */
+    this._resumeInFlight = false;
+    /** Links lost in a row with a `resume` in flight (see MAX_RESUME_LOSSES). */
+    this._resumeLosses = 0;
     this._anyListeners = [];
     this._link = null;
     this._generation = 0;
@@ -146,6 +171,10 @@ export class SockgateClient extends Emitter {
     this._clearTimer("retry");
     this._rooms.clear();
     this._roomOps.clear();
+    this._positions.clear();
+    this._resumeToken = null;
+    this._resumeInFlight = false;
+    this._resumeLosses = 0;
     this._rejectAll("the client was closed");
     this._setState("closed");
     if (wasOpen) this._fire("disconnect", [{ code, reason, willReconnect: false }]);
@@ -174,6 +203,7 @@ export class SockgateClient extends Emitter {
   leave(room) {
     this._markRoom(room);
     this._rooms.delete(room);
+    this._positions.delete(room);
     return this.request({ op: "leave", room });
   }
 
@@ -241,7 +271,7 @@ export class SockgateClient extends Emitter {
 
   /**
    * Listens to every application event, reserved names included.
-   * @param {(event: string, data: unknown, meta: {room?: string, event: string}) => void} fn
+   * @param {(event: string, data: unknown, meta: {room?: string, event: string, epoch?: string, offset?: number}) => void} fn
    * @returns {this}
    */
   onAny(fn) {
@@ -338,21 +368,128 @@ export class SockgateClient extends Emitter {
     this.sid = frame.sid;
     this.user = frame.user === undefined ? null : frame.user;
     this.pingInterval = frame.pingInterval;
+    const previousToken = this._resumeToken;
+    this._resumeToken = typeof frame.resume === "string" && frame.resume ? frame.resume : null;
     this._startHeartbeat();
-    const rejoins = this.rooms.map((room) => this._rejoin(room));
+    const restored = this._restoreRooms(previousToken);
     this._flushQueue();
-    Promise.all(rejoins).then(() => {
+    Promise.all(restored).then(() => {
       if (generation === this._generation) this._sessionReady();
     });
   }
 
+  /**
+   * Puts a new session back where the last one was, before the queue is
+   * flushed. When the gateway keeps a history (its `open` frame has a
+   * `resume` token) and there is something to resume, one `resume` frame
+   * carries the previous session's token (its rooms come back, the ones
+   * the backend added included) and the position of every joined room
+   * that has one (its missed events are replayed before the ack). Joined
+   * rooms without a position are joined again with plain `join` frames,
+   * since a `resume` lists rooms with a position only and the previous
+   * session may not be known to the gateway (yet). Without a token
+   * (recovery off) every joined room is joined again.
+   *
+   * After MAX_RESUME_LOSSES links lost in a row with a replay unanswered,
+   * the positions are given up: those rooms are joined again and get a
+   * `gap` (`replay_failed`) once joined.
+   * @param {string | null} previousToken
+   * @returns {Promise<unknown>[]}
+   */
+  _restoreRooms(previousToken) {
+    const rooms = this.rooms;
+    // Positions are kept for the joined rooms only (the others came from
+    // the backend, and come back with the session or not at all).
+    for (const room of Array.from(this._positions.keys())) {
+      if (!this._rooms.has(room)) this._positions.delete(room);
+    }
+    let givenUp = [];
+    if (this._resumeLosses >= MAX_RESUME_LOSSES) {
+      givenUp = rooms.filter((room) => this._positions.has(room));
+      this._log("warn", `resuming failed ${this._resumeLosses} times; joining again without replay`, givenUp);
+      for (const room of givenUp) this._positions.delete(room);
+      this._resumeLosses = 0;
+    }
+    const rejoin = (room) =>
+      givenUp.indexOf(room) === -1
+        ? this._rejoin(room)
+        : this._rejoin(room).then((joined) => {
+            if (joined) this._fire("gap", [{ room, reason: "replay_failed" }]);
+          });
+    const positions = Object.create(null);
+    let positioned = 0;
+    for (const room of rooms) {
+      const position = this._positions.get(room);
+      if (!position) continue;
+      positions[room] = { epoch: position.epoch, offset: position.offset };
+      positioned += 1;
+    }
+    if (!this._resumeToken || (!previousToken && !positioned)) {
+      return rooms.map(rejoin);
+    }
+    const frame = previousToken ? { op: "resume", token: previousToken, rooms: positions } : { op: "resume", rooms: positions };
+    this._resumeInFlight = positioned > 0;
+    const answered = () => {
+      this._resumeInFlight = false;
+      this._resumeLosses = 0;
+    };
+    const resume = this.request(frame).then(
+      (ack) => {
+        answered();
+        this._onResumed(ack.data);
+      },
+      (error) => {
+        if (error.code === LocalCodes.DISCONNECTED || error.code === LocalCodes.TIMEOUT) return undefined;
+        answered();
+        // A gateway that refuses `resume`: join those rooms the plain way.
+        this._log("warn", "resume refused; joining again instead", error);
+        return Promise.all(Object.keys(positions).map((room) => this._rejoin(room)));
+      },
+    );
+    const rejoins = rooms.filter((room) => !positions[room]).map(rejoin);
+    return [resume].concat(rejoins);
+  }
+
+  /**
+   * The gateway's resume report: `{session, rooms: {room: {replayed} | {gap} | {error}}}`.
+   * Rooms it could not put the client back in are dropped with an `error`
+   * event, as a refused re-join is; then `resumed`, then a `gap` per room
+   * whose missed events could not be replayed.
+   */
+  _onResumed(data) {
+    const report = {
+      session: Boolean(data && data.session),
+      rooms: data && data.rooms && typeof data.rooms === "object" ? data.rooms : {},
+    };
+    const gaps = [];
+    for (const room of Object.keys(report.rooms)) {
+      const outcome = report.rooms[room] || {};
+      if (outcome.error) {
+        this._rooms.delete(room);
+        this._positions.delete(room);
+        const error = new SockgateError(outcome.error.code || "unknown", outcome.error.message || "resume failed", { room });
+        this._fire("error", [error]);
+      } else if (outcome.gap) {
+        gaps.push({ room, reason: outcome.gap });
+      }
+    }
+    this._fire("resumed", [report]);
+    for (const gap of gaps) this._fire("gap", [gap]);
+  }
+
+  /** Joins a remembered room again; resolves with whether it is joined. */
   _rejoin(room) {
-    return this.request({ op: "join", room }).catch((error) => {
-      if (error.code === LocalCodes.DISCONNECTED || error.code === LocalCodes.TIMEOUT) return;
-      this._rooms.delete(room);
-      error.room = room;
-      this._fire("error", [error]);
-    });
+    return this.request({ op: "join", room }).then(
+      () => true,
+      (error) => {
+        if (error.code === LocalCodes.DISCONNECTED || error.code === LocalCodes.TIMEOUT) return false;
+        this._rooms.delete(room);
+        this._positions.delete(room);
+        error.room = room;
+        this._fire("error", [error]);
+        return false;
+      },
+    );
   }
 
   _sessionReady() {
@@ -367,6 +504,16 @@ export class SockgateClient extends Emitter {
 
   _onEvent(frame) {
     const meta = { room: frame.room, event: frame.event };
+    if (typeof frame.room === "string" && typeof frame.epoch === "string" && typeof frame.offset === "number") {
+      const last = this._positions.get(frame.room);
+      if (last && last.epoch === frame.epoch && frame.offset <= last.offset) {
+        this._log("debug", `dropped an event already delivered (${frame.room} ${frame.epoch}:${frame.offset})`);
+        return;
+      }
+      this._positions.set(frame.room, { epoch: frame.epoch, offset: frame.offset });
+      meta.epoch = frame.epoch;
+      meta.offset = frame.offset;
+    }
     for (const fn of this._anyListeners.slice()) {
       try {
         fn(frame.event, frame.data, meta);
@@ -478,8 +625,15 @@ export class SockgateClient extends Emitter {
   _linkDown(code, reason, error, dropped) {
     if (!dropped) this._dropLink(1000, "");
     const wasOpen = this.state === "open";
+    if (this._resumeInFlight) {
+      this._resumeInFlight = false;
+      this._resumeLosses += 1;
+    }
     this._rejectSent(`the link was lost (${code} ${reason})`.trim());
     const o = this.options;
+    // The backend ended that session on purpose (perhaps to change its
+    // rooms): the next one does not take the old one's rooms back.
+    if (code === CLOSE_KICKED) this._resumeToken = null;
     const retryable = Boolean(o.reconnection) && o.noReconnectCodes.indexOf(code) === -1;
     const retry = retryable && this._attempt < o.reconnectionAttempts;
     if (wasOpen) {

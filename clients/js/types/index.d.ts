@@ -131,6 +131,40 @@ export interface EventMeta {
   /** The room the event was published to; absent for events sent to one connection or to everyone. */
   room?: string;
   event: string;
+  /** For rooms that keep a history (`rooms.recover`): one life of the room's stream. */
+  epoch?: string;
+  /** For rooms that keep a history: the event's number in the room's stream (grows by 1 per event). */
+  offset?: number;
+}
+
+/**
+ * Why a room's missed events could not be replayed after a reconnect. From
+ * the gateway: `too_old` (they left its history: `rooms.history_size` /
+ * `rooms.history_ttl`), `epoch_changed` (the history was lost, e.g. by a
+ * gateway restart), `not_recoverable` (the room keeps no history). From the
+ * SDK: `replay_failed` (the link was lost twice in a row before the gateway
+ * answered a resume, so the client joined again without asking for a replay).
+ */
+export type GapReason = "too_old" | "epoch_changed" | "not_recoverable" | "replay_failed" | (string & {});
+
+/** A room whose missed events are lost: reload its state from your backend. */
+export interface GapInfo {
+  room: string;
+  reason: GapReason;
+}
+
+/** What became of one room on a resume. */
+export type RoomResumeOutcome =
+  | { replayed: number }
+  | { gap: GapReason }
+  | { error: { code: ErrorCode; message: string } };
+
+/** The gateway's answer to the SDK's `resume` after a reconnect. */
+export interface ResumeReport {
+  /** The previous connection was known: every room it was in is back, including rooms the backend added. */
+  session: boolean;
+  /** Each room put back, with how many missed events were replayed (before this report), or why not. */
+  rooms: Record<string, RoomResumeOutcome>;
 }
 
 /** A successful ack frame. */
@@ -151,6 +185,10 @@ export interface LifecycleEvents {
   reconnect_failed: (info: { attempts: number }) => void;
   error: (error: SockgateError) => void;
   state: (state: ClientState, previous: ClientState) => void;
+  /** After a reconnect to a gateway with recovery on: what the resume came to (before `connect`). */
+  resumed: (report: ResumeReport) => void;
+  /** A room's missed events could not be replayed: reload its state. */
+  gap: (info: GapInfo) => void;
 }
 
 export type ReservedEvent = keyof LifecycleEvents;
@@ -168,7 +206,7 @@ export declare class SockgateClient {
   readonly user: string | null;
   readonly protocol: string;
   readonly pingInterval: number | null;
-  /** Rooms joined (acked, not left): re-joined after every reconnect. */
+  /** Rooms joined (acked, not left): re-joined (or resumed) after every reconnect. */
   readonly rooms: string[];
 
   on<E extends ReservedEvent>(event: E, listener: LifecycleEvents[E]): this;

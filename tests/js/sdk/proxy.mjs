@@ -1,13 +1,15 @@
 // A TCP proxy in front of the gateway, to break links the way mobile
 // networks do: `freeze()` silently stops forwarding on the links open now
-// (a dead link: no close, no data), `cut()` drops them, `down()` drops them
-// and refuses new ones until `up()`.
+// (a dead link: no close, no data), `blackhole()` does too and keeps their
+// gateway side open even after the client gives up on them (the gateway
+// hears nothing until its own heartbeat notices), `cut()` drops them,
+// `down()` drops them and refuses new ones until `up()`.
 
 import net from "node:net";
 
 /**
  * @param {string} target `ws://127.0.0.1:PORT/...` or `http://…` of the gateway
- * @returns {Promise<{url: (path: string) => string, freeze(): void, cut(): void, down(): void, up(): void, close(): Promise<void>, connections: number}>}
+ * @returns {Promise<{url: (path: string) => string, freeze(): void, blackhole(): void, cut(): void, down(): void, up(): void, close(): Promise<void>, connections: number}>}
  */
 export async function startProxy(target) {
   const { hostname, port } = new URL(target);
@@ -17,7 +19,7 @@ export async function startProxy(target) {
   const server = net.createServer((client) => {
     if (refusing) return client.destroy();
     const upstream = net.connect(Number(port), hostname);
-    const link = { client, upstream, frozen: false };
+    const link = { client, upstream, frozen: false, held: false };
     links.add(link);
     pipe(client, upstream, link);
     pipe(upstream, client, link);
@@ -26,7 +28,9 @@ export async function startProxy(target) {
       client.destroy();
       upstream.destroy();
     };
-    client.on("close", drop);
+    client.on("close", () => {
+      if (!link.held) drop();
+    });
     upstream.on("close", drop);
     client.on("error", () => {});
     upstream.on("error", () => {});
@@ -48,6 +52,12 @@ export async function startProxy(target) {
     },
     freeze() {
       for (const link of links) link.frozen = true;
+    },
+    blackhole() {
+      for (const link of links) {
+        link.frozen = true;
+        link.held = true;
+      }
     },
     cut: dropAll,
     down() {
