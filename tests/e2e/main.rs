@@ -15,6 +15,7 @@ mod api;
 mod auth;
 mod client_sdk;
 mod cluster;
+mod cluster_recovery;
 mod emitter;
 
 mod config;

@@ -6,6 +6,6 @@ mod metrics;
 mod room;
 mod stream;
 
-pub use local::{BusLimits, LocalBus};
+pub use local::{BusLimits, FetchedHistory, HistoryEvent, LocalBus};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use stream::HistoryLimits;

@@ -25,6 +25,8 @@ use crate::stream::{DepartedSessions, HistoryLimits, Streams};
 
 mod recovery;
 
+pub use recovery::{FetchedHistory, HistoryEvent};
+
 /// Limits the bus enforces on every publish, whatever the protocol.
 #[derive(Debug, Clone)]
 pub struct BusLimits {

@@ -268,6 +268,11 @@ impl DepartedSessions {
         (departed.at.elapsed() < ttl).then_some(departed)
     }
 
+    /// A copy of the session under `token`, left in place.
+    pub(crate) fn peek(&self, token: &str) -> Option<Departed> {
+        self.by_token.get(token).map(|departed| departed.clone())
+    }
+
     pub(crate) fn sweep(&self, ttl: Duration, now: Instant) {
         self.by_token
             .retain(|_, departed| now.duration_since(departed.at) < ttl);

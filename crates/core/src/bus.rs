@@ -180,6 +180,9 @@ pub fn user_room(id: &str) -> String {
 /// join, leave or publish to them.
 pub const USER_ROOM_PREFIX: &str = "user:";
 
+/// What the bus's few asynchronous methods return.
+pub type BusFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// The shared room/event bus seen by every protocol front and the HTTP API.
 ///
 /// All methods are synchronous and never wait on a client: a front may call
@@ -242,5 +245,29 @@ pub trait Bus: Send + Sync + 'static {
     /// Most missed events one resume replays over all its rooms.
     fn max_replay(&self) -> usize {
         usize::MAX
+    }
+    /// [`Bus::take_departed`] where the session may be kept elsewhere (a
+    /// cluster keeps it in Redis).
+    fn take_departed_async<'a>(
+        &'a self,
+        token: &'a str,
+        user: Option<&'a str>,
+    ) -> BusFuture<'a, Option<DepartedSession>> {
+        Box::pin(std::future::ready(self.take_departed(token, user)))
+    }
+    /// [`Bus::resume`] where the missed events may have to be fetched (a
+    /// cluster reads them from Redis when this node's copy of the history
+    /// does not cover them).
+    fn resume_async<'a>(
+        &'a self,
+        sid: Sid,
+        room: &'a str,
+        from: Option<&'a Position>,
+        trusted: bool,
+        max_events: usize,
+    ) -> BusFuture<'a, Result<Resumed>> {
+        Box::pin(std::future::ready(
+            self.resume(sid, room, from, trusted, max_events),
+        ))
     }
 }

@@ -111,7 +111,7 @@ pub struct ResumeReport {
 /// `request.token` (if it was the same user's), joins the rooms of
 /// `request.rooms` (as joins, under the room policy), and replays each
 /// room's missed events from the client's position, in order.
-pub fn resume(
+pub async fn resume(
     bus: &dyn crate::Bus,
     sid: crate::Sid,
     user: Option<&str>,
@@ -121,10 +121,10 @@ pub fn resume(
 
     let mut report = ResumeReport::default();
     // Only the same user (or anonymous for anonymous) gets its rooms back.
-    let departed = request
-        .token
-        .as_deref()
-        .and_then(|token| bus.take_departed(token, user));
+    let departed = match request.token.as_deref() {
+        Some(token) => bus.take_departed_async(token, user).await,
+        None => None,
+    };
     let mut rooms: Vec<(String, bool)> = Vec::new();
     if let Some(departed) = departed {
         report.session = true;
@@ -142,7 +142,7 @@ pub fn resume(
             epoch: p.epoch.as_str().into(),
             offset: p.offset,
         });
-        let outcome = match bus.resume(sid, &room, from.as_ref(), trusted, budget) {
+        let outcome = match bus.resume_async(sid, &room, from.as_ref(), trusted, budget).await {
             Ok(Resumed::Replayed(count)) => {
                 budget = budget.saturating_sub(count);
                 json!({ "replayed": count })

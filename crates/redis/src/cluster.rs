@@ -16,12 +16,14 @@ use fred::prelude::*;
 use serde_json::value::RawValue;
 use sockgate_bus::LocalBus;
 use sockgate_core::{
-    user_room, Bus, BusError, ConnMeta, ConnSnapshot, Result, RoomName, Route, Sid, Target, Who,
+    user_room, Bus, BusError, BusFuture, ConnMeta, ConnSnapshot, DepartedSession, Position, Result, Resumed,
+    RoomName, Route, Sid, Target, Who,
 };
 use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, warn};
 
 use crate::directory::{self, Keys};
+use crate::history;
 use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
 use crate::{emitter, ClusterConfig};
@@ -50,6 +52,10 @@ enum Outgoing {
     Publish { channel: String, payload: String },
     /// Write (or remove) one connection's directory record.
     Record(Sid),
+    /// Number an emit to a recoverable room in Redis, and publish it.
+    Sequence { room: String, payload: String },
+    /// Keep a departed connection's rooms in Redis under its resume token.
+    KeepDeparted(Arc<str>),
 }
 
 /// The cluster bus of one node.
@@ -61,6 +67,10 @@ pub struct ClusterBus {
     rooms_changed: Notify,
     metrics: Arc<ClusterMetrics>,
     client: Client,
+    /// Subscribes to a room's channel at once when a resume needs it.
+    subscriber: SubscriberClient,
+    /// Rooms whose channel this node is subscribed to.
+    subscribed: Mutex<HashSet<RoomName>>,
 }
 
 impl ClusterBus {
@@ -122,6 +132,8 @@ impl ClusterBus {
             rooms_changed: Notify::new(),
             metrics: metrics.clone(),
             client: client.clone(),
+            subscriber: subscriber.clone(),
+            subscribed: Mutex::new(HashSet::new()),
         });
         let _ = subscriber.subscribe(keys.broadcast_channel()).await;
         if config.emitter {
@@ -228,6 +240,14 @@ impl ClusterBus {
                 };
                 // A JSON null payload reads back as "no data".
                 let data = message.data.unwrap_or_else(|| RawValue::NULL.to_owned());
+                if let (Some(position), [room]) = (message.position, message.rooms.as_slice()) {
+                    let position = Position {
+                        epoch: position.epoch.into(),
+                        offset: position.offset,
+                    };
+                    self.local.deliver_at(room, &except, event, data, position);
+                    return;
+                }
                 let target = match (&sid, &message.user, message.all) {
                     (Some(sid), _, _) => Target::Sid(*sid),
                     (None, Some(user), _) => Target::User(user),
@@ -345,9 +365,17 @@ impl Bus for ClusterBus {
     }
 
     fn disconnect(&self, sid: Sid) {
-        let rooms = self.local.connection(sid).map(|c| c.rooms).unwrap_or_default();
+        let snapshot = self.local.connection(sid);
         self.local.disconnect(sid);
-        self.changed(sid, &rooms);
+        let Some(snapshot) = snapshot else { return };
+        self.changed(sid, &snapshot.rooms);
+        // Kept locally by the bus (unless it was kicked): Redis too, so
+        // that the token works on any node.
+        if let Some(token) = snapshot.meta.resume_token {
+            if self.local.departed_session(&token).is_some() {
+                self.queue(Outgoing::KeepDeparted(token));
+            }
+        }
     }
 
     fn join(&self, sid: Sid, room: &str) -> Result<RoomName> {
@@ -363,6 +391,12 @@ impl Bus for ClusterBus {
     }
 
     fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
+        if self.sequences(room) {
+            self.local.check_publish(room, event)?;
+            let except: Vec<Sid> = sender.into_iter().collect();
+            self.sequence(room, &except, event, data);
+            return Ok(());
+        }
         let copy = data.clone();
         self.local.publish(sender, room, event, data)?;
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
@@ -390,6 +424,24 @@ impl Bus for ClusterBus {
                 }
                 message.sid = Some(sid.to_string());
                 self.keys.broadcast_channel()
+            }
+            Target::Rooms(rooms) if rooms.iter().any(|room| self.sequences(room)) => {
+                // Recoverable rooms are numbered in Redis one by one; the
+                // others go as one emit.
+                let (numbered, plain): (Vec<String>, Vec<String>) =
+                    rooms.iter().cloned().partition(|room| self.sequences(room));
+                for room in &numbered {
+                    self.local.policy().name(room)?;
+                    self.sequence(room, except, event, data.clone());
+                }
+                return match plain.is_empty() {
+                    true => Ok(()),
+                    false => self.emit(Target::Rooms(&plain), except, event, data),
+                };
+            }
+            Target::User(user) if self.sequences(&user_room(user)) => {
+                self.sequence(&user_room(user), except, event, data);
+                return Ok(());
             }
             Target::Rooms(rooms) => {
                 self.local.emit(target, except, event, data)?;
@@ -442,6 +494,141 @@ impl Bus for ClusterBus {
     fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
         self.local.connection(sid)
     }
+
+    fn recovers(&self) -> bool {
+        self.local.recovers()
+    }
+
+    fn max_replay(&self) -> usize {
+        self.local.max_replay()
+    }
+
+    fn take_departed(&self, token: &str, user: Option<&str>) -> Option<DepartedSession> {
+        self.local.take_departed(token, user)
+    }
+
+    fn take_departed_async<'a>(
+        &'a self,
+        token: &'a str,
+        user: Option<&'a str>,
+    ) -> BusFuture<'a, Option<DepartedSession>> {
+        Box::pin(async move {
+            if let Some(session) = self.local.take_departed(token, user) {
+                // Taken here: not to be taken again elsewhere.
+                let _: std::result::Result<i64, Error> = self.client.del(self.keys.departed(token)).await;
+                return Some(session);
+            }
+            match history::take_departed(&self.client, &self.keys, self.local.policy(), token, user).await {
+                Ok(session) => session,
+                Err(error) => {
+                    debug!(%error, "reading a departed session from Redis failed");
+                    None
+                }
+            }
+        })
+    }
+
+    fn resume(
+        &self,
+        sid: Sid,
+        room: &str,
+        from: Option<&Position>,
+        trusted: bool,
+        max_events: usize,
+    ) -> Result<Resumed> {
+        let resumed = self.local.resume(sid, room, from, trusted, max_events);
+        self.after_membership(Who::Sid(sid));
+        resumed
+    }
+
+    fn resume_async<'a>(
+        &'a self,
+        sid: Sid,
+        room: &'a str,
+        from: Option<&'a Position>,
+        trusted: bool,
+        max_events: usize,
+    ) -> BusFuture<'a, Result<Resumed>> {
+        Box::pin(async move {
+            // This node's copy of the history serves most resumes.
+            let Some(from) = from.filter(|from| self.sequences(room) && !self.local.covers(room, from))
+            else {
+                return self.resume(sid, room, from, trusted, max_events);
+            };
+            let name = self.local.start_resume(sid, room, trusted)?;
+            self.after_membership(Who::Sid(sid));
+            // Live events must reach this node before the gap is read, or
+            // one published in between would be neither read nor heard.
+            self.hear(room).await;
+            let fetched = match history::read_after(&self.client, &self.keys, room, from, max_events).await {
+                Ok(fetched) => fetched,
+                Err(error) => {
+                    warn!(%error, room, "reading a room's history from Redis failed");
+                    None
+                }
+            };
+            Ok(self.local.finish_resume(sid, &name, from, fetched, max_events))
+        })
+    }
+}
+
+impl ClusterBus {
+    /// Whether emits to `room` are numbered in Redis: it keeps a history
+    /// and Redis is reachable (without Redis, this node numbers them itself,
+    /// in an epoch of its own).
+    fn sequences(&self, room: &str) -> bool {
+        self.local.recovers_room(room) && self.metrics.snapshot().connected
+    }
+
+    fn is_subscribed(&self, room: &RoomName) -> bool {
+        self.subscribed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(room)
+    }
+
+    fn set_subscribed(&self, room: RoomName, on: bool) {
+        let mut subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+        match on {
+            true => subscribed.insert(room),
+            false => subscribed.remove(&room),
+        };
+    }
+
+    /// Makes sure this node hears `room`'s channel before something is
+    /// published there that its local members must get (the reconciler
+    /// subscribes a moment after a join; a numbered event published in
+    /// that moment would reach nobody here).
+    async fn hear(&self, room: &str) {
+        let Ok(name) = self.local.policy().name(room) else {
+            return;
+        };
+        if self.local.member_count(room) == 0 || self.is_subscribed(&name) {
+            return;
+        }
+        match self.subscriber.subscribe(self.room_channel(room)).await {
+            Ok(()) => self.set_subscribed(name, true),
+            Err(error) => debug!(%error, room, "room subscription failed"),
+        }
+    }
+
+    /// Queues an emit to a recoverable room for numbering in Redis; every
+    /// node with members, this one included, delivers it when Redis
+    /// publishes it back with its position.
+    fn sequence(&self, room: &str, except: &[Sid], event: &str, data: Box<RawValue>) {
+        let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
+        message.rooms = vec![room.to_owned()];
+        message.except = except.iter().map(ToString::to_string).collect();
+        message.event = Some(event.to_owned());
+        message.data = Some(data);
+        match serde_json::to_string(&message) {
+            Ok(payload) => self.queue(Outgoing::Sequence {
+                room: room.to_owned(),
+                payload,
+            }),
+            Err(_) => self.metrics.send_failed(),
+        }
+    }
 }
 
 impl ClusterBus {
@@ -483,6 +670,31 @@ async fn send_loop(bus: Arc<ClusterBus>, mut queue: mpsc::Receiver<Outgoing>) {
                     }
                 }
             }
+            Outgoing::Sequence { room, payload } => {
+                let Some(limits) = bus.local.history_limits() else {
+                    continue;
+                };
+                bus.hear(&room).await;
+                match history::number_and_publish(&bus.client, &bus.keys, &room, limits, &payload).await {
+                    Ok(()) => bus.metrics.sent(),
+                    Err(error) => {
+                        bus.metrics.send_failed();
+                        warn!(%error, room, "numbering an event in Redis failed: it is lost");
+                    }
+                }
+            }
+            Outgoing::KeepDeparted(token) => {
+                let (Some(session), Some(limits)) =
+                    (bus.local.departed_session(&token), bus.local.history_limits())
+                else {
+                    continue;
+                };
+                if let Err(error) =
+                    history::keep_departed(&bus.client, &bus.keys, &token, &session, limits.ttl).await
+                {
+                    debug!(%error, "keeping a departed session in Redis failed");
+                }
+            }
             Outgoing::Record(sid) => {
                 let snapshot = bus.local.connection(sid);
                 if let Err(error) =
@@ -517,7 +729,9 @@ async fn receive_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberCl
                 continue;
             };
             match serde_json::from_slice::<ClusterMessage>(text) {
-                Ok(cluster) if cluster.node == bus.keys.node() => {}
+                // A node's own messages were applied when sent, but numbered
+                // ones, which every node applies when Redis sends them back.
+                Ok(cluster) if cluster.node == bus.keys.node() && cluster.position.is_none() => {}
                 Ok(cluster) => bus.apply(cluster),
                 Err(error) => warn!(%channel, %error, "undecodable cluster message"),
             }
@@ -538,10 +752,9 @@ async fn receive_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberCl
 }
 
 /// Keeps room-channel subscriptions equal to the rooms with local members.
-async fn reconcile_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberClient) {
-    let mut subscribed: HashSet<RoomName> = HashSet::new();
+async fn reconcile_loop(weak: std::sync::Weak<ClusterBus>, subscriber: SubscriberClient) {
     loop {
-        let Some(bus) = bus.upgrade() else { return };
+        let Some(bus) = weak.upgrade() else { return };
         let dirty = std::mem::take(&mut *bus.dirty_rooms.lock().unwrap_or_else(|p| p.into_inner()));
         if dirty.is_empty() {
             // notify_one keeps a permit when nobody waits, so no change is missed.
@@ -557,16 +770,17 @@ async fn reconcile_loop(bus: std::sync::Weak<ClusterBus>, subscriber: Subscriber
             .collect();
         drop(bus);
         for (channel, room, wanted) in dirty {
-            let result = match (wanted, subscribed.contains(&room)) {
+            let Some(bus) = weak.upgrade() else { return };
+            let result = match (wanted, bus.is_subscribed(&room)) {
                 (true, false) => subscriber
                     .subscribe(channel)
                     .await
-                    .map(|()| subscribed.insert(room)),
+                    .map(|()| bus.set_subscribed(room, true)),
                 (false, true) => subscriber
                     .unsubscribe(channel)
                     .await
-                    .map(|()| subscribed.remove(&room)),
-                _ => Ok(true),
+                    .map(|()| bus.set_subscribed(room, false)),
+                _ => Ok(()),
             };
             if let Err(error) = result {
                 // fred tracks the channel anyway and resubscribes after a reconnect.

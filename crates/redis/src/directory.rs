@@ -53,6 +53,19 @@ impl Keys {
     pub(crate) fn room_channel(&self, room: &str) -> String {
         format!("{}#room#{room}", self.prefix)
     }
+    /// A recoverable room's history: its stream, offset counter and epoch.
+    pub(crate) fn history(&self, room: &str) -> [String; 3] {
+        let base = format!("{}:history:{room}", self.prefix);
+        [
+            format!("{base}:events"),
+            format!("{base}:offset"),
+            format!("{base}:epoch"),
+        ]
+    }
+    /// The rooms of a departed connection, under its resume token.
+    pub(crate) fn departed(&self, token: &str) -> String {
+        format!("{}:departed:{token}", self.prefix)
+    }
 }
 
 /// Writes (or, for a connection that is gone, removes) one record.

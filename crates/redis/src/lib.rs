@@ -11,6 +11,7 @@ mod cluster;
 mod config;
 mod directory;
 pub mod emitter;
+mod history;
 mod message;
 mod metrics;
 

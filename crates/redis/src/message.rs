@@ -33,6 +33,17 @@ pub(crate) struct ClusterMessage {
     /// The payload (emit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) data: Option<Box<RawValue>>,
+    /// Where Redis numbered the event, for a recoverable room (added by
+    /// the script that numbers it; see `history`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) position: Option<WirePosition>,
+}
+
+/// A position as it travels between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WirePosition {
+    pub(crate) epoch: String,
+    pub(crate) offset: u64,
 }
 
 /// What a [`ClusterMessage`] asks for.
@@ -57,6 +68,7 @@ impl ClusterMessage {
             except: Vec::new(),
             event: None,
             data: None,
+            position: None,
         }
     }
 }

@@ -114,7 +114,7 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
             .as_ref()
             .and_then(|value| value.as_str())
             .and_then(|s| serde_json::from_str(s).ok());
-        crate::resume::after_connect(&socket, self.0.bus.as_ref(), auth.as_ref());
+        crate::resume::after_connect(&socket, &self.0.bus, auth.as_ref());
     }
 
     fn call_middleware<'a>(
@@ -176,7 +176,7 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
         let sid = to_bus_sid(&socket);
         let bus = self.bridge.bus.as_ref();
         if let Control::Resume = self.control {
-            let _ = ack.send(&crate::resume::on_resume(&socket, bus, &mut value));
+            crate::resume::on_resume(&socket, &self.bridge.bus, &mut value, ack);
             return;
         }
         let result = match self.control {

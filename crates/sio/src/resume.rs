@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::TryData;
+use socketioxide::extract::{AckSender, TryData};
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
 use sockgate_core::{resume, Bus, Envelope, ResumeRequest};
@@ -29,7 +29,7 @@ pub(crate) const RESUMED_EVENT: &str = "sockgate:resumed";
 /// when the handshake `auth` payload asked to.
 pub(crate) fn after_connect(
     socket: &Arc<Socket<LocalAdapter>>,
-    bus: &dyn Bus,
+    bus: &Arc<dyn Bus>,
     auth: Option<&serde_json::Value>,
 ) {
     let sid = to_bus_sid(socket);
@@ -40,42 +40,52 @@ pub(crate) fn after_connect(
     let Some(request) = auth.and_then(|auth| auth.get("resume")) else {
         return;
     };
-    let report = match serde_json::from_value::<ResumeRequest>(request.clone()) {
-        Ok(request) => json!(run(socket, bus, &request)),
-        Err(error) => {
-            json!({ "error": { "code": "bad_request", "message": format!("auth.resume: {error}") } })
-        }
-    };
-    let _ = socket.emit(RESUMED_EVENT, &report);
+    let request = serde_json::from_value::<ResumeRequest>(request.clone());
+    let (socket, bus) = (socket.clone(), bus.clone());
+    tokio::spawn(async move {
+        let report = match request {
+            Ok(request) => json!(run(&socket, bus.as_ref(), &request).await),
+            Err(error) => {
+                json!({ "error": { "code": "bad_request", "message": format!("auth.resume: {error}") } })
+            }
+        };
+        let _ = socket.emit(RESUMED_EVENT, &report);
+    });
 }
 
 /// The `resume` control event: `{token, rooms}`; the answer is its ack.
 pub(crate) fn on_resume(
     socket: &Arc<Socket<LocalAdapter>>,
-    bus: &dyn Bus,
+    bus: &Arc<dyn Bus>,
     value: &mut Value,
-) -> serde_json::Value {
+    ack: AckSender<LocalAdapter>,
+) {
     let Ok(TryData(request)) = TryData::<ResumeRequest>::from_message_parts(socket, value, &None);
-    match request {
-        Ok(request) => {
-            let report = run(socket, bus, &request);
-            json!({ "ok": true, "session": report.session, "rooms": report.rooms })
+    let request = match request {
+        Ok(request) => request,
+        Err(error) => {
+            let _ = ack.send(&json!({
+                "ok": false,
+                "error": { "code": "bad_request", "message": format!("expected {{token, rooms}}: {error}") },
+            }));
+            return;
         }
-        Err(error) => json!({
-            "ok": false,
-            "error": { "code": "bad_request", "message": format!("expected {{token, rooms}}: {error}") },
-        }),
-    }
+    };
+    let (socket, bus) = (socket.clone(), bus.clone());
+    tokio::spawn(async move {
+        let report = run(&socket, bus.as_ref(), &request).await;
+        let _ = ack.send(&json!({ "ok": true, "session": report.session, "rooms": report.rooms }));
+    });
 }
 
-fn run(
+async fn run(
     socket: &Arc<Socket<LocalAdapter>>,
     bus: &dyn Bus,
     request: &ResumeRequest,
 ) -> sockgate_core::ResumeReport {
     let sid = to_bus_sid(socket);
     let user = bus.connection(sid).and_then(|c| c.meta.user);
-    resume(bus, sid, user.as_deref(), request)
+    resume(bus, sid, user.as_deref(), request).await
 }
 
 /// The second argument of an event from a recoverable room.

@@ -100,6 +100,7 @@ where
         rate: std::sync::Mutex::new(TokenBucket::new(config.messages_per_second, config.message_burst)),
         sid,
         bus: bus.as_ref(),
+        shared_bus: &bus,
         events: events.as_ref(),
         queue,
         control: &control,
@@ -210,6 +211,8 @@ struct Reader<'a> {
     rate: std::sync::Mutex<TokenBucket>,
     sid: Sid,
     bus: &'a dyn Bus,
+    /// The same bus, for tasks that outlive a frame (resumes).
+    shared_bus: &'a Arc<dyn Bus>,
     events: Option<&'a Arc<dyn EventHandler>>,
     queue: Sender<Outbound>,
     control: &'a Arc<Control>,
@@ -348,11 +351,7 @@ impl Reader<'_> {
                 return;
             }
             ClientFrame::Resume(request) => {
-                let user = self.bus.connection(self.sid).and_then(|c| c.meta.user);
-                let report = resume(self.bus, self.sid, user.as_deref(), &request);
-                if let Some(id) = id {
-                    self.reply(protocol::ack_with_data(&id, &report));
-                }
+                self.resume(request, id);
                 return;
             }
         };
@@ -371,6 +370,25 @@ impl Reader<'_> {
 
     fn reply(&self, frame: String) {
         reply(&self.queue, self.control, frame);
+    }
+
+    /// Resumes in a task of its own (a cluster may fetch the missed events
+    /// from Redis); the missed events are queued, then the ack with the
+    /// report, while this client's other frames go on being read.
+    fn resume(&self, request: sockgate_core::ResumeRequest, id: Option<RequestId>) {
+        let user = self.bus.connection(self.sid).and_then(|c| c.meta.user);
+        let (bus, queue, control, sid) = (
+            self.shared_bus.clone(),
+            self.queue.clone(),
+            self.control.clone(),
+            self.sid,
+        );
+        tokio::spawn(async move {
+            let report = resume(bus.as_ref(), sid, user.as_deref(), &request).await;
+            if let Some(id) = id {
+                reply(&queue, &control, protocol::ack_with_data(&id, &report));
+            }
+        });
     }
 
     /// Hands an `emit` to the backend; its answer becomes the ack later,

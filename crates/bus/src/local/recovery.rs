@@ -13,10 +13,31 @@ use sockgate_core::{
 };
 
 use super::{Delivered, LocalBus};
+use crate::stream::HistoryLimits;
 
 /// Live events held for one resuming member at most; past it, the
 /// resume's own replay is what the client gets.
 const HELD_MAX: usize = 10_000;
+
+/// A room's history as read from a cluster's Redis, for a resume.
+#[derive(Debug)]
+pub struct FetchedHistory {
+    /// The history's epoch.
+    pub epoch: Arc<str>,
+    /// Its kept events (those after the client's position at least), oldest first.
+    pub events: Vec<HistoryEvent>,
+}
+
+/// One event of a [`FetchedHistory`].
+#[derive(Debug)]
+pub struct HistoryEvent {
+    /// Its offset.
+    pub offset: u64,
+    /// Its event name.
+    pub event: String,
+    /// Its payload.
+    pub data: Box<RawValue>,
+}
 
 /// A member resuming from a cluster's history, in one of its rooms.
 pub(crate) enum Resuming {
@@ -135,6 +156,25 @@ impl LocalBus {
         held
     }
 
+    /// The history limits, when some rooms keep a history.
+    pub fn history_limits(&self) -> Option<HistoryLimits> {
+        self.streams.as_ref().map(|s| s.limits)
+    }
+
+    /// The room policy (room names, joins, publishes, recovery).
+    pub fn policy(&self) -> &sockgate_core::RoomPolicy {
+        &self.policy
+    }
+
+    /// What this node kept of the departed connection that had `token`
+    /// (left in place), for a cluster to keep it in Redis too.
+    pub fn departed_session(&self, token: &str) -> Option<DepartedSession> {
+        self.departed.peek(token).map(|departed| DepartedSession {
+            user: departed.user,
+            rooms: departed.rooms,
+        })
+    }
+
     /// Whether `room` keeps a history (`rooms.recover`).
     pub fn recovers_room(&self, room: &str) -> bool {
         self.policy.name(room).is_ok_and(|room| self.recovers(&room))
@@ -195,7 +235,8 @@ impl LocalBus {
         sid: Sid,
         room: &RoomName,
         from: &Position,
-        fetched: Option<(Arc<str>, Vec<(u64, String, Box<RawValue>)>)>,
+        fetched: Option<FetchedHistory>,
+        max_events: usize,
     ) -> Resumed {
         let Some(streams) = &self.streams else {
             return Resumed::Gap(GapReason::NotRecoverable);
@@ -209,35 +250,34 @@ impl LocalBus {
         let Some(route) = self.conns.get(&sid).map(|conn| conn.route.clone()) else {
             return Resumed::Replayed(0);
         };
-        let (outcome, last) = match fetched {
-            Some((epoch, events)) if *epoch == *from.epoch => {
-                match events
-                    .first()
-                    .is_some_and(|(offset, ..)| *offset > from.offset + 1)
-                {
-                    true => (Resumed::Gap(GapReason::TooOld), 0),
-                    false => {
-                        let mut last = from.offset;
-                        let mut replayed = 0;
-                        for (offset, event, data) in
-                            events.into_iter().filter(|(offset, ..)| *offset > from.offset)
-                        {
-                            let position = Position {
-                                epoch: epoch.clone(),
-                                offset,
-                            };
-                            let envelope = Envelope::new(Some(room.clone()), event.into(), data);
-                            self.replay_to(sid, &route, &Arc::new(envelope.with_position(position)));
-                            (last, replayed) = (offset, replayed + 1);
-                        }
-                        (Resumed::Replayed(replayed), last)
+        let (outcome, mut last) = match fetched {
+            Some(history) if *history.epoch == *from.epoch => {
+                let missed: Vec<HistoryEvent> = history
+                    .events
+                    .into_iter()
+                    .filter(|e| e.offset > from.offset)
+                    .collect();
+                // The first missed event must still be there, and the lot fit.
+                let hole = missed.first().is_some_and(|e| e.offset > from.offset + 1);
+                if hole || missed.len() > max_events {
+                    (Resumed::Gap(GapReason::TooOld), 0)
+                } else {
+                    let last = missed.last().map_or(from.offset, |e| e.offset);
+                    let count = missed.len();
+                    for HistoryEvent { offset, event, data } in missed {
+                        let position = Position {
+                            epoch: history.epoch.clone(),
+                            offset,
+                        };
+                        let envelope = Envelope::new(Some(room.clone()), event.into(), data);
+                        self.replay_to(sid, &route, &Arc::new(envelope.with_position(position)));
                     }
+                    (Resumed::Replayed(count), last)
                 }
             }
             _ => (Resumed::Gap(GapReason::EpochChanged), 0),
         };
         // The live events held meanwhile follow, but those just replayed.
-        let mut last = last;
         for envelope in &held {
             if offset_of(envelope) > last {
                 self.replay_to(sid, &route, envelope);

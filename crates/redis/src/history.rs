@@ -1,0 +1,172 @@
+//! Recoverable rooms' histories in Redis, so that a client can resume on
+//! any node (`docs/recovery.md`).
+//!
+//! Redis numbers the events: one script takes the room's epoch (creating
+//! it when missing, which is how lost data shows as a new epoch), counts
+//! the offset, appends the event to the room's stream and publishes it
+//! with its position. Redis runs scripts one at a time, so every node gets
+//! a room's events in one order with one numbering; each node keeps a copy
+//! of what it delivered (`LocalBus::deliver_at`), and reads the stream only
+//! when that copy cannot serve a resume.
+
+use std::sync::Arc;
+
+use fred::prelude::*;
+use fred::types::Value;
+use serde::{Deserialize, Serialize};
+use sockgate_bus::{FetchedHistory, HistoryEvent, HistoryLimits};
+use sockgate_core::{DepartedSession, Position, RoomPolicy};
+
+use crate::directory::Keys;
+use crate::message::ClusterMessage;
+
+/// Numbers one event and publishes it. KEYS: events stream, offset
+/// counter, epoch, room channel. ARGV: a fresh epoch, history size, ttl in
+/// ms, the message JSON (an object; the position is added at its end).
+const NUMBER_AND_PUBLISH: &str = r#"
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[3], epoch)
+  redis.call('DEL', KEYS[1], KEYS[2])
+end
+local offset = redis.call('INCR', KEYS[2])
+local message = string.sub(ARGV[4], 1, -2) .. ',"position":{"epoch":"' .. epoch .. '","offset":' .. offset .. '}}'
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. offset, 'm', message)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+redis.call('PUBLISH', KEYS[4], message)
+return offset
+"#;
+
+/// Reads a room's epoch and its events from an offset on. KEYS: events
+/// stream, epoch. ARGV: first stream id, most events. Returns the epoch
+/// then each event's message, or nothing when the room has no history.
+const READ: &str = r#"
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then return {} end
+local out = {epoch}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])) do
+  table.insert(out, entry[2][2])
+end
+return out
+"#;
+
+/// Numbers `message` (an emit to one recoverable room) in Redis and
+/// publishes it on the room's channel.
+pub(crate) async fn number_and_publish(
+    client: &Client,
+    keys: &Keys,
+    room: &str,
+    limits: HistoryLimits,
+    message: &str,
+) -> Result<(), Error> {
+    let [events, offset, epoch] = keys.history(room);
+    let fresh_epoch = sockgate_core::new_resume_token()[..8].to_owned();
+    let ttl_ms = u64::try_from(limits.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    let _: i64 = client
+        .eval(
+            NUMBER_AND_PUBLISH,
+            vec![events, offset, epoch, keys.room_channel(room)],
+            vec![
+                fresh_epoch,
+                limits.size.to_string(),
+                ttl_ms.to_string(),
+                message.to_owned(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The room's history after `from`, at most `max` events and one more (so
+/// that too many shows), or `None` when Redis keeps none for the room.
+pub(crate) async fn read_after(
+    client: &Client,
+    keys: &Keys,
+    room: &str,
+    from: &Position,
+    max: usize,
+) -> Result<Option<FetchedHistory>, Error> {
+    let [events, _, epoch] = keys.history(room);
+    let first = format!("0-{}", from.offset.saturating_add(1));
+    let count = max.saturating_add(1).to_string();
+    let reply: Vec<Value> = client.eval(READ, vec![events, epoch], vec![first, count]).await?;
+    let mut values = reply.into_iter();
+    let Some(epoch) = values.next().and_then(|v| v.as_string()) else {
+        return Ok(None);
+    };
+    let events = values
+        .filter_map(|value| value.as_string())
+        .filter_map(|text| serde_json::from_str::<ClusterMessage>(&text).ok())
+        .filter_map(|message| {
+            Some(HistoryEvent {
+                offset: message.position?.offset,
+                event: message.event?,
+                data: message
+                    .data
+                    .unwrap_or_else(|| serde_json::value::RawValue::NULL.to_owned()),
+            })
+        })
+        .collect();
+    Ok(Some(FetchedHistory {
+        epoch: Arc::from(epoch),
+        events,
+    }))
+}
+
+/// A departed connection's rooms as Redis keeps them.
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    user: Option<String>,
+    rooms: Vec<String>,
+}
+
+/// Keeps a departed connection's rooms under its token for `ttl`.
+pub(crate) async fn keep_departed(
+    client: &Client,
+    keys: &Keys,
+    token: &str,
+    session: &DepartedSession,
+    ttl: std::time::Duration,
+) -> Result<(), Error> {
+    let stored = StoredSession {
+        user: session.user.clone(),
+        rooms: session.rooms.iter().map(ToString::to_string).collect(),
+    };
+    let json = serde_json::to_string(&stored).unwrap_or_default();
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+    client
+        .set::<(), _, _>(
+            keys.departed(token),
+            json,
+            Some(Expiration::PX(ttl_ms)),
+            None,
+            false,
+        )
+        .await
+}
+
+/// Takes the departed connection under `token` (once), if it was `user`'s.
+pub(crate) async fn take_departed(
+    client: &Client,
+    keys: &Keys,
+    policy: &RoomPolicy,
+    token: &str,
+    user: Option<&str>,
+) -> Result<Option<DepartedSession>, Error> {
+    let stored: Option<String> = client.getdel(keys.departed(token)).await?;
+    let Some(stored) = stored.and_then(|s| serde_json::from_str::<StoredSession>(&s).ok()) else {
+        return Ok(None);
+    };
+    if stored.user.as_deref() != user {
+        return Ok(None);
+    }
+    Ok(Some(DepartedSession {
+        user: stored.user,
+        rooms: stored
+            .rooms
+            .iter()
+            .filter_map(|room| policy.name(room).ok())
+            .collect(),
+    }))
+}
