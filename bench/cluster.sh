@@ -5,6 +5,7 @@
 # is there, and prints one JSON result line per run.
 #
 #   bash bench/cluster.sh [SUBSCRIBERS] [MESSAGES]
+#   RECOVER=1 bash bench/cluster.sh …   every room keeps a history (its cost)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 subscribers=${1:-200}
@@ -30,6 +31,8 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 start_node() {
   local port=$1 config=$work/node-$1.toml
   printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\n' "$redis_port" >"$config"
+  # RECOVER=1: every room keeps a history (docs/recovery.md), to measure its cost.
+  if [ -n "${RECOVER:-}" ]; then printf '[rooms]\nrecover = ["*"]\n' >>"$config"; fi
   RUST_LOG=warn "${core0[@]}" target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
   pids+=($!)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

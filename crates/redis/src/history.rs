@@ -20,22 +20,26 @@ use sockgate_core::{DepartedSession, Position, RoomPolicy};
 use crate::directory::Keys;
 use crate::message::ClusterMessage;
 
-/// Numbers one event and publishes it. KEYS: events stream, offset
-/// counter, epoch, room channel. ARGV: a fresh epoch, history size, ttl in
-/// ms, the message JSON (an object; the position is added at its end).
+/// Numbers events and publishes them, in order, in one round trip. Per
+/// event, four KEYS (events stream, offset counter, epoch, room channel)
+/// and four ARGV (a fresh epoch, history size, ttl in ms, the message JSON,
+/// an object whose position is added at its end).
 const NUMBER_AND_PUBLISH: &str = r#"
-local epoch = redis.call('GET', KEYS[3])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[3], epoch)
-  redis.call('DEL', KEYS[1], KEYS[2])
+for i = 0, #KEYS / 4 - 1 do
+  local k = i * 4
+  local epoch = redis.call('GET', KEYS[k + 3])
+  if not epoch then
+    epoch = ARGV[k + 1]
+    redis.call('SET', KEYS[k + 3], epoch)
+    redis.call('DEL', KEYS[k + 1], KEYS[k + 2])
+  end
+  local offset = redis.call('INCR', KEYS[k + 2])
+  local message = string.sub(ARGV[k + 4], 1, -2) .. ',"position":{"epoch":"' .. epoch .. '","offset":' .. offset .. '}}'
+  redis.call('XADD', KEYS[k + 1], 'MAXLEN', '~', ARGV[k + 2], '0-' .. offset, 'm', message)
+  for j = 1, 3 do redis.call('PEXPIRE', KEYS[k + j], ARGV[k + 3]) end
+  redis.call('PUBLISH', KEYS[k + 4], message)
 end
-local offset = redis.call('INCR', KEYS[2])
-local message = string.sub(ARGV[4], 1, -2) .. ',"position":{"epoch":"' .. epoch .. '","offset":' .. offset .. '}}'
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. offset, 'm', message)
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
-redis.call('PUBLISH', KEYS[4], message)
-return offset
+return #KEYS / 4
 "#;
 
 /// Reads a room's epoch and its events from an offset on. KEYS: events
@@ -51,30 +55,29 @@ end
 return out
 "#;
 
-/// Numbers `message` (an emit to one recoverable room) in Redis and
-/// publishes it on the room's channel.
+/// Numbers `events` (emits to recoverable rooms: room, message JSON) in
+/// Redis and publishes them on their rooms' channels, in order, with one
+/// round trip for the lot.
 pub(crate) async fn number_and_publish(
     client: &Client,
     keys: &Keys,
-    room: &str,
     limits: HistoryLimits,
-    message: &str,
+    events: &[(String, String)],
 ) -> Result<(), Error> {
-    let [events, offset, epoch] = keys.history(room);
-    let fresh_epoch = sockgate_core::new_resume_token()[..8].to_owned();
     let ttl_ms = u64::try_from(limits.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-    let _: i64 = client
-        .eval(
-            NUMBER_AND_PUBLISH,
-            vec![events, offset, epoch, keys.room_channel(room)],
-            vec![
-                fresh_epoch,
-                limits.size.to_string(),
-                ttl_ms.to_string(),
-                message.to_owned(),
-            ],
-        )
-        .await?;
+    let (mut script_keys, mut args) = (Vec::new(), Vec::new());
+    for (room, message) in events {
+        let [events, offset, epoch] = keys.history(room);
+        script_keys.extend([events, offset, epoch, keys.room_channel(room)]);
+        let fresh_epoch = sockgate_core::new_resume_token()[..8].to_owned();
+        args.extend([
+            fresh_epoch,
+            limits.size.to_string(),
+            ttl_ms.to_string(),
+            message.clone(),
+        ]);
+    }
+    let _: i64 = client.eval(NUMBER_AND_PUBLISH, script_keys, args).await?;
     Ok(())
 }
 
