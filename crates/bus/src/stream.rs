@@ -154,6 +154,14 @@ impl RoomStream {
         self.touched = now;
     }
 
+    /// The position of the last event numbered (offset 0: none yet).
+    pub(crate) fn current(&self) -> Position {
+        Position {
+            epoch: self.epoch.clone(),
+            offset: self.next - 1,
+        }
+    }
+
     fn expire(&mut self, limits: HistoryLimits, now: Instant) {
         while let Some((at, _)) = self.entries.front() {
             if now.duration_since(*at) < limits.ttl {
@@ -239,6 +247,8 @@ pub(crate) struct Departed {
     pub(crate) user: Option<String>,
     /// The rooms it was in.
     pub(crate) rooms: Vec<RoomName>,
+    /// Where its recoverable rooms' histories stood when it went away.
+    pub(crate) positions: Vec<(RoomName, Position)>,
     at: Instant,
 }
 
@@ -249,12 +259,19 @@ pub(crate) struct DepartedSessions {
 }
 
 impl DepartedSessions {
-    pub(crate) fn keep(&self, token: Arc<str>, user: Option<String>, rooms: Vec<RoomName>) {
+    pub(crate) fn keep(
+        &self,
+        token: Arc<str>,
+        user: Option<String>,
+        rooms: Vec<RoomName>,
+        positions: Vec<(RoomName, Position)>,
+    ) {
         self.by_token.insert(
             token,
             Departed {
                 user,
                 rooms,
+                positions,
                 at: Instant::now(),
             },
         );

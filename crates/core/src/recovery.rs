@@ -64,6 +64,10 @@ pub struct DepartedSession {
     pub user: Option<String>,
     /// The rooms it was in, whoever had put it there.
     pub rooms: Vec<RoomName>,
+    /// Where each recoverable room's history stood when it went away: a
+    /// resume that brings no position for such a room replays from there,
+    /// so a client that had got nothing yet (a quiet room) misses nothing.
+    pub positions: Vec<(RoomName, Position)>,
 }
 
 /// A fresh resume token: 22 random letters and digits (about 130 bits).
@@ -126,9 +130,11 @@ pub async fn resume(
         None => None,
     };
     let mut rooms: Vec<(String, bool)> = Vec::new();
+    let mut kept_positions: Vec<(RoomName, Position)> = Vec::new();
     if let Some(departed) = departed {
         report.session = true;
         rooms.extend(departed.rooms.iter().map(|room| (room.to_string(), true)));
+        kept_positions = departed.positions;
     }
     for room in request.rooms.keys() {
         if !rooms.iter().any(|(known, _)| known == room) {
@@ -138,10 +144,17 @@ pub async fn resume(
     // Replays share one budget, so that they never fill the client's queue.
     let mut budget = bus.max_replay();
     for (room, trusted) in rooms {
-        let from = request.rooms.get(&room).map(|p| Position {
-            epoch: p.epoch.as_str().into(),
-            offset: p.offset,
-        });
+        let from = request
+            .rooms
+            .get(&room)
+            .map(|p| Position {
+                epoch: p.epoch.as_str().into(),
+                offset: p.offset,
+            })
+            .or_else(|| {
+                let kept = kept_positions.iter().find(|(name, _)| name.as_str() == room);
+                kept.map(|(_, position)| position.clone())
+            });
         let outcome = match bus.resume_async(sid, &room, from.as_ref(), trusted, budget).await {
             Ok(Resumed::Replayed(count)) => {
                 budget = budget.saturating_sub(count);

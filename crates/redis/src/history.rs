@@ -122,6 +122,9 @@ pub(crate) async fn read_after(
 struct StoredSession {
     user: Option<String>,
     rooms: Vec<String>,
+    /// Room, epoch, offset.
+    #[serde(default)]
+    positions: Vec<(String, String, u64)>,
 }
 
 /// Keeps a departed connection's rooms under its token for `ttl`.
@@ -135,6 +138,11 @@ pub(crate) async fn keep_departed(
     let stored = StoredSession {
         user: session.user.clone(),
         rooms: session.rooms.iter().map(ToString::to_string).collect(),
+        positions: session
+            .positions
+            .iter()
+            .map(|(room, p)| (room.to_string(), p.epoch.to_string(), p.offset))
+            .collect(),
     };
     let json = serde_json::to_string(&stored).unwrap_or_default();
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
@@ -170,6 +178,17 @@ pub(crate) async fn take_departed(
             .rooms
             .iter()
             .filter_map(|room| policy.name(room).ok())
+            .collect(),
+        positions: stored
+            .positions
+            .into_iter()
+            .filter_map(|(room, epoch, offset)| {
+                let position = Position {
+                    epoch: epoch.into(),
+                    offset,
+                };
+                Some((policy.name(&room).ok()?, position))
+            })
             .collect(),
     }))
 }

@@ -156,6 +156,18 @@ impl LocalBus {
         held
     }
 
+    /// Where each recoverable room of `rooms` stands now.
+    fn positions_of(&self, rooms: &[RoomName]) -> Vec<(RoomName, Position)> {
+        let Some(streams) = &self.streams else {
+            return Vec::new();
+        };
+        rooms
+            .iter()
+            .filter(|room| self.policy.recovers(room))
+            .map(|room| (room.clone(), streams.lock(room).lock().current()))
+            .collect()
+    }
+
     /// The history limits, when some rooms keep a history.
     pub fn history_limits(&self) -> Option<HistoryLimits> {
         self.streams.as_ref().map(|s| s.limits)
@@ -172,6 +184,7 @@ impl LocalBus {
         self.departed.peek(token).map(|departed| DepartedSession {
             user: departed.user,
             rooms: departed.rooms,
+            positions: departed.positions,
         })
     }
 
@@ -299,12 +312,16 @@ impl LocalBus {
             return;
         };
         let now = Instant::now();
+        let mut positions = Vec::new();
         for room in rooms.iter().filter(|room| self.policy.recovers(room)) {
-            streams.lock(room).lock().touch(now);
+            let stream = streams.lock(room);
+            let mut stream = stream.lock();
+            stream.touch(now);
+            positions.push((room.clone(), stream.current()));
         }
         if let (Some(token), true) = (meta.resume_token, token_kept) {
             let rooms = without_user_room(rooms.into_iter(), meta.user.as_deref());
-            self.departed.keep(token, meta.user, rooms);
+            self.departed.keep(token, meta.user, rooms, positions);
         }
     }
 
@@ -318,6 +335,7 @@ impl LocalBus {
             return Some(DepartedSession {
                 user: departed.user,
                 rooms: departed.rooms,
+                positions: departed.positions,
             });
         }
         let old = *self.tokens.get(token)?;
@@ -328,8 +346,10 @@ impl LocalBus {
         self.tokens.remove(token);
         sockgate_core::Bus::kick(self, sockgate_core::Who::Sid(old));
         let user = snapshot.meta.user;
+        let rooms = without_user_room(snapshot.rooms.into_iter(), user.as_deref());
         Some(DepartedSession {
-            rooms: without_user_room(snapshot.rooms.into_iter(), user.as_deref()),
+            positions: self.positions_of(&rooms),
+            rooms,
             user,
         })
     }
