@@ -23,9 +23,11 @@ use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, warn};
 
 use crate::directory::{self, Keys};
-use crate::history;
 use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
+use crate::sender::{self, Outgoing};
+
+mod recovery;
 use crate::{emitter, ClusterConfig};
 
 /// Why a node could not join its cluster.
@@ -44,18 +46,6 @@ pub enum ClusterError {
         /// What failed.
         reason: String,
     },
-}
-
-/// Work for the sender task.
-enum Outgoing {
-    /// Publish a message on a channel.
-    Publish { channel: String, payload: String },
-    /// Write (or remove) one connection's directory record.
-    Record(Sid),
-    /// Number an emit to a recoverable room in Redis, and publish it.
-    Sequence { room: String, payload: String },
-    /// Keep a departed connection's rooms in Redis under its resume token.
-    KeepDeparted(Arc<str>),
 }
 
 /// The cluster bus of one node.
@@ -142,7 +132,7 @@ impl ClusterBus {
                 .await;
         }
         subscriber.manage_subscriptions();
-        tokio::spawn(send_loop(bus.clone(), queue));
+        tokio::spawn(sender::send_loop(bus.clone(), queue));
         tokio::spawn(receive_loop(
             Arc::downgrade(&bus),
             subscriber.clone(),
@@ -512,20 +502,7 @@ impl Bus for ClusterBus {
         token: &'a str,
         user: Option<&'a str>,
     ) -> BusFuture<'a, Option<DepartedSession>> {
-        Box::pin(async move {
-            if let Some(session) = self.local.take_departed(token, user) {
-                // Taken here: not to be taken again elsewhere.
-                let _: std::result::Result<i64, Error> = self.client.del(self.keys.departed(token)).await;
-                return Some(session);
-            }
-            match history::take_departed(&self.client, &self.keys, self.local.policy(), token, user).await {
-                Ok(session) => session,
-                Err(error) => {
-                    debug!(%error, "reading a departed session from Redis failed");
-                    None
-                }
-            }
-        })
+        Box::pin(self.take_shared_departed(token, user))
     }
 
     fn resume(
@@ -549,85 +526,7 @@ impl Bus for ClusterBus {
         trusted: bool,
         max_events: usize,
     ) -> BusFuture<'a, Result<Resumed>> {
-        Box::pin(async move {
-            // This node's copy of the history serves most resumes.
-            let Some(from) = from.filter(|from| self.sequences(room) && !self.local.covers(room, from))
-            else {
-                return self.resume(sid, room, from, trusted, max_events);
-            };
-            let name = self.local.start_resume(sid, room, trusted)?;
-            self.after_membership(Who::Sid(sid));
-            // Live events must reach this node before the gap is read, or
-            // one published in between would be neither read nor heard.
-            self.hear(room).await;
-            let fetched = match history::read_after(&self.client, &self.keys, room, from, max_events).await {
-                Ok(fetched) => fetched,
-                Err(error) => {
-                    warn!(%error, room, "reading a room's history from Redis failed");
-                    None
-                }
-            };
-            Ok(self.local.finish_resume(sid, &name, from, fetched, max_events))
-        })
-    }
-}
-
-impl ClusterBus {
-    /// Whether emits to `room` are numbered in Redis: it keeps a history
-    /// and Redis is reachable (without Redis, this node numbers them itself,
-    /// in an epoch of its own).
-    fn sequences(&self, room: &str) -> bool {
-        self.local.recovers_room(room) && self.metrics.snapshot().connected
-    }
-
-    fn is_subscribed(&self, room: &RoomName) -> bool {
-        self.subscribed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(room)
-    }
-
-    fn set_subscribed(&self, room: RoomName, on: bool) {
-        let mut subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-        match on {
-            true => subscribed.insert(room),
-            false => subscribed.remove(&room),
-        };
-    }
-
-    /// Makes sure this node hears `room`'s channel before something is
-    /// published there that its local members must get (the reconciler
-    /// subscribes a moment after a join; a numbered event published in
-    /// that moment would reach nobody here).
-    async fn hear(&self, room: &str) {
-        let Ok(name) = self.local.policy().name(room) else {
-            return;
-        };
-        if self.local.member_count(room) == 0 || self.is_subscribed(&name) {
-            return;
-        }
-        match self.subscriber.subscribe(self.room_channel(room)).await {
-            Ok(()) => self.set_subscribed(name, true),
-            Err(error) => debug!(%error, room, "room subscription failed"),
-        }
-    }
-
-    /// Queues an emit to a recoverable room for numbering in Redis; every
-    /// node with members, this one included, delivers it when Redis
-    /// publishes it back with its position.
-    fn sequence(&self, room: &str, except: &[Sid], event: &str, data: Box<RawValue>) {
-        let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
-        message.rooms = vec![room.to_owned()];
-        message.except = except.iter().map(ToString::to_string).collect();
-        message.event = Some(event.to_owned());
-        message.data = Some(data);
-        match serde_json::to_string(&message) {
-            Ok(payload) => self.queue(Outgoing::Sequence {
-                room: room.to_owned(),
-                payload,
-            }),
-            Err(_) => self.metrics.send_failed(),
-        }
+        Box::pin(self.resume_anywhere(sid, room, from, trusted, max_events))
     }
 }
 
@@ -652,111 +551,6 @@ impl ClusterBus {
         match (who, local) {
             (Who::Sid(_), Err(BusError::UnknownConnection)) => Ok(1),
             (_, local) => local,
-        }
-    }
-}
-
-/// Most queued items the sender takes at once.
-const SEND_BATCH: usize = 128;
-
-/// Publishes queued messages and writes directory records, in order.
-/// Runs of queued publishes go out as one pipeline, and runs of emits to
-/// recoverable rooms as one numbering script, so that a burst pays one
-/// round trip to Redis, not one per message.
-async fn send_loop(bus: Arc<ClusterBus>, mut queue: mpsc::Receiver<Outgoing>) {
-    let mut batch = Vec::with_capacity(SEND_BATCH);
-    let mut published: Vec<(String, String)> = Vec::new();
-    let mut numbered: Vec<(String, String)> = Vec::new();
-    while queue.recv_many(&mut batch, SEND_BATCH).await > 0 {
-        for item in batch.drain(..) {
-            match item {
-                Outgoing::Publish { channel, payload } => {
-                    send_numbered(&bus, &mut numbered).await;
-                    published.push((channel, payload));
-                }
-                Outgoing::Sequence { room, payload } => {
-                    send_published(&bus, &mut published).await;
-                    numbered.push((room, payload));
-                }
-                other => {
-                    send_published(&bus, &mut published).await;
-                    send_numbered(&bus, &mut numbered).await;
-                    send_one(&bus, other).await;
-                }
-            }
-        }
-        send_published(&bus, &mut published).await;
-        send_numbered(&bus, &mut numbered).await;
-    }
-}
-
-/// Publishes the queued messages, in order, as one pipeline.
-async fn send_published(bus: &ClusterBus, published: &mut Vec<(String, String)>) {
-    if published.is_empty() {
-        return;
-    }
-    let pipeline = bus.client.pipeline();
-    for (channel, payload) in published.drain(..) {
-        let queued: std::result::Result<(), Error> = pipeline.publish(channel, payload).await;
-        if let Err(error) = queued {
-            debug!(%error, "cluster publish could not be queued");
-        }
-    }
-    for outcome in pipeline.try_all::<Value>().await {
-        match outcome {
-            Ok(_) => bus.metrics.sent(),
-            Err(error) => {
-                bus.metrics.send_failed();
-                debug!(%error, "cluster publish failed");
-            }
-        }
-    }
-}
-
-/// Numbers and publishes the queued emits to recoverable rooms.
-async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
-    if numbered.is_empty() {
-        return;
-    }
-    let Some(limits) = bus.local.history_limits() else {
-        numbered.clear();
-        return;
-    };
-    for (room, _) in numbered.iter() {
-        bus.hear(room).await;
-    }
-    match history::number_and_publish(&bus.client, &bus.keys, limits, numbered).await {
-        Ok(()) => numbered.iter().for_each(|_| bus.metrics.sent()),
-        Err(error) => {
-            numbered.iter().for_each(|_| bus.metrics.send_failed());
-            warn!(%error, events = numbered.len(), "numbering events in Redis failed: they are lost");
-        }
-    }
-    numbered.clear();
-}
-
-async fn send_one(bus: &ClusterBus, item: Outgoing) {
-    match item {
-        // Batched by the send loop.
-        Outgoing::Publish { .. } | Outgoing::Sequence { .. } => {}
-        Outgoing::KeepDeparted(token) => {
-            let (Some(session), Some(limits)) =
-                (bus.local.departed_session(&token), bus.local.history_limits())
-            else {
-                return;
-            };
-            if let Err(error) =
-                history::keep_departed(&bus.client, &bus.keys, &token, &session, limits.ttl).await
-            {
-                debug!(%error, "keeping a departed session in Redis failed");
-            }
-        }
-        Outgoing::Record(sid) => {
-            let snapshot = bus.local.connection(sid);
-            if let Err(error) = directory::write_record(&bus.client, &bus.keys, sid, snapshot.as_ref()).await
-            {
-                debug!(%error, %sid, "directory write failed");
-            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod emitter;
 mod history;
 mod message;
 mod metrics;
+mod sender;
 
 pub use cluster::{ClusterBus, ClusterError};
 pub use config::ClusterConfig;
