@@ -183,3 +183,31 @@ async fn a_member_hears_a_publish_on_its_own_node_right_after_joining() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_node_backends_emits_reach_recoverable_rooms_live_without_breaking_the_numbering() {
+    // Every node receives a @socket.io/redis-emitter message on its own, so
+    // no one numbering covers it: it is delivered live, without a position,
+    // and the room's numbering goes on undisturbed.
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis)).await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut member = RawClient::connect(&a.ws_url("/ws")).await;
+    member.join("act:20").await;
+    publisher.publish("act:20", "tick", json!(1)).await;
+    let first = next_event(&mut member).await;
+    crate::emitter::emitter(
+        &redis,
+        json!({"op": "emit", "event": "notice", "args": ["from Node"], "rooms": ["act:20"]}),
+    )
+    .await;
+    let notice = next_event(&mut member).await;
+    assert_eq!(
+        (notice["event"].clone(), notice.get("offset")),
+        (json!("notice"), None)
+    );
+    publisher.publish("act:20", "tick", json!(2)).await;
+    let second = next_event(&mut member).await;
+    assert_eq!(second["epoch"], first["epoch"]);
+    assert_eq!(second["offset"].as_u64(), first["offset"].as_u64().map(|o| o + 1));
+}

@@ -20,7 +20,7 @@ fn node_config(redis: &RedisServer) -> String {
 }
 
 /// Runs one emitter operation with the real package.
-async fn emitter(redis: &RedisServer, op: Value) {
+pub(crate) async fn emitter(redis: &RedisServer, op: Value) {
     let output = Command::new("node")
         .current_dir(js_dir())
         .arg("emitter-peer.js")

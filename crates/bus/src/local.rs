@@ -262,8 +262,33 @@ impl LocalBus {
         }
     }
 
-    /// Delivers one event to the members of `rooms`, each member once.
+    /// Delivers one event to the members of `rooms`, each member once;
+    /// recoverable rooms number and keep it.
     fn deliver_to_rooms(&self, rooms: &[RoomName], except: &[Sid], event: &str, data: Box<RawValue>) {
+        self.deliver(rooms, except, event, data, true);
+    }
+
+    /// Emits to rooms without numbering or keeping the event even where
+    /// rooms keep a history: for events every node of a cluster receives
+    /// on its own (a Node backend's `@socket.io/redis-emitter`), which no
+    /// single numbering covers. They reach members live only.
+    pub fn emit_unnumbered(
+        &self,
+        rooms: &[String],
+        except: &[Sid],
+        event: &str,
+        data: Box<RawValue>,
+    ) -> Result<()> {
+        self.check_event(event)?;
+        let rooms = rooms
+            .iter()
+            .map(|name| self.policy.name(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.deliver(&rooms, except, event, data, false);
+        Ok(())
+    }
+
+    fn deliver(&self, rooms: &[RoomName], except: &[Sid], event: &str, data: Box<RawValue>, numbered: bool) {
         let mut data = Some(data);
         let mut delivered = Delivered::default();
         let mut groups = Vec::new();
@@ -271,7 +296,7 @@ impl LocalBus {
         let mut seen = (rooms.len() > 1).then(HashSet::new);
         let mut group_envelope = None;
         for (index, room) in rooms.iter().enumerate() {
-            if self.recovers(room) {
+            if numbered && self.recovers(room) {
                 // Numbered, kept, and delivered room by room.
                 let payload = match index + 1 == rooms.len() {
                     true => data.take(),

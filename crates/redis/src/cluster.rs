@@ -294,7 +294,8 @@ impl ClusterBus {
                 };
                 let outcome = match to.rooms.is_empty() {
                     true => self.local.emit(Target::All, &except, &event, data),
-                    false => self.local.emit(Target::Rooms(&to.rooms), &except, &event, data),
+                    // Every node gets it: numbered by none (see emit_unnumbered).
+                    false => self.local.emit_unnumbered(&to.rooms, &except, &event, data),
                 };
                 if let Err(error) = outcome {
                     debug!(%error, "emitter event refused");
