@@ -481,11 +481,17 @@ impl Bus for LocalBus {
     fn kick(&self, who: Who<'_>) -> usize {
         let mut kicked = 0;
         for sid in self.resolve(who) {
-            let Some(route) = self.conns.get(&sid).map(|conn| conn.route.clone()) else {
+            let Some((route, token)) = self
+                .conns
+                .get(&sid)
+                .map(|conn| (conn.route.clone(), conn.meta.resume_token.clone()))
+            else {
                 continue;
             };
             // Disconnected on purpose: its rooms are not kept for a resume.
-            self.tokens.retain(|_, owner| *owner != sid);
+            if let Some(token) = token {
+                self.tokens.remove_if(&token, |_, owner| *owner == sid);
+            }
             match route {
                 Route::Direct(recipient) => recipient.disconnect(),
                 Route::Group(group) => self.groups[group.0].disconnect(sid),
