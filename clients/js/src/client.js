@@ -5,13 +5,24 @@
  * and flushing what was queued meanwhile), with promise-based acks matched
  * by numeric ids.
  *
+ * This module keeps the connection's life cycle and wires the parts
+ * together: `requests.js` (acks and the send queue), `recovery.js`
+ * (resuming), `heartbeat.js` (dead links) and `link.js` (one link).
+ *
  * The wire format is docs/protocol.md in the sockgate repository.
  */
 
 import { backoffDelay } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { LocalCodes, SockgateError } from "./errors.js";
+import { Heartbeat } from "./heartbeat.js";
+import { CLOSE_ABNORMAL, CLOSE_KICKED, closeError, closeQuietly, resolveToken, toList } from "./link.js";
+import { DEFAULTS } from "./options.js";
+import { eventPosition, readResumeReport, Recovery } from "./recovery.js";
+import { isLinkFailure, Requests } from "./requests.js";
 import { withQueryParam } from "./url.js";
+
+export { DEFAULTS };
 
 /**
  * Event names the client emits itself. An application event with one of these
@@ -30,39 +41,6 @@ export const RESERVED_EVENTS = Object.freeze([
   "resumed",
   "gap",
 ]);
-
-/** Option defaults; see `ClientOptions` in types/index.d.ts for each one. */
-export const DEFAULTS = Object.freeze({
-  token: undefined,
-  authFrame: false,
-  protocols: undefined,
-  headers: undefined,
-  autoConnect: true,
-  timeout: 20000,
-  ackTimeout: 10000,
-  reconnection: true,
-  reconnectionAttempts: Infinity,
-  reconnectionDelay: 1000,
-  reconnectionDelayMax: 30000,
-  reconnectionFactor: 2,
-  randomizationFactor: 0.5,
-  noReconnectCodes: [4000, 4001],
-  pingInterval: undefined,
-  pongTimeout: 10000,
-  queueSize: 100,
-  logger: undefined,
-});
-
-const CLOSE_ABNORMAL = 1006;
-const CLOSE_UNAUTHORIZED = 4001;
-/** `POST /api/disconnect`: the backend ended the session on purpose. */
-const CLOSE_KICKED = 4000;
-/**
- * Links lost in a row while a `resume` asking for a replay was unanswered,
- * after which the next one asks for none (the replay itself may be what
- * brings the link down, e.g. more events than the gateway's outbound queue).
- */
-const MAX_RESUME_LOSSES = 2;
 
 /**
  * A connection to a sockgate gateway's raw WebSocket endpoint. Create it
@@ -93,28 +71,14 @@ export class SockgateClient extends Emitter {
     /** The heartbeat period the gateway announced, in ms. */
     this.pingInterval = null;
 
-    this._nextId = 1;
-    /** @type {Map<number, PendingRequest>} every request not yet settled */
-    this._pending = new Map();
-    /** @type {PendingRequest[]} requests waiting for a link, in call order */
-    this._queue = [];
+    const send = (text) => this._sendRaw(text);
+    this._requests = new Requests(this.options, send);
+    this._recovery = new Recovery((level, message, detail) => this._log(level, message, detail));
+    this._heartbeat = new Heartbeat(this.options, send, () => this._abandon(CLOSE_ABNORMAL, "ping timeout"));
     /** Rooms whose join was acked (and not left since): re-joined after a reconnect. */
     this._rooms = new Set();
     this._roomOps = new Map();
     this._roomSeq = 0;
-    /**
-     * Room → `{epoch, offset}` of the last event received there with a
-     * position (rooms with recovery): sent in `resume`, and used to drop
-     * an event delivered twice.
-     * @type {Map<string, {epoch: string, offset: number}>}
-     */
-    this._positions = new Map();
-    /** The `resume` token of the last session's `open` frame (recovery on), or null. */
-    this._resumeToken = null;
-    /** A `resume` with positions was sent on the current link and not answered yet. */
-    this._resumeInFlight = false;
-    /** Links lost in a row with a `resume` in flight (see MAX_RESUME_LOSSES). */
-    this._resumeLosses = 0;
     this._anyListeners = [];
     this._link = null;
     this._generation = 0;
@@ -122,7 +86,7 @@ export class SockgateClient extends Emitter {
     this._closed = false;
     this._attempt = 0;
     this._hadSession = false;
-    this._timers = { connect: null, retry: null, ping: null, pong: null };
+    this._timers = { connect: null, retry: null };
 
     if (this.options.autoConnect) this.connect();
   }
@@ -171,11 +135,8 @@ export class SockgateClient extends Emitter {
     this._clearTimer("retry");
     this._rooms.clear();
     this._roomOps.clear();
-    this._positions.clear();
-    this._resumeToken = null;
-    this._resumeInFlight = false;
-    this._resumeLosses = 0;
-    this._rejectAll("the client was closed");
+    this._recovery.reset();
+    this._requests.rejectAll("the client was closed");
     this._setState("closed");
     if (wasOpen) this._fire("disconnect", [{ code, reason, willReconnect: false }]);
     return this;
@@ -203,7 +164,7 @@ export class SockgateClient extends Emitter {
   leave(room) {
     this._markRoom(room);
     this._rooms.delete(room);
-    this._positions.delete(room);
+    this._recovery.forget(room);
     return this.request({ op: "leave", room });
   }
 
@@ -242,31 +203,10 @@ export class SockgateClient extends Emitter {
    * @returns {Promise<object>}
    */
   request(frame) {
-    return new Promise((resolve, reject) => {
-      if (this._closed) {
-        reject(new SockgateError(LocalCodes.DISCONNECTED, "the client is closed; call connect() first"));
-        return;
-      }
-      if (!this._ready && this._queue.length >= this.options.queueSize) {
-        reject(new SockgateError(LocalCodes.QUEUE_FULL, `the send queue is full (${this.options.queueSize})`));
-        return;
-      }
-      const id = this._nextId++;
-      let text;
-      try {
-        text = JSON.stringify(Object.assign({}, frame, { id }));
-      } catch (error) {
-        reject(new SockgateError(LocalCodes.BAD_REQUEST, `the frame is not valid JSON: ${error.message}`));
-        return;
-      }
-      const entry = { id, text, resolve, reject, sent: false, timer: null };
-      entry.timer = setTimeout(() => {
-        this._settle(id, new SockgateError(LocalCodes.TIMEOUT, `no ack within ${this.options.ackTimeout} ms`));
-      }, this.options.ackTimeout);
-      this._pending.set(id, entry);
-      if (this._ready) this._transmit(entry);
-      else this._queue.push(entry);
-    });
+    if (this._closed) {
+      return Promise.reject(new SockgateError(LocalCodes.DISCONNECTED, "the client is closed; call connect() first"));
+    }
+    return this._requests.add(frame, this._ready);
   }
 
   /**
@@ -338,7 +278,7 @@ export class SockgateClient extends Emitter {
   // ---- frames from the gateway ---------------------------------------------
 
   _onText(text) {
-    this._clearTimer("pong");
+    this._heartbeat.alive();
     let frame;
     try {
       frame = JSON.parse(text);
@@ -353,7 +293,7 @@ export class SockgateClient extends Emitter {
       case "event":
         return this._onEvent(frame);
       case "ack":
-        return this._onAck(frame);
+        return this._requests.ack(frame);
       case "error":
         return this._onErrorFrame(frame);
       default:
@@ -368,11 +308,10 @@ export class SockgateClient extends Emitter {
     this.sid = frame.sid;
     this.user = frame.user === undefined ? null : frame.user;
     this.pingInterval = frame.pingInterval;
-    const previousToken = this._resumeToken;
-    this._resumeToken = typeof frame.resume === "string" && frame.resume ? frame.resume : null;
-    this._startHeartbeat();
+    const previousToken = this._recovery.sessionOpened(frame);
+    this._heartbeat.start(this.pingInterval);
     const restored = this._restoreRooms(previousToken);
-    this._flushQueue();
+    this._requests.flush();
     Promise.all(restored).then(() => {
       if (generation === this._generation) this._sessionReady();
     });
@@ -380,67 +319,29 @@ export class SockgateClient extends Emitter {
 
   /**
    * Puts a new session back where the last one was, before the queue is
-   * flushed. When the gateway keeps a history (its `open` frame has a
-   * `resume` token) and there is something to resume, one `resume` frame
-   * carries the previous session's token (its rooms come back, the ones
-   * the backend added included) and the position of every joined room
-   * that has one (its missed events are replayed before the ack). Joined
-   * rooms without a position are joined again with plain `join` frames,
-   * since a `resume` lists rooms with a position only and the previous
-   * session may not be known to the gateway (yet). Without a token
-   * (recovery off) every joined room is joined again.
-   *
-   * After MAX_RESUME_LOSSES links lost in a row with a replay unanswered,
-   * the positions are given up: those rooms are joined again and get a
-   * `gap` (`replay_failed`) once joined.
+   * flushed: one `resume` frame and/or a `join` per room, as
+   * `Recovery.plan()` says (see there).
    * @param {string | null} previousToken
    * @returns {Promise<unknown>[]}
    */
   _restoreRooms(previousToken) {
     const rooms = this.rooms;
-    // Positions are kept for the joined rooms only (the others came from
-    // the backend, and come back with the session or not at all).
-    for (const room of Array.from(this._positions.keys())) {
-      if (!this._rooms.has(room)) this._positions.delete(room);
-    }
-    let givenUp = [];
-    if (this._resumeLosses >= MAX_RESUME_LOSSES) {
-      givenUp = rooms.filter((room) => this._positions.has(room));
-      this._log("warn", `resuming failed ${this._resumeLosses} times; joining again without replay`, givenUp);
-      for (const room of givenUp) this._positions.delete(room);
-      this._resumeLosses = 0;
-    }
+    const { frame, positions, givenUp } = this._recovery.plan(rooms, previousToken);
     const rejoin = (room) =>
       givenUp.indexOf(room) === -1
         ? this._rejoin(room)
         : this._rejoin(room).then((joined) => {
             if (joined) this._fire("gap", [{ room, reason: "replay_failed" }]);
           });
-    const positions = Object.create(null);
-    let positioned = 0;
-    for (const room of rooms) {
-      const position = this._positions.get(room);
-      if (!position) continue;
-      positions[room] = { epoch: position.epoch, offset: position.offset };
-      positioned += 1;
-    }
-    if (!this._resumeToken || (!previousToken && !positioned)) {
-      return rooms.map(rejoin);
-    }
-    const frame = previousToken ? { op: "resume", token: previousToken, rooms: positions } : { op: "resume", rooms: positions };
-    this._resumeInFlight = positioned > 0;
-    const answered = () => {
-      this._resumeInFlight = false;
-      this._resumeLosses = 0;
-    };
+    if (!frame) return rooms.map(rejoin);
     const resume = this.request(frame).then(
       (ack) => {
-        answered();
+        this._recovery.answered();
         this._onResumed(ack.data);
       },
       (error) => {
-        if (error.code === LocalCodes.DISCONNECTED || error.code === LocalCodes.TIMEOUT) return undefined;
-        answered();
+        if (isLinkFailure(error)) return undefined;
+        this._recovery.answered();
         // A gateway that refuses `resume`: join those rooms the plain way.
         this._log("warn", "resume refused; joining again instead", error);
         return Promise.all(Object.keys(positions).map((room) => this._rejoin(room)));
@@ -451,27 +352,17 @@ export class SockgateClient extends Emitter {
   }
 
   /**
-   * The gateway's resume report: `{session, rooms: {room: {replayed} | {gap} | {error}}}`.
-   * Rooms it could not put the client back in are dropped with an `error`
-   * event, as a refused re-join is; then `resumed`, then a `gap` per room
-   * whose missed events could not be replayed.
+   * The gateway's resume report: rooms it could not put the client back in
+   * are dropped with an `error` event, as a refused re-join is; then
+   * `resumed`, then a `gap` per room whose missed events could not be
+   * replayed.
    */
   _onResumed(data) {
-    const report = {
-      session: Boolean(data && data.session),
-      rooms: data && data.rooms && typeof data.rooms === "object" ? data.rooms : {},
-    };
-    const gaps = [];
-    for (const room of Object.keys(report.rooms)) {
-      const outcome = report.rooms[room] || {};
-      if (outcome.error) {
-        this._rooms.delete(room);
-        this._positions.delete(room);
-        const error = new SockgateError(outcome.error.code || "unknown", outcome.error.message || "resume failed", { room });
-        this._fire("error", [error]);
-      } else if (outcome.gap) {
-        gaps.push({ room, reason: outcome.gap });
-      }
+    const { report, failed, gaps } = readResumeReport(data);
+    for (const { room, error } of failed) {
+      this._rooms.delete(room);
+      this._recovery.forget(room);
+      this._fire("error", [error]);
     }
     this._fire("resumed", [report]);
     for (const gap of gaps) this._fire("gap", [gap]);
@@ -482,9 +373,9 @@ export class SockgateClient extends Emitter {
     return this.request({ op: "join", room }).then(
       () => true,
       (error) => {
-        if (error.code === LocalCodes.DISCONNECTED || error.code === LocalCodes.TIMEOUT) return false;
+        if (isLinkFailure(error)) return false;
         this._rooms.delete(room);
-        this._positions.delete(room);
+        this._recovery.forget(room);
         error.room = room;
         this._fire("error", [error]);
         return false;
@@ -504,15 +395,15 @@ export class SockgateClient extends Emitter {
 
   _onEvent(frame) {
     const meta = { room: frame.room, event: frame.event };
-    if (typeof frame.room === "string" && typeof frame.epoch === "string" && typeof frame.offset === "number") {
-      const last = this._positions.get(frame.room);
-      if (last && last.epoch === frame.epoch && frame.offset <= last.offset) {
+    const position = eventPosition(frame);
+    if (position) {
+      if (this._recovery.isDelivered(frame.room, position)) {
         this._log("debug", `dropped an event already delivered (${frame.room} ${frame.epoch}:${frame.offset})`);
         return;
       }
-      this._positions.set(frame.room, { epoch: frame.epoch, offset: frame.offset });
-      meta.epoch = frame.epoch;
-      meta.offset = frame.offset;
+      this._recovery.record(frame.room, position);
+      meta.epoch = position.epoch;
+      meta.offset = position.offset;
     }
     for (const fn of this._anyListeners.slice()) {
       try {
@@ -524,24 +415,13 @@ export class SockgateClient extends Emitter {
     if (RESERVED_EVENTS.indexOf(frame.event) === -1) this._fire(frame.event, [frame.data, meta]);
   }
 
-  _onAck(frame) {
-    if (frame.ok) return this._settle(frame.id, null, frame);
-    const error = frame.error || {};
-    this._settle(frame.id, new SockgateError(error.code || "unknown", error.message || "request failed"));
-  }
-
   _onErrorFrame(frame) {
     const error = frame.error || {};
     if (!this.listenerCount("error")) this._log("warn", "gateway error frame", error);
     this._fire("error", [new SockgateError(error.code || "unknown", error.message || "gateway error")]);
   }
 
-  // ---- requests ------------------------------------------------------------
-
-  _transmit(entry) {
-    entry.sent = true;
-    this._sendRaw(entry.text);
-  }
+  // ---- sending -------------------------------------------------------------
 
   _sendRaw(text) {
     try {
@@ -552,54 +432,10 @@ export class SockgateClient extends Emitter {
     }
   }
 
-  _flushQueue() {
-    const queued = this._queue;
-    this._queue = [];
-    for (const entry of queued) this._transmit(entry);
-  }
-
-  _settle(id, error, ack) {
-    const entry = this._pending.get(id);
-    if (!entry) return; // a late ack for a request that timed out
-    this._pending.delete(id);
-    clearTimeout(entry.timer);
-    if (!entry.sent) this._queue.splice(this._queue.indexOf(entry), 1);
-    if (error) entry.reject(error);
-    else entry.resolve(ack);
-  }
-
-  _rejectSent(message) {
-    for (const entry of Array.from(this._pending.values())) {
-      if (entry.sent) this._settle(entry.id, new SockgateError(LocalCodes.DISCONNECTED, message));
-    }
-  }
-
-  _rejectAll(message) {
-    for (const id of Array.from(this._pending.keys())) {
-      this._settle(id, new SockgateError(LocalCodes.DISCONNECTED, message));
-    }
-  }
-
   _markRoom(room) {
     const seq = ++this._roomSeq;
     this._roomOps.set(room, seq);
     return seq;
-  }
-
-  // ---- heartbeat -----------------------------------------------------------
-
-  _startHeartbeat() {
-    const own = this.options.pingInterval;
-    const interval = own === undefined || own === null ? this.pingInterval : own;
-    if (!(interval > 0)) return;
-    this._clearTimer("ping");
-    this._timers.ping = setInterval(() => this._heartbeat(), interval);
-  }
-
-  _heartbeat() {
-    this._sendRaw('{"op":"ping"}');
-    if (this._timers.pong || !(this.options.pongTimeout > 0)) return;
-    this._startTimer("pong", this.options.pongTimeout, () => this._abandon(CLOSE_ABNORMAL, "ping timeout"));
   }
 
   // ---- losing the link -----------------------------------------------------
@@ -617,23 +453,19 @@ export class SockgateClient extends Emitter {
     this._link = null;
     this._ready = false;
     this._clearTimer("connect");
-    this._clearTimer("ping");
-    this._clearTimer("pong");
+    this._heartbeat.stop();
     closeQuietly(link, code, reason);
   }
 
   _linkDown(code, reason, error, dropped) {
     if (!dropped) this._dropLink(1000, "");
     const wasOpen = this.state === "open";
-    if (this._resumeInFlight) {
-      this._resumeInFlight = false;
-      this._resumeLosses += 1;
-    }
-    this._rejectSent(`the link was lost (${code} ${reason})`.trim());
+    this._recovery.linkLost();
+    this._requests.rejectSent(`the link was lost (${code} ${reason})`.trim());
     const o = this.options;
     // The backend ended that session on purpose (perhaps to change its
     // rooms): the next one does not take the old one's rooms back.
-    if (code === CLOSE_KICKED) this._resumeToken = null;
+    if (code === CLOSE_KICKED) this._recovery.forgetSession();
     const retryable = Boolean(o.reconnection) && o.noReconnectCodes.indexOf(code) === -1;
     const retry = retryable && this._attempt < o.reconnectionAttempts;
     if (wasOpen) {
@@ -643,7 +475,7 @@ export class SockgateClient extends Emitter {
     }
     if (retry) return this._scheduleRetry();
     this._closed = true;
-    this._rejectAll(`the link was lost (${code} ${reason}) and will not be retried`);
+    this._requests.rejectAll(`the link was lost (${code} ${reason}) and will not be retried`);
     this._setState("closed");
     if (retryable) this._fire("reconnect_failed", [{ attempts: this._attempt }]);
     return undefined;
@@ -678,7 +510,6 @@ export class SockgateClient extends Emitter {
     const timer = this._timers[name];
     if (timer === null) return;
     clearTimeout(timer);
-    clearInterval(timer);
     this._timers[name] = null;
   }
 
@@ -693,46 +524,4 @@ export class SockgateClient extends Emitter {
     if (logger && typeof logger.error === "function") logger.error(`[sockgate] a "${name}" listener threw`, error);
     else super.onListenerError(error, name);
   }
-}
-
-/**
- * @typedef {object} PendingRequest
- * @property {number} id
- * @property {string} text the encoded frame
- * @property {(ack: object) => void} resolve
- * @property {(error: Error) => void} reject
- * @property {boolean} sent
- * @property {any} timer
- */
-
-function closeQuietly(link, code, reason) {
-  if (!link || typeof link.close !== "function") return;
-  try {
-    link.close(code, reason);
-  } catch (_) {
-    // already closed
-  }
-}
-
-function resolveToken(token) {
-  try {
-    return Promise.resolve(typeof token === "function" ? token() : token);
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-function toList(protocols) {
-  if (!protocols) return [];
-  return Array.isArray(protocols) ? protocols.slice() : [protocols];
-}
-
-function closeError(code, reason) {
-  if (code === CLOSE_UNAUTHORIZED) {
-    return new SockgateError(LocalCodes.UNAUTHORIZED, reason || "authentication failed", { closeCode: code, reason });
-  }
-  return new SockgateError(LocalCodes.TRANSPORT, `connection failed (${code}${reason ? " " + reason : ""})`, {
-    closeCode: code,
-    reason,
-  });
 }
