@@ -9,6 +9,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
+use futures_util::SinkExt;
+
 use super::*;
 
 type Client = WebSocketStream<DuplexStream>;
