@@ -89,6 +89,17 @@ async fn a_raw_client_comes_back_with_exactly_the_events_it_missed_in_order() {
     let mut again = RawClient::connect(&gateway.ws_url("/ws")).await;
     let (ack, _) = again.request(json!({"op": "resume", "token": token})).await;
     assert_eq!(ack["data"], json!({"session": false, "rooms": {}}));
+
+    // Operators see it: two rooms resumed, three events replayed.
+    let metrics = gateway.http_get("/metrics").await;
+    assert!(
+        metrics.contains("sockgate_recovery_resumes_total{outcome=\"replayed\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sockgate_recovery_replayed_events_total 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -163,6 +174,11 @@ async fn a_gap_too_old_or_from_another_life_is_said_plainly() {
         .await;
     assert!(replayed.is_empty(), "nothing replayed across a gap: {replayed:?}");
     assert_eq!(ack["data"]["rooms"]["act:1"], json!({"gap": "too_old"}));
+    let metrics = gateway.http_get("/metrics").await;
+    assert!(
+        metrics.contains("sockgate_recovery_resumes_total{outcome=\"too_old\"} 1"),
+        "{metrics}"
+    );
     // Still back in the room for what comes next.
     publish_all(&mut publisher, &[5]).await;
     assert_eq!(back.recv_event().await["data"], 5);

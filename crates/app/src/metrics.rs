@@ -9,7 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 use sockgate_backend::Webhooks;
-use sockgate_bus::LocalBus;
+use sockgate_bus::{LocalBus, RESUME_OUTCOMES};
 use sockgate_redis::ClusterBus;
 use sockgate_sio::SioCounters;
 use sockgate_ws::RawFront;
@@ -67,10 +67,27 @@ impl Telemetry {
             ConstGauge::new(self.bus.room_count() as i64),
         );
         let (histories, departed) = self.bus.history_counts();
+        let bus_counts = self.bus.metrics().snapshot();
         registry.register(
             "recovery_rooms",
             "Recoverable rooms with a history on this node (rooms.recover)",
             ConstGauge::new(histories as i64),
+        );
+        let resumes = Family::<Labels, Counter>::default();
+        for (outcome, count) in RESUME_OUTCOMES.iter().zip(bus_counts.resumes) {
+            resumes
+                .get_or_create(&vec![("outcome".to_owned(), (*outcome).to_owned())])
+                .inc_by(count);
+        }
+        registry.register(
+            "recovery_resumes",
+            "Rooms resumed, by outcome (replayed, or the gap: too_old, epoch_changed, not_recoverable)",
+            resumes,
+        );
+        registry.register(
+            "recovery_replayed_events",
+            "Missed events queued to clients by resumes",
+            counter(bus_counts.replayed_events),
         );
         registry.register(
             "recovery_departed_sessions",

@@ -7,5 +7,5 @@ mod room;
 mod stream;
 
 pub use local::{BusLimits, FetchedHistory, HistoryEvent, LocalBus};
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{Metrics, MetricsSnapshot, RESUME_OUTCOMES};
 pub use stream::HistoryLimits;

@@ -537,7 +537,11 @@ impl Bus for LocalBus {
         trusted: bool,
         max_events: usize,
     ) -> Result<Resumed> {
-        self.resume_room(sid, room, from, trusted, max_events)
+        let resumed = self.resume_room(sid, room, from, trusted, max_events);
+        if let Ok(outcome) = resumed {
+            self.metrics.resumed(outcome);
+        }
+        resumed
     }
 
     fn max_replay(&self) -> usize {

@@ -302,6 +302,7 @@ impl LocalBus {
         if last > 0 {
             self.held.insert((sid, room.clone()), Resuming::Replayed(last));
         }
+        self.metrics.resumed(outcome);
         outcome
     }
 
