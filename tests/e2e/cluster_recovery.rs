@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::util::api::api_config;
+use crate::util::recovery::{gone, position_of};
 use crate::util::redis::RedisServer;
 use crate::util::{Gateway, RawClient, SioClient, SioOptions};
 
@@ -15,19 +16,6 @@ fn node_config(redis: &RedisServer) -> String {
         api_config(),
         redis.url()
     )
-}
-
-fn position_of(event: &Value) -> Value {
-    json!({"epoch": event["epoch"], "offset": event["offset"]})
-}
-
-/// Waits until `sid` is gone from the node it was on.
-async fn gone(gateway: &Gateway, sid: &str) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while gateway.api_get(&format!("/api/connections/{sid}")).await.status != 404 {
-        assert!(tokio::time::Instant::now() < deadline, "{sid} never went away");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 /// The next event frame, skipping anything else.

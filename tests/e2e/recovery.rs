@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::util::api::api_config;
+use crate::util::recovery::{gone, position_of};
 use crate::util::{Gateway, RawClient, SioClient, SioOptions};
 
 fn recovery_config(history_size: usize) -> String {
@@ -12,20 +13,6 @@ fn recovery_config(history_size: usize) -> String {
         "{}[rooms]\nrecover = [\"act:*\"]\nhistory_size = {history_size}\n",
         api_config()
     )
-}
-
-/// `{"epoch":…,"offset":…}` of a raw event frame.
-fn position_of(event: &Value) -> Value {
-    json!({"epoch": event["epoch"], "offset": event["offset"]})
-}
-
-/// Waits until the gateway has seen connection `sid` go (and kept its rooms).
-async fn gone(gateway: &Gateway, sid: &str) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while gateway.api_get(&format!("/api/connections/{sid}")).await.status != 404 {
-        assert!(tokio::time::Instant::now() < deadline, "{sid} never went away");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 /// Publishes `data` from `publisher` to `act:1`, one event each.

@@ -7,6 +7,7 @@ pub mod frames;
 pub mod gateway;
 pub mod jwt;
 mod raw;
+pub mod recovery;
 pub mod redis;
 pub mod sio;
 
