@@ -218,21 +218,14 @@ impl LocalBus {
     /// First half of a resume served from elsewhere: joins `sid` to `room`
     /// with its live events held back until [`LocalBus::finish_resume`].
     pub fn start_resume(&self, sid: Sid, room: &str, trusted: bool) -> Result<RoomName> {
-        let name = match trusted {
-            true => self.policy.name(room)?,
-            false => self.client_room(room)?,
-        };
+        let name = self.resume_room_name(room, trusted)?;
         let Some(streams) = &self.streams else {
             return Err(BusError::UnknownConnection);
         };
         let stream = streams.lock(&name);
         let _stream = stream.lock();
         self.held.insert((sid, name.clone()), Resuming::Held(Vec::new()));
-        let joined = match trusted {
-            true => self.add_member(sid, &name),
-            false => sockgate_core::Bus::join(self, sid, room).map(drop),
-        };
-        if let Err(error) = joined {
+        if let Err(error) = self.rejoin(sid, room, &name, trusted) {
             self.held.remove(&(sid, name));
             return Err(error);
         }
@@ -363,16 +356,9 @@ impl LocalBus {
         trusted: bool,
         max_events: usize,
     ) -> Result<Resumed> {
-        let name = match trusted {
-            true => self.policy.name(room)?,
-            false => self.client_room(room)?,
-        };
-        let join = |bus: &Self| match trusted {
-            true => bus.add_member(sid, &name),
-            false => sockgate_core::Bus::join(bus, sid, room).map(drop),
-        };
+        let name = self.resume_room_name(room, trusted)?;
         let Some(streams) = self.streams.as_ref().filter(|_| self.policy.recovers(&name)) else {
-            join(self)?;
+            self.rejoin(sid, room, &name, trusted)?;
             return Ok(match from {
                 Some(_) => Resumed::Gap(GapReason::NotRecoverable),
                 None => Resumed::Replayed(0),
@@ -382,7 +368,7 @@ impl LocalBus {
         // room falls between the replay and the live events.
         let stream = streams.lock(&name);
         let mut stream = stream.lock();
-        join(self)?;
+        self.rejoin(sid, room, &name, trusted)?;
         let Some(from) = from else {
             return Ok(Resumed::Replayed(0));
         };
@@ -400,6 +386,24 @@ impl LocalBus {
             self.replay_to(sid, &route, envelope);
         }
         Ok(Resumed::Replayed(missed.len()))
+    }
+
+    /// The room a resume names: any valid room for the connection's own
+    /// past rooms (`trusted`), a room a client may use otherwise.
+    fn resume_room_name(&self, room: &str, trusted: bool) -> Result<RoomName> {
+        match trusted {
+            true => Ok(self.policy.name(room)?),
+            false => self.client_room(room),
+        }
+    }
+
+    /// Puts `sid` back in the room: as it was (`trusted`), or as a join
+    /// under the room policy.
+    fn rejoin(&self, sid: Sid, room: &str, name: &RoomName, trusted: bool) -> Result<()> {
+        match trusted {
+            true => self.add_member(sid, name),
+            false => sockgate_core::Bus::join(self, sid, room).map(drop),
+        }
     }
 
     fn replay_to(&self, sid: Sid, route: &Route, envelope: &Arc<Envelope>) {
