@@ -96,6 +96,12 @@ impl RoomPolicy {
         self.recover.is_match(room.as_str())
     }
 
+    /// [`RoomPolicy::recovers`] for a name not checked yet (a name that
+    /// breaks the naming rule matches nothing that matters: it is refused).
+    pub fn recovers_name(&self, room: &str) -> bool {
+        self.recover.is_match(room)
+    }
+
     /// Whether any room keeps a history.
     pub fn recovers_any(&self) -> bool {
         !self.recover.is_empty()
