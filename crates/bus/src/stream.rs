@@ -85,14 +85,19 @@ impl RoomStream {
         }
         self.next = position.offset + 1;
         self.touched = now;
-        let envelope = Arc::new(envelope.with_position(position));
+        Some(self.keep(envelope.with_position(position), limits, now))
+    }
+
+    /// Keeps a numbered event, within `history_size`, and returns it shared.
+    fn keep(&mut self, envelope: Envelope, limits: HistoryLimits, now: Instant) -> Arc<Envelope> {
+        let envelope = Arc::new(envelope);
         if limits.size > 0 {
             if self.entries.len() == limits.size {
                 self.entries.pop_front();
             }
             self.entries.push_back((now, envelope.clone()));
         }
-        Some(envelope)
+        envelope
     }
 
     /// Numbers `envelope`, keeps it, and returns it shared.
@@ -114,14 +119,7 @@ impl RoomStream {
         };
         self.next += 1;
         self.touched = now;
-        let envelope = Arc::new(envelope.with_position(position));
-        if limits.size > 0 {
-            if self.entries.len() == limits.size {
-                self.entries.pop_front();
-            }
-            self.entries.push_back((now, envelope.clone()));
-        }
-        envelope
+        self.keep(envelope.with_position(position), limits, now)
     }
 
     /// The kept events after `from`, oldest first, or why the client
