@@ -87,6 +87,65 @@ async fn clients_on_different_nodes_share_rooms_both_ways() {
     raw_a.assert_silent().await;
 }
 
+/// Regression: a join was acked before its node had subscribed to the
+/// room's channel, so an event published on another node right after the
+/// ack could miss the new member. Joins in bulk keep the node's
+/// subscription work backlogged, which made that miss near certain.
+#[tokio::test]
+async fn an_acked_join_hears_what_another_node_publishes_next() {
+    let redis = RedisServer::start().await;
+    let limits =
+        "[limits]\nmessages_per_second = 100000\nmessage_burst = 100000\nmax_rooms_per_connection = 2000\n";
+    let a = Gateway::with_config(&node_config(&redis, limits)).await;
+    let b = Gateway::with_config(&node_config(&redis, limits)).await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut raw = RawClient::connect(&b.ws_url("/ws")).await;
+    let mut sio = SioClient::connect(&b).await;
+
+    // Raw: 300 joins sent at once; each ack on B is followed by a publish on A.
+    const ROOMS: u64 = 300;
+    for i in 0..ROOMS {
+        raw.send(json!({"op": "join", "room": format!("bulk{i}"), "id": i}))
+            .await;
+    }
+    let (mut acked, mut heard) = (0, std::collections::BTreeSet::new());
+    while acked < ROOMS || (heard.len() as u64) < ROOMS {
+        let Ok(frame) = tokio::time::timeout(Duration::from_secs(3), raw.recv()).await else {
+            break;
+        };
+        match frame["op"].as_str() {
+            Some("ack") => {
+                assert_eq!(frame["ok"], true, "{frame}");
+                acked += 1;
+                let room = format!("bulk{}", frame["id"]);
+                publisher.publish(&room, "first", json!(frame["id"])).await;
+            }
+            Some("event") => {
+                heard.insert(frame["data"].as_u64().expect("the published id"));
+            }
+            _ => panic!("unexpected frame {frame}"),
+        }
+    }
+    let missed: Vec<u64> = (0..ROOMS).filter(|i| !heard.contains(i)).collect();
+    assert_eq!(
+        (acked, missed),
+        (ROOMS, vec![]),
+        "acked joins that missed the next event"
+    );
+
+    // socket.io: the same, while a burst of raw joins keeps B busy subscribing.
+    for i in 0..20 {
+        for k in 0..40 {
+            raw.send(json!({"op": "join", "room": format!("busy{i}-{k}")}))
+                .await;
+        }
+        let room = format!("sio{i}");
+        sio.join(&room).await;
+        publisher.publish(&room, "first", json!(i)).await;
+        assert_eq!(sio.expect_event("first").await, [json!(i)], "{room}");
+    }
+}
+
 #[tokio::test]
 async fn the_api_on_one_node_reaches_every_node_and_counts_cluster_wide() {
     let redis = RedisServer::start().await;

@@ -11,7 +11,7 @@ use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, value::RawValue, Value};
-use sockgate_core::{Bus, ConnRecord, Directory, Sid};
+use sockgate_core::{hear_rooms_of, Bus, ConnRecord, Directory, Sid};
 use tracing::debug;
 
 use crate::activity::Activity;
@@ -179,6 +179,9 @@ impl Api {
             true => self.bus.add_rooms(who.as_who(), &rooms)?,
             false => self.bus.remove_rooms(who.as_who(), &rooms)?,
         };
+        if let (true, WhoTarget::Sid(sid)) = (join, &who) {
+            hear_rooms_of(self.bus.as_ref(), *sid).await;
+        }
         Ok(json!({ "connections": connections }))
     }
 

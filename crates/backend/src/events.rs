@@ -8,7 +8,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sockgate_core::{
-    Bus, ClientEvent, ConnSnapshot, EventError, EventFuture, EventHandler, Sid, Target, Who,
+    hear_rooms_of, Bus, ClientEvent, ConnSnapshot, EventError, EventFuture, EventHandler, Sid, Target, Who,
 };
 use tracing::warn;
 
@@ -142,7 +142,12 @@ impl EventHandler for EventWebhooks {
             })?;
             let answer: EventAnswer = serde_json::from_value(answer)
                 .map_err(|e| EventError::Unavailable(format!("unusable event answer: {e}")))?;
-            apply(bus.as_ref(), sid, answer)
+            let joins = !answer.join.is_empty();
+            let ack = apply(bus.as_ref(), sid, answer)?;
+            if joins {
+                hear_rooms_of(bus.as_ref(), sid).await;
+            }
+            Ok(ack)
         })
     }
 

@@ -180,6 +180,18 @@ pub fn user_room(id: &str) -> String {
 /// join, leave or publish to them.
 pub const USER_ROOM_PREFIX: &str = "user:";
 
+/// Waits until this node [hears](Bus::hears) every room `sid` is in, so
+/// that an answer sent after the server put it in rooms means those rooms'
+/// events, from any node, reach it.
+pub async fn hear_rooms_of(bus: &dyn Bus, sid: Sid) {
+    let Some(connection) = bus.connection(sid) else {
+        return;
+    };
+    for room in connection.rooms.iter().filter(|room| !bus.hears(room)) {
+        bus.hear(room).await;
+    }
+}
+
 /// What the bus's few asynchronous methods return.
 pub type BusFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -196,6 +208,21 @@ pub trait Bus: Send + Sync + 'static {
     fn disconnect(&self, sid: Sid);
     /// A client joins a room, subject to the room policy.
     fn join(&self, sid: Sid, room: &str) -> Result<RoomName>;
+    /// Whether events published to `room` on other nodes already reach this
+    /// node's members: always on a single node; a cluster node hears a room
+    /// once it is subscribed to the room's channel.
+    fn hears(&self, room: &RoomName) -> bool {
+        let _ = room;
+        true
+    }
+    /// Resolves once this node [hears](Bus::hears) `room`, or once trying
+    /// has failed or timed out (local delivery never waits on other nodes).
+    /// Fronts ack a join only then, so that a client whose join was acked
+    /// gets everything published to the room after the ack, on any node.
+    fn hear<'a>(&'a self, room: &'a RoomName) -> BusFuture<'a, ()> {
+        let _ = room;
+        Box::pin(std::future::ready(()))
+    }
     /// A client leaves a room (a no-op if it was not a member).
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName>;
     /// A client publishes an event to every member of `room` but itself,

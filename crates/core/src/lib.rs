@@ -20,8 +20,8 @@ mod sid;
 
 pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity, Welcome};
 pub use bus::{
-    user_room, Bus, BusFuture, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget, Offer, Protocol,
-    Recipient, Route, Target, Who, USER_ROOM_PREFIX,
+    hear_rooms_of, user_room, Bus, BusFuture, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,
+    Offer, Protocol, Recipient, Route, Target, Who, USER_ROOM_PREFIX,
 };
 pub use directory::{ClusterStatus, ConnRecord, Directory, DirectoryFuture};
 pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};

@@ -8,7 +8,7 @@
 //! task compares the two); everything else travels on one broadcast
 //! channel. Each node applies what it receives to its local bus only.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use fred::clients::SubscriberClient;
@@ -19,7 +19,7 @@ use sockgate_core::{
     user_room, Bus, BusError, BusFuture, ConnMeta, ConnSnapshot, DepartedSession, Position, Result, Resumed,
     RoomName, Route, Sid, Target, Who,
 };
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
 
 use crate::directory::{self, Keys};
@@ -28,6 +28,7 @@ use crate::metrics::ClusterMetrics;
 use crate::sender::{self, Outgoing};
 
 mod recovery;
+mod subscriptions;
 use crate::{emitter, ClusterConfig};
 
 /// Why a node could not join its cluster.
@@ -61,6 +62,8 @@ pub struct ClusterBus {
     subscriber: SubscriberClient,
     /// Rooms whose channel this node is subscribed to.
     subscribed: Mutex<HashSet<RoomName>>,
+    /// Rooms a join is subscribing to right now, for other joins to wait on.
+    subscribing: Mutex<HashMap<RoomName, watch::Receiver<()>>>,
 }
 
 impl ClusterBus {
@@ -124,6 +127,7 @@ impl ClusterBus {
             client: client.clone(),
             subscriber: subscriber.clone(),
             subscribed: Mutex::new(HashSet::new()),
+            subscribing: Mutex::new(HashMap::new()),
         });
         let _ = subscriber.subscribe(keys.broadcast_channel()).await;
         if config.emitter {
@@ -138,7 +142,10 @@ impl ClusterBus {
             subscriber.clone(),
             config.clone(),
         ));
-        tokio::spawn(reconcile_loop(Arc::downgrade(&bus), subscriber.clone()));
+        tokio::spawn(subscriptions::reconcile_loop(
+            Arc::downgrade(&bus),
+            subscriber.clone(),
+        ));
         tokio::spawn(directory::heartbeat_loop(
             Arc::downgrade(&bus),
             client.clone(),
@@ -375,6 +382,14 @@ impl Bus for ClusterBus {
         Ok(room)
     }
 
+    fn hears(&self, room: &RoomName) -> bool {
+        self.hears_room(room)
+    }
+
+    fn hear<'a>(&'a self, room: &'a RoomName) -> BusFuture<'a, ()> {
+        Box::pin(self.subscribe_now(room.as_str()))
+    }
+
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
         let room = self.local.leave(sid, room)?;
         self.changed(sid, std::slice::from_ref(&room));
@@ -595,45 +610,6 @@ async fn receive_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberCl
                 }
                 Ok(None) => {}
                 Err(error) => warn!(%channel, %error, "undecodable socket.io emitter message"),
-            }
-        }
-    }
-}
-
-/// Keeps room-channel subscriptions equal to the rooms with local members.
-async fn reconcile_loop(weak: std::sync::Weak<ClusterBus>, subscriber: SubscriberClient) {
-    loop {
-        let Some(bus) = weak.upgrade() else { return };
-        let dirty = std::mem::take(&mut *bus.dirty_rooms.lock().unwrap_or_else(|p| p.into_inner()));
-        if dirty.is_empty() {
-            // notify_one keeps a permit when nobody waits, so no change is missed.
-            bus.rooms_changed.notified().await;
-            continue;
-        }
-        let dirty: Vec<_> = dirty
-            .into_iter()
-            .map(|room| {
-                let wanted = bus.local.member_count(room.as_str()) > 0;
-                (bus.room_channel(room.as_str()), room, wanted)
-            })
-            .collect();
-        drop(bus);
-        for (channel, room, wanted) in dirty {
-            let Some(bus) = weak.upgrade() else { return };
-            let result = match (wanted, bus.is_subscribed(&room)) {
-                (true, false) => subscriber
-                    .subscribe(channel)
-                    .await
-                    .map(|()| bus.set_subscribed(room, true)),
-                (false, true) => subscriber
-                    .unsubscribe(channel)
-                    .await
-                    .map(|()| bus.set_subscribed(room, false)),
-                _ => Ok(()),
-            };
-            if let Err(error) = result {
-                // fred tracks the channel anyway and resubscribes after a reconnect.
-                debug!(%error, "room subscription change failed");
             }
         }
     }

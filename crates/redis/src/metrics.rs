@@ -31,6 +31,9 @@ impl ClusterMetrics {
     pub(crate) fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
     }
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
     pub(crate) fn sent(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
     }

@@ -93,7 +93,7 @@ async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
         return;
     };
     for (room, _) in numbered.iter() {
-        bus.hear(room).await;
+        bus.subscribe_now(room).await;
     }
     match history::number_and_publish(bus.client(), bus.keys(), limits, numbered).await {
         Ok(()) => numbered.iter().for_each(|_| bus.metrics().sent()),

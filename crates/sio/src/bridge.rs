@@ -23,7 +23,7 @@ use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
     new_resume_token, query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest,
     ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity, Protocol, RateVerdict,
-    Route, Sid, TokenBucket, Welcome, Who,
+    RoomName, Route, Sid, TokenBucket, Welcome, Who,
 };
 use tracing::info;
 
@@ -180,8 +180,15 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
             return;
         }
         let result = match self.control {
-            Control::Join => room_arg(&socket, &mut value)
-                .and_then(|room| bus.join(sid, &room).map(drop).map_err(Into::into)),
+            Control::Join => match room_arg(&socket, &mut value)
+                .and_then(|room| bus.join(sid, &room).map_err(Into::into))
+            {
+                Ok(room) if !bus.hears(&room) => {
+                    answer_when_heard(self.bridge.bus.clone(), room, ack);
+                    return;
+                }
+                joined => joined.map(drop),
+            },
             Control::Leave => room_arg(&socket, &mut value)
                 .and_then(|room| bus.leave(sid, &room).map(drop).map_err(Into::into)),
             Control::Publish => publish(bus, sid, &socket, &mut value),
@@ -197,6 +204,15 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
         // Without an ack id this does nothing; an error means the socket is gone.
         let _ = ack.send(&reply);
     }
+}
+
+/// Acks a join once events published to its room on other nodes reach
+/// this node (a cluster node subscribes first).
+fn answer_when_heard(bus: Arc<dyn Bus>, room: RoomName, ack: AckSender<LocalAdapter>) {
+    tokio::spawn(async move {
+        bus.hear(&room).await;
+        let _ = ack.send(&json!({ "ok": true }));
+    });
 }
 
 /// Why a control event was refused, as sent in its ack.

@@ -5,7 +5,7 @@
 
 use fred::prelude::*;
 use serde_json::value::RawValue;
-use sockgate_core::{Bus, DepartedSession, Position, Result, Resumed, RoomName, Sid, Who};
+use sockgate_core::{Bus, DepartedSession, Position, Result, Resumed, Sid, Who};
 use tracing::{debug, warn};
 
 use super::ClusterBus;
@@ -19,38 +19,6 @@ impl ClusterBus {
     /// in an epoch of its own).
     pub(super) fn sequences(&self, room: &str) -> bool {
         self.local.recovers_room(room) && self.metrics.snapshot().connected
-    }
-
-    pub(super) fn is_subscribed(&self, room: &RoomName) -> bool {
-        self.subscribed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(room)
-    }
-
-    pub(super) fn set_subscribed(&self, room: RoomName, on: bool) {
-        let mut subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-        match on {
-            true => subscribed.insert(room),
-            false => subscribed.remove(&room),
-        };
-    }
-
-    /// Makes sure this node hears `room`'s channel before something is
-    /// published there that its local members must get (the reconciler
-    /// subscribes a moment after a join; a numbered event published in
-    /// that moment would reach nobody here).
-    pub(crate) async fn hear(&self, room: &str) {
-        let Ok(name) = self.local.policy().name(room) else {
-            return;
-        };
-        if self.local.member_count(room) == 0 || self.is_subscribed(&name) {
-            return;
-        }
-        match self.subscriber.subscribe(self.room_channel(room)).await {
-            Ok(()) => self.set_subscribed(name, true),
-            Err(error) => debug!(%error, room, "room subscription failed"),
-        }
     }
 
     /// Queues an emit to a recoverable room for numbering in Redis; every
@@ -110,7 +78,7 @@ impl ClusterBus {
         self.after_membership(Who::Sid(sid));
         // Live events must reach this node before the gap is read, or one
         // published in between would be neither read nor heard.
-        self.hear(room).await;
+        self.subscribe_now(room).await;
         let fetched = match history::read_after(&self.client, &self.keys, room, from, max_events).await {
             Ok(fetched) => fetched,
             Err(error) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt};
 use serde_json::value::RawValue;
 use sockgate_core::{
-    resume, Bus, BusError, ClientEvent, ErrorCode, EventHandler, RateVerdict, Sid, TokenBucket,
+    resume, Bus, BusError, ClientEvent, ErrorCode, EventHandler, RateVerdict, RoomName, Sid, TokenBucket,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -139,7 +139,13 @@ impl Reader<'_> {
             }
         }
         let result = match frame {
-            ClientFrame::Join { room } => self.bus.join(self.sid, &room).map(drop),
+            ClientFrame::Join { room } => match self.bus.join(self.sid, &room) {
+                Ok(room) if !self.bus.hears(&room) => {
+                    self.answer_when_heard(room, id);
+                    return;
+                }
+                joined => joined.map(drop),
+            },
             ClientFrame::Leave { room } => self.bus.leave(self.sid, &room).map(drop),
             ClientFrame::Publish { room, event, data } => {
                 self.bus.publish(Some(self.sid), &room, &event, data)
@@ -181,6 +187,18 @@ impl Reader<'_> {
 
     fn reply(&self, frame: String) {
         reply(&self.queue, self.control, frame);
+    }
+
+    /// Acks a join once events published to its room on other nodes reach
+    /// this node (a cluster node subscribes first), while this client's
+    /// other frames go on being read.
+    fn answer_when_heard(&self, room: RoomName, id: Option<RequestId>) {
+        let Some(id) = id else { return };
+        let (bus, queue, control) = (self.shared_bus.clone(), self.queue.clone(), self.control.clone());
+        tokio::spawn(async move {
+            bus.hear(&room).await;
+            reply(&queue, &control, protocol::ack_ok(&id));
+        });
     }
 
     /// Resumes in a task of its own (a cluster may fetch the missed events
