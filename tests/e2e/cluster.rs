@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::util::api::{api_config, API_KEY};
+use crate::util::backend::Backend;
 use crate::util::redis::RedisServer;
 use crate::util::{Gateway, RawClient, SioClient, WAIT};
 
@@ -93,8 +94,18 @@ async fn an_acked_join_hears_what_another_node_publishes_next() {
     let redis = RedisServer::start().await;
     let limits =
         "[limits]\nmessages_per_second = 100000\nmessage_burst = 100000\nmax_rooms_per_connection = 2000\n";
+    // B's backend answers the event `enter` by joining its sender to 100 rooms.
+    let backend = Backend::start(|_path, _body| async move {
+        let rooms: Vec<String> = (0..100).map(|i| format!("hook{i}")).collect();
+        (200, json!({"ack": [true], "join": rooms}))
+    })
+    .await;
+    let routed = format!(
+        "{limits}[[webhooks.routes]]\nevents = [\"enter\"]\nurl = \"{}/events\"\n",
+        backend.url
+    );
     let a = Gateway::with_config(&node_config(&redis, limits)).await;
-    let b = Gateway::with_config(&node_config(&redis, limits)).await;
+    let b = Gateway::with_config(&node_config(&redis, &routed)).await;
     let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
     let mut raw = RawClient::connect(&b.ws_url("/ws")).await;
     let mut sio = SioClient::connect(&b).await;
@@ -130,6 +141,19 @@ async fn an_acked_join_hears_what_another_node_publishes_next() {
         "acked joins that missed the next event"
     );
 
+    // The API, and a webhook answer: 100 rooms joined at once are each heard
+    // as soon as the answer (the ack) comes.
+    let rooms: Vec<String> = (0..100).map(|i| format!("api{i}")).collect();
+    let answer = b
+        .api_post("/api/join", &json!({"sid": raw.sid, "rooms": rooms}))
+        .await;
+    assert_eq!(answer.body["result"]["connections"], 1, "{answer:?}");
+    assert_heard_after(&mut publisher, &mut raw, &rooms, "joined through the API").await;
+    let (ack, _) = raw.request(json!({"op": "emit", "event": "enter"})).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let rooms: Vec<String> = (0..100).map(|i| format!("hook{i}")).collect();
+    assert_heard_after(&mut publisher, &mut raw, &rooms, "joined by a webhook answer").await;
+
     // socket.io: the same, while a burst of raw joins keeps B busy subscribing.
     for i in 0..20 {
         for k in 0..40 {
@@ -141,6 +165,25 @@ async fn an_acked_join_hears_what_another_node_publishes_next() {
         publisher.publish(&room, "first", json!(i)).await;
         assert_eq!(sio.expect_event("first").await, [json!(i)], "{room}");
     }
+}
+
+/// Publishes once to each of `rooms` from `publisher` and asserts that `member`
+/// hears every one.
+async fn assert_heard_after(publisher: &mut RawClient, member: &mut RawClient, rooms: &[String], how: &str) {
+    for room in rooms {
+        publisher.publish(room, "first", json!(room)).await;
+    }
+    let mut heard = std::collections::BTreeSet::new();
+    while heard.len() < rooms.len() {
+        let Ok(frame) = tokio::time::timeout(Duration::from_secs(3), member.recv()).await else {
+            break;
+        };
+        if frame["op"] == "event" && frame["event"] == "first" {
+            heard.insert(frame["room"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let missed: Vec<&String> = rooms.iter().filter(|room| !heard.contains(*room)).collect();
+    assert!(missed.is_empty(), "rooms {how} missed the next event: {missed:?}");
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, value::RawValue, Value};
-use sockgate_core::{hear_rooms_of, Bus, ConnRecord, Directory, Sid};
+use sockgate_core::{hear_rooms_of, user_room, Bus, ConnRecord, Directory, Sid};
 use tracing::debug;
 
 use crate::activity::Activity;
@@ -179,8 +179,16 @@ impl Api {
             true => self.bus.add_rooms(who.as_who(), &rooms)?,
             false => self.bus.remove_rooms(who.as_who(), &rooms)?,
         };
-        if let (true, WhoTarget::Sid(sid)) = (join, &who) {
-            hear_rooms_of(self.bus.as_ref(), *sid).await;
+        if join {
+            // One local connection stands for all: a node hears a room for
+            // every member it has there.
+            let local = match &who {
+                WhoTarget::Sid(sid) => Some(*sid),
+                WhoTarget::User(user) => self.bus.members(&user_room(user)).first().copied(),
+            };
+            if let Some(sid) = local {
+                hear_rooms_of(self.bus.as_ref(), sid).await;
+            }
         }
         Ok(json!({ "connections": connections }))
     }

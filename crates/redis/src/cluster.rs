@@ -8,7 +8,7 @@
 //! task compares the two); everything else travels on one broadcast
 //! channel. Each node applies what it receives to its local bus only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use fred::clients::SubscriberClient;
@@ -58,12 +58,12 @@ pub struct ClusterBus {
     rooms_changed: Notify,
     metrics: Arc<ClusterMetrics>,
     client: Client,
-    /// Subscribes to a room's channel at once when a resume needs it.
-    subscriber: SubscriberClient,
-    /// Rooms whose channel this node is subscribed to.
+    /// Rooms whose channel subscription Redis has confirmed.
     subscribed: Mutex<HashSet<RoomName>>,
-    /// Rooms a join is subscribing to right now, for other joins to wait on.
-    subscribing: Mutex<HashMap<RoomName, watch::Receiver<()>>>,
+    /// Counts the reconciler's batches, to wake joins waiting for theirs.
+    subscriptions_confirmed: watch::Sender<u64>,
+    /// `cluster.timeout`: the longest a join waits for its subscription.
+    timeout: std::time::Duration,
 }
 
 impl ClusterBus {
@@ -125,9 +125,9 @@ impl ClusterBus {
             rooms_changed: Notify::new(),
             metrics: metrics.clone(),
             client: client.clone(),
-            subscriber: subscriber.clone(),
             subscribed: Mutex::new(HashSet::new()),
-            subscribing: Mutex::new(HashMap::new()),
+            subscriptions_confirmed: watch::Sender::new(0),
+            timeout: config.timeout,
         });
         let _ = subscriber.subscribe(keys.broadcast_channel()).await;
         if config.emitter {

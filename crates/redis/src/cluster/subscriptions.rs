@@ -1,14 +1,14 @@
 //! Which room channels a node is subscribed to: exactly the rooms with
-//! local members. A reconciler task follows joins and leaves; a join that
-//! must hear the room before it is acked subscribes at once, once per room
-//! however many joins wait.
+//! local members. One reconciler task follows joins and leaves and is the
+//! only one to (un)subscribe, so Redis sees the changes in the order the
+//! node's state records them; a join that must hear its room before it is
+//! acked asks the reconciler and waits for its confirmation.
 
 use std::sync::Weak;
 
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use sockgate_core::RoomName;
-use tokio::sync::watch;
 use tracing::debug;
 
 use super::ClusterBus;
@@ -21,84 +21,62 @@ impl ClusterBus {
             .contains(room)
     }
 
-    fn set_subscribed(&self, room: RoomName, on: bool) {
+    fn set_subscribed(&self, rooms: &[RoomName], on: bool) {
         let mut subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-        match on {
-            true => subscribed.insert(room),
-            false => subscribed.remove(&room),
-        };
+        for room in rooms {
+            match on {
+                true => subscribed.insert(room.clone()),
+                false => subscribed.remove(room),
+            };
+        }
     }
 
     /// Whether events published to `room` on other nodes reach this node:
-    /// it is subscribed to the room's channel, or Redis is gone (then there
-    /// is nothing to wait for; the reconnect resubscribes).
+    /// Redis has confirmed its channel's subscription, or Redis is gone
+    /// (then there is nothing to wait for; the reconnect resubscribes).
     pub(super) fn hears_room(&self, room: &RoomName) -> bool {
         !self.metrics.is_connected() || self.is_subscribed(room)
     }
 
-    /// Makes sure this node hears `room`'s channel before something is
-    /// published there that its local members must get: the reconciler
+    /// Waits until this node hears `room`'s channel, so that something
+    /// published there next reaches its local members: the reconciler
     /// subscribes a moment after a join, and an event published in that
-    /// moment would reach nobody here. Concurrent calls for one room share
-    /// one SUBSCRIBE; a failure or fred's command timeout (`cluster.timeout`)
-    /// ends the wait.
+    /// moment would reach nobody here. The wait ends early when the room
+    /// has no local member any more, and after `cluster.timeout`.
     pub(crate) async fn subscribe_now(&self, room: &str) {
         let Ok(name) = self.local.policy().name(room) else {
             return;
         };
-        if self.hears_room(&name) || self.local.member_count(room) == 0 {
+        let mut confirmed = self.subscriptions_confirmed.subscribe();
+        if self.hears_room(&name) {
             return;
         }
-        let pending = {
-            let mut subscribing = self.subscribing.lock().unwrap_or_else(|p| p.into_inner());
-            match subscribing.get(&name) {
-                Some(done) => Err(done.clone()),
-                None => {
-                    let (done, waiters) = watch::channel(());
-                    subscribing.insert(name.clone(), waiters);
-                    Ok(Subscribing {
-                        bus: self,
-                        room: name.clone(),
-                        _done: done,
-                    })
+        self.touch_rooms([&name]);
+        let wait = async {
+            while !self.hears_room(&name) && self.local.member_count(room) > 0 {
+                if confirmed.changed().await.is_err() {
+                    return;
                 }
             }
         };
-        match pending {
-            // Another call is subscribing: its end (sender dropped) is ours.
-            Err(mut done) => {
-                let _ = done.changed().await;
-            }
-            Ok(subscribing) => {
-                match self.subscriber.subscribe(self.room_channel(room)).await {
-                    Ok(()) => self.set_subscribed(name, true),
-                    Err(error) => debug!(%error, room, "room subscription failed"),
-                }
-                drop(subscribing);
-            }
+        if tokio::time::timeout(self.timeout, wait).await.is_err() {
+            debug!(room, "room subscription not confirmed in time (cluster.timeout)");
         }
     }
 }
 
-/// A SUBSCRIBE in flight for one room: dropping it, however the call
-/// ended, releases the other joins waiting for the same room.
-struct Subscribing<'a> {
-    bus: &'a ClusterBus,
-    room: RoomName,
-    _done: watch::Sender<()>,
+/// Subscribes to `channels` and returns once Redis has processed it.
+///
+/// fred answers a SUBSCRIBE before it has even written it; Redis answers a
+/// PING on the same connection only after the commands before it, so the
+/// PING's answer is the confirmation.
+async fn subscribe_confirmed(subscriber: &SubscriberClient, channels: Vec<String>) -> Result<(), Error> {
+    subscriber.subscribe(channels).await?;
+    subscriber.ping::<Value>(None).await.map(drop)
 }
 
-impl Drop for Subscribing<'_> {
-    fn drop(&mut self) {
-        self.bus
-            .subscribing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.room);
-    }
-}
-
-/// Keeps room-channel subscriptions equal to the rooms with local members.
+/// Keeps room-channel subscriptions equal to the rooms with local members,
+/// a batch of changed rooms at a time, and tells waiting joins after each.
 pub(super) async fn reconcile_loop(weak: Weak<ClusterBus>, subscriber: SubscriberClient) {
     loop {
         let Some(bus) = weak.upgrade() else { return };
@@ -108,31 +86,43 @@ pub(super) async fn reconcile_loop(weak: Weak<ClusterBus>, subscriber: Subscribe
             bus.rooms_changed.notified().await;
             continue;
         }
-        let dirty: Vec<_> = dirty
-            .into_iter()
-            .map(|room| {
-                let wanted = bus.local.member_count(room.as_str()) > 0;
-                (bus.room_channel(room.as_str()), room, wanted)
-            })
-            .collect();
-        drop(bus);
-        for (channel, room, wanted) in dirty {
-            let Some(bus) = weak.upgrade() else { return };
-            let result = match (wanted, bus.is_subscribed(&room)) {
-                (true, false) => subscriber
-                    .subscribe(channel)
-                    .await
-                    .map(|()| bus.set_subscribed(room, true)),
-                (false, true) => subscriber
-                    .unsubscribe(channel)
-                    .await
-                    .map(|()| bus.set_subscribed(room, false)),
-                _ => Ok(()),
-            };
-            if let Err(error) = result {
-                // fred tracks the channel anyway and resubscribes after a reconnect.
-                debug!(%error, "room subscription change failed");
+        let (mut wanted, mut unwanted) = (Vec::new(), Vec::new());
+        for room in dirty {
+            match (
+                bus.local.member_count(room.as_str()) > 0,
+                bus.is_subscribed(&room),
+            ) {
+                (true, false) => wanted.push(room),
+                (false, true) => unwanted.push(room),
+                _ => {}
             }
         }
+        if !unwanted.is_empty() {
+            // Marked first, then checked again: a join that lands in between
+            // either is seen here or sees the room as not heard and waits.
+            bus.set_subscribed(&unwanted, false);
+            let (empty, rejoined): (Vec<_>, Vec<_>) = unwanted
+                .into_iter()
+                .partition(|room| bus.local.member_count(room.as_str()) == 0);
+            bus.set_subscribed(&rejoined, true);
+            let channels: Vec<String> = empty.iter().map(|room| bus.room_channel(room.as_str())).collect();
+            if !channels.is_empty() {
+                if let Err(error) = subscriber.unsubscribe(channels).await {
+                    debug!(%error, "room unsubscription failed");
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let channels = wanted
+                .iter()
+                .map(|room| bus.room_channel(room.as_str()))
+                .collect();
+            match subscribe_confirmed(&subscriber, channels).await {
+                Ok(()) => bus.set_subscribed(&wanted, true),
+                // fred tracks the channels anyway and resubscribes after a reconnect.
+                Err(error) => debug!(%error, "room subscription failed"),
+            }
+        }
+        bus.subscriptions_confirmed.send_modify(|batches| *batches += 1);
     }
 }
