@@ -9,6 +9,7 @@ use std::sync::Weak;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use sockgate_core::RoomName;
+use tokio::sync::broadcast::error::RecvError;
 use tracing::debug;
 
 use super::ClusterBus;
@@ -36,6 +37,16 @@ impl ClusterBus {
     /// (then there is nothing to wait for; the reconnect resubscribes).
     pub(super) fn hears_room(&self, room: &RoomName) -> bool {
         !self.metrics.is_connected() || self.is_subscribed(room)
+    }
+
+    /// After the subscriber reconnects no subscription is known to be in
+    /// place (fred resubscribes on its own, unconfirmed): every room with
+    /// local members is subscribed again and confirmed, and joins wait for
+    /// that meanwhile.
+    fn resubscribe_all(&self) {
+        self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let rooms: Vec<RoomName> = self.local.rooms().into_iter().map(|(room, _)| room).collect();
+        self.touch_rooms(&rooms);
     }
 
     /// Waits until this node hears `room`'s channel, so that something
@@ -78,12 +89,20 @@ async fn subscribe_confirmed(subscriber: &SubscriberClient, channels: Vec<String
 /// Keeps room-channel subscriptions equal to the rooms with local members,
 /// a batch of changed rooms at a time, and tells waiting joins after each.
 pub(super) async fn reconcile_loop(weak: Weak<ClusterBus>, subscriber: SubscriberClient) {
+    let mut reconnects = subscriber.reconnect_rx();
     loop {
         let Some(bus) = weak.upgrade() else { return };
         let dirty = std::mem::take(&mut *bus.dirty_rooms.lock().unwrap_or_else(|p| p.into_inner()));
         if dirty.is_empty() {
-            // notify_one keeps a permit when nobody waits, so no change is missed.
-            bus.rooms_changed.notified().await;
+            tokio::select! {
+                // notify_one keeps a permit when nobody waits, so no change is missed.
+                () = bus.rooms_changed.notified() => {}
+                reconnect = reconnects.recv() => match reconnect {
+                    Err(RecvError::Closed) => return,
+                    // Lagged behind reconnects is still a reconnect.
+                    Ok(_) | Err(RecvError::Lagged(_)) => bus.resubscribe_all(),
+                },
+            }
             continue;
         }
         let (mut wanted, mut unwanted) = (Vec::new(), Vec::new());
