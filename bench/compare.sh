@@ -4,7 +4,7 @@
 # "compare:begin" and "compare:end" markers), with the machine and the
 # exact commands. Each server is pinned to core 0, the load tool to core 1.
 #
-#   bash bench/compare.sh            # full run (about 10 minutes)
+#   bash bench/compare.sh            # full run (about 5 minutes)
 #   QUICK=1 bash bench/compare.sh    # fewer messages and connections, for a smoke test
 set -euo pipefail
 cd "$(dirname "$0")/.."
