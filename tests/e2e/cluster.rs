@@ -352,6 +352,34 @@ async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
     assert!(status["reconnects"].as_u64().unwrap() >= 1, "{status}");
 }
 
+/// A Redis that hangs (frozen: its connections stay open, nothing is
+/// answered) holds a join to a room this node does not hear yet for at most
+/// `cluster.timeout`: the join is acked, and the timeout is counted.
+#[tokio::test]
+async fn a_hung_redis_holds_a_join_for_at_most_the_cluster_timeout() {
+    let redis = RedisServer::start().await;
+    let config = format!(
+        "{}\n[cluster]\nredis_url = \"{}\"\ntimeout = \"1s\"\n",
+        api_config(),
+        redis.url()
+    );
+    let node = Gateway::with_config(&config).await;
+    let mut raw = RawClient::connect(&node.ws_url("/ws")).await;
+    raw.join("warm").await;
+
+    redis.freeze(true);
+    // Acked within the helper's own wait, though Redis never confirms.
+    raw.join("cold").await;
+    let metrics = node.http_get("/metrics").await;
+    redis.freeze(false);
+    assert!(
+        metrics.contains("sockgate_cluster_subscription_timeouts_total 1\n"),
+        "the wait for the subscription is counted: {metrics}"
+    );
+    // A room already heard is acked at once, hung Redis or not.
+    raw.join("warm").await;
+}
+
 #[tokio::test]
 async fn redis_down_at_start_is_an_error_or_local_only_as_configured() {
     let mut redis = RedisServer::start().await;

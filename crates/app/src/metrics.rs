@@ -210,6 +210,11 @@ impl Telemetry {
                 "Reconnections to Redis",
                 counter(c.reconnects),
             );
+            registry.register(
+                "cluster_subscription_timeouts",
+                "Joins acked after cluster.timeout without their room's subscription confirmed",
+                counter(c.subscription_timeouts),
+            );
         }
 
         let mut text = String::new();

@@ -10,6 +10,7 @@ pub struct ClusterMetrics {
     received: AtomicU64,
     send_failures: AtomicU64,
     reconnects: AtomicU64,
+    subscription_timeouts: AtomicU64,
 }
 
 /// A copy of [`ClusterMetrics`].
@@ -25,6 +26,9 @@ pub struct ClusterSnapshot {
     pub send_failures: u64,
     /// Times the node reconnected to Redis.
     pub reconnects: u64,
+    /// Joins acked without their room's subscription confirmed, after
+    /// waiting `cluster.timeout` (Redis slow or hung).
+    pub subscription_timeouts: u64,
 }
 
 impl ClusterMetrics {
@@ -46,6 +50,9 @@ impl ClusterMetrics {
     pub(crate) fn reconnected(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn subscription_timed_out(&self) {
+        self.subscription_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
 
     /// Reads every counter.
     pub fn snapshot(&self) -> ClusterSnapshot {
@@ -55,6 +62,7 @@ impl ClusterMetrics {
             received: self.received.load(Ordering::Relaxed),
             send_failures: self.send_failures.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            subscription_timeouts: self.subscription_timeouts.load(Ordering::Relaxed),
         }
     }
 }

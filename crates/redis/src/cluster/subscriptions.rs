@@ -10,7 +10,7 @@ use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use sockgate_core::RoomName;
 use tokio::sync::broadcast::error::RecvError;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::ClusterBus;
 
@@ -71,7 +71,11 @@ impl ClusterBus {
             }
         };
         if tokio::time::timeout(self.timeout, wait).await.is_err() {
-            debug!(room, "room subscription not confirmed in time (cluster.timeout)");
+            self.metrics.subscription_timed_out();
+            warn!(
+                room,
+                "room subscription not confirmed within cluster.timeout: going on without it"
+            );
         }
     }
 }
