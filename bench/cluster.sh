@@ -30,7 +30,7 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 
 start_node() {
   local port=$1 config=$work/node-$1.toml
-  printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\n' "$redis_port" >"$config"
+  printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\nconnects_per_second_per_ip = 0\nmax_connections_per_ip = 0\n' "$redis_port" >"$config"
   # RECOVER=1: every room keeps a history (docs/recovery.md), to measure its cost.
   if [ -n "${RECOVER:-}" ]; then printf '[rooms]\nrecover = ["*"]\n' >>"$config"; fi
   RUST_LOG=warn "${core0[@]}" target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
@@ -44,3 +44,6 @@ bench() { "${core1[@]}" target/release/sockgate-bench fanout --subscribers "$sub
 echo "one node:    $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --room one)"
 echo "cross-node:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room cross)"
 echo "both nodes:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room both)"
+# Connect, join, publish (acked), disconnect, over both nodes: every join is
+# to a room its node has no member in, so its ack waits for the subscription.
+echo "churn:       $("${core1[@]}" target/release/sockgate-bench churn --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --cycles 3000 --protocol raw --concurrency 16 | tail -n 1)"
