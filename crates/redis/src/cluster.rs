@@ -135,6 +135,11 @@ impl ClusterBus {
                 .psubscribe(emitter::patterns(&config.emitter_prefix))
                 .await;
         }
+        // fred answers those before sending them; the PING's answer means
+        // Redis has them, so the node hears broadcasts once it starts serving.
+        if reached {
+            let _ = subscriber.ping::<Value>(None).await;
+        }
         subscriber.manage_subscriptions();
         tokio::spawn(sender::send_loop(bus.clone(), queue));
         tokio::spawn(receive_loop(
