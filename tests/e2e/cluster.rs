@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
+use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
 use crate::util::api::{api_config, API_KEY};
 use crate::util::backend::Backend;
+use crate::util::jwt::{claims, Keys};
 use crate::util::redis::RedisServer;
-use crate::util::{Gateway, RawClient, SioClient, WAIT};
+use crate::util::{Gateway, RawClient, SioClient, SioOptions, WAIT};
 
 fn node_config(redis: &RedisServer, extra: &str) -> String {
     format!(
@@ -165,6 +167,45 @@ async fn an_acked_join_hears_what_another_node_publishes_next() {
         publisher.publish(&room, "first", json!(i)).await;
         assert_eq!(sio.expect_event("first").await, [json!(i)], "{room}");
     }
+}
+
+/// An authenticated connection starts in its user's room (and its token's
+/// rooms): in a cluster it gets its open frame only once its node hears
+/// them, so what a backend emits to the user through another node right
+/// after the connection opened reaches it. (socket.io's CONNECT answer
+/// waits the same way; see the hung-Redis test.)
+#[tokio::test]
+async fn a_new_connection_hears_its_user_room_from_any_node() {
+    let redis = RedisServer::start().await;
+    let keys = Keys::get();
+    let limits = "[limits]\nconnects_per_second_per_ip = 0\nmax_connections_per_ip = 0\n";
+    let a = Gateway::with_config(&node_config(&redis, "")).await;
+    let b = Gateway::with_config(&node_config(&redis, &format!("{limits}{}", keys.config("")))).await;
+    let (a, b) = (&a, &b);
+    // 100 users connect to B at once; as soon as each is open, A emits to it.
+    let clients = (0..100).map(|i| async move {
+        let user = format!("u{i}");
+        let token = keys.token(Algorithm::HS256, &claims(&user));
+        let mut client = RawClient::connect(&b.ws_url(&format!("/ws?token={token}"))).await;
+        let answer = a
+            .api_post("/api/emit", &json!({"user": user, "event": "hello", "data": i}))
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        match tokio::time::timeout(Duration::from_secs(3), client.recv()).await {
+            Ok(frame) if frame["event"] == "hello" => None,
+            Ok(frame) => panic!("{user}: unexpected {frame}"),
+            Err(_) => Some(user),
+        }
+    });
+    let missed: Vec<String> = futures_util::future::join_all(clients)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "users that missed an emit right after connecting: {missed:?}"
+    );
 }
 
 /// Publishes once to each of `rooms` from `publisher` and asserts that `member`
@@ -353,14 +394,17 @@ async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
 }
 
 /// A Redis that hangs (frozen: its connections stay open, nothing is
-/// answered) holds a join to a room this node does not hear yet for at most
-/// `cluster.timeout`: the join is acked, and the timeout is counted.
+/// answered) holds a join to a room this node does not hear yet, and a
+/// socket.io CONNECT into its user's room, for at most `cluster.timeout`:
+/// both go through, and each timeout is counted.
 #[tokio::test]
-async fn a_hung_redis_holds_a_join_for_at_most_the_cluster_timeout() {
+async fn a_hung_redis_holds_joins_and_connects_for_at_most_the_cluster_timeout() {
     let redis = RedisServer::start().await;
+    let keys = Keys::get();
     let config = format!(
-        "{}\n[cluster]\nredis_url = \"{}\"\ntimeout = \"1s\"\n",
+        "{}{}\n[cluster]\nredis_url = \"{}\"\ntimeout = \"1s\"\n",
         api_config(),
+        keys.config(""),
         redis.url()
     );
     let node = Gateway::with_config(&config).await;
@@ -370,12 +414,21 @@ async fn a_hung_redis_holds_a_join_for_at_most_the_cluster_timeout() {
     redis.freeze(true);
     // Acked within the helper's own wait, though Redis never confirms.
     raw.join("cold").await;
+    // A socket.io connection that starts in its user's room waits the same
+    // way before its CONNECT is answered, and connects.
+    let token = keys.token(Algorithm::HS256, &claims("frozen-user"));
+    let options = SioOptions {
+        auth: Some(json!({"token": token})),
+        ..SioOptions::default()
+    };
+    let mut sio = SioClient::connect_with(&node, options).await;
     let metrics = node.http_get("/metrics").await;
     redis.freeze(false);
     assert!(
-        metrics.contains("sockgate_cluster_subscription_timeouts_total 1\n"),
-        "the wait for the subscription is counted: {metrics}"
+        metrics.contains("sockgate_cluster_subscription_timeouts_total 2\n"),
+        "both waits for a subscription are counted: {metrics}"
     );
+    sio.join("warm").await;
     // A room already heard is acked at once, hung Redis or not.
     raw.join("warm").await;
 }

@@ -71,6 +71,11 @@ impl Identity {
     pub fn anonymous() -> Self {
         Identity::default()
     }
+
+    /// Whether the connection starts in rooms: its user's, or the token's.
+    pub fn joins_rooms(&self) -> bool {
+        self.user.is_some() || !self.rooms.is_empty()
+    }
 }
 
 /// Why a connection was refused; the message is shown to the client.

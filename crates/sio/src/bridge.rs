@@ -21,9 +21,9 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
-    new_resume_token, query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth, ConnectRequest,
-    ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity, Protocol, RateVerdict,
-    RoomName, Route, Sid, TokenBucket, Welcome, Who,
+    hear_rooms_of, new_resume_token, query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth,
+    ConnectRequest, ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity,
+    Protocol, RateVerdict, RoomName, Route, Sid, TokenBucket, Welcome, Who,
 };
 use tracing::info;
 
@@ -138,7 +138,13 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
                 .limiter
                 .admit(ip)
                 .map_err(|e| Box::new(e) as Box<dyn std::fmt::Display + Send>)?;
+            let joins_rooms = identity.joins_rooms();
             on_connect(&socket, &self.0, identity, permit);
+            if joins_rooms {
+                // In a cluster, the CONNECT is answered once the rooms the
+                // socket starts in are heard from every node.
+                hear_rooms_of(self.0.bus.as_ref(), to_bus_sid(&socket)).await;
+            }
             Ok(())
         })
     }
