@@ -210,7 +210,12 @@ async fn a_new_connection_hears_its_user_room_from_any_node() {
 
 /// Publishes once to each of `rooms` from `publisher` and asserts that `member`
 /// hears every one.
-async fn assert_heard_after(publisher: &mut RawClient, member: &mut RawClient, rooms: &[String], how: &str) {
+pub(crate) async fn assert_heard_after(
+    publisher: &mut RawClient,
+    member: &mut RawClient,
+    rooms: &[String],
+    how: &str,
+) {
     for room in rooms {
         publisher.publish(room, "first", json!(room)).await;
     }
@@ -394,9 +399,9 @@ async fn a_redis_restart_keeps_local_delivery_and_heals_the_cluster() {
 }
 
 /// A Redis that hangs (frozen: its connections stay open, nothing is
-/// answered) holds a join to a room this node does not hear yet, and a
-/// socket.io CONNECT into its user's room, for at most `cluster.timeout`:
-/// both go through, and each timeout is counted.
+/// answered) holds a join to a room this node does not hear yet, a
+/// socket.io CONNECT into its user's room and a resume's rooms for at most
+/// `cluster.timeout` each: they all go through, and each wait is counted.
 #[tokio::test]
 async fn a_hung_redis_holds_joins_and_connects_for_at_most_the_cluster_timeout() {
     let redis = RedisServer::start().await;
@@ -422,11 +427,18 @@ async fn a_hung_redis_holds_joins_and_connects_for_at_most_the_cluster_timeout()
         ..SioOptions::default()
     };
     let mut sio = SioClient::connect_with(&node, options).await;
+    // A resume is acked once its rooms are heard: one wait for all of them
+    // (two new ones here, and "cold", still not confirmed).
+    let position = json!({"epoch": "e", "offset": 1});
+    let (ack, _) = raw
+        .request(json!({"op": "resume", "rooms": {"cold1": position, "cold2": position}}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
     let metrics = node.http_get("/metrics").await;
     redis.freeze(false);
     assert!(
-        metrics.contains("sockgate_cluster_subscription_timeouts_total 2\n"),
-        "both waits for a subscription are counted: {metrics}"
+        metrics.contains("sockgate_cluster_subscription_timeouts_total 3\n"),
+        "each wait for subscriptions is counted once: {metrics}"
     );
     sio.join("warm").await;
     // A room already heard is acked at once, hung Redis or not.

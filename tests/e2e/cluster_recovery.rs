@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::cluster::assert_heard_after;
 use crate::util::api::api_config;
 use crate::util::recovery::{gone, position_of};
 use crate::util::redis::RedisServer;
@@ -198,4 +199,36 @@ async fn a_node_backends_emits_reach_recoverable_rooms_live_without_breaking_the
     let second = next_event(&mut member).await;
     assert_eq!(second["epoch"], first["epoch"]);
     assert_eq!(second["offset"].as_u64(), first["offset"].as_u64().map(|o| o + 1));
+}
+
+/// A resume on another node takes back rooms without a history too (a
+/// hundred of them here), and each hears what is published next on the
+/// old node. (That the ack waits for them to be heard is checked with a
+/// frozen Redis in `cluster::a_hung_redis_…`.)
+#[tokio::test]
+async fn rooms_taken_back_on_another_node_hear_the_next_event() {
+    let redis = RedisServer::start().await;
+    let config = format!(
+        "[limits]\nmax_rooms_per_connection = 200\nmessages_per_second = 100000\nmessage_burst = 100000\n{}",
+        node_config(&redis)
+    );
+    let a = Gateway::with_config(&config).await;
+    let b = Gateway::with_config(&config).await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut away = RawClient::connect(&a.ws_url("/ws")).await;
+    let token = away.open["resume"].as_str().unwrap().to_owned();
+    let rooms: Vec<String> = (0..100).map(|i| format!("plain{i}")).collect();
+    for room in &rooms {
+        away.join(room).await;
+    }
+    let away_sid = away.sid.clone();
+    away.close().await;
+    gone(&a, &away_sid).await;
+
+    let mut back = RawClient::connect(&b.ws_url("/ws")).await;
+    let (ack, _) = back
+        .request(json!({"op": "resume", "token": token, "rooms": {}}))
+        .await;
+    assert_eq!(ack["data"]["session"], true, "{ack}");
+    assert_heard_after(&mut publisher, &mut back, &rooms, "taken back by a resume").await;
 }

@@ -187,8 +187,13 @@ pub async fn hear_rooms_of(bus: &dyn Bus, sid: Sid) {
     let Some(connection) = bus.connection(sid) else {
         return;
     };
-    for room in connection.rooms.iter().filter(|room| !bus.hears(room)) {
-        bus.hear(room).await;
+    let unheard: Vec<RoomName> = connection
+        .rooms
+        .into_iter()
+        .filter(|room| !bus.hears(room))
+        .collect();
+    if !unheard.is_empty() {
+        bus.hear(&unheard).await;
     }
 }
 
@@ -215,12 +220,13 @@ pub trait Bus: Send + Sync + 'static {
         let _ = room;
         true
     }
-    /// Resolves once this node [hears](Bus::hears) `room`, or once trying
-    /// has failed or timed out (local delivery never waits on other nodes).
-    /// Fronts ack a join only then, so that a client whose join was acked
-    /// gets everything published to the room after the ack, on any node.
-    fn hear<'a>(&'a self, room: &'a RoomName) -> BusFuture<'a, ()> {
-        let _ = room;
+    /// Resolves once this node [hears](Bus::hears) every one of `rooms`,
+    /// or once trying has failed or timed out, for all of them at once
+    /// (local delivery never waits on other nodes). Fronts ack a join only
+    /// then, so that a client whose join was acked gets everything
+    /// published to the room after the ack, on any node.
+    fn hear<'a>(&'a self, rooms: &'a [RoomName]) -> BusFuture<'a, ()> {
+        let _ = rooms;
         Box::pin(std::future::ready(()))
     }
     /// A client leaves a room (a no-op if it was not a member).

@@ -165,5 +165,8 @@ pub async fn resume(
         };
         report.rooms.insert(room, outcome);
     }
+    // In a cluster, the rooms taken back are heard from every node before
+    // the client learns that it is back in them.
+    crate::hear_rooms_of(bus, sid).await;
     report
 }

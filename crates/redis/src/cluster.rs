@@ -391,8 +391,8 @@ impl Bus for ClusterBus {
         self.hears_room(room)
     }
 
-    fn hear<'a>(&'a self, room: &'a RoomName) -> BusFuture<'a, ()> {
-        Box::pin(self.subscribe_now(room.as_str()))
+    fn hear<'a>(&'a self, rooms: &'a [RoomName]) -> BusFuture<'a, ()> {
+        Box::pin(self.hear_rooms(rooms))
     }
 
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {

@@ -216,7 +216,7 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
 /// this node (a cluster node subscribes first).
 fn answer_when_heard(bus: Arc<dyn Bus>, room: RoomName, ack: AckSender<LocalAdapter>) {
     tokio::spawn(async move {
-        bus.hear(&room).await;
+        bus.hear(std::slice::from_ref(&room)).await;
         let _ = ack.send(&json!({ "ok": true }));
     });
 }

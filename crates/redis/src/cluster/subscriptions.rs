@@ -49,22 +49,32 @@ impl ClusterBus {
         self.touch_rooms(&rooms);
     }
 
-    /// Waits until this node hears `room`'s channel, so that something
-    /// published there next reaches its local members: the reconciler
-    /// subscribes a moment after a join, and an event published in that
-    /// moment would reach nobody here. The wait ends early when the room
-    /// has no local member any more, and after `cluster.timeout`.
+    /// Waits until this node hears `room`'s channel (see [`Self::hear_rooms`]).
     pub(crate) async fn subscribe_now(&self, room: &str) {
-        let Ok(name) = self.local.policy().name(room) else {
-            return;
-        };
+        if let Ok(name) = self.local.policy().name(room) {
+            self.hear_rooms(std::slice::from_ref(&name)).await;
+        }
+    }
+
+    /// Waits until this node hears the channels of `rooms`, so that
+    /// something published there next reaches its local members: the
+    /// reconciler subscribes a moment after a join, and an event published
+    /// in that moment would reach nobody here. Rooms with no local member
+    /// any more are not waited for; the whole wait ends after
+    /// `cluster.timeout`, however many rooms.
+    pub(crate) async fn hear_rooms(&self, rooms: &[RoomName]) {
         let mut confirmed = self.subscriptions_confirmed.subscribe();
-        if self.hears_room(&name) {
+        let unheard = || {
+            rooms
+                .iter()
+                .any(|room| !self.hears_room(room) && self.local.member_count(room.as_str()) > 0)
+        };
+        if !unheard() {
             return;
         }
-        self.touch_rooms([&name]);
+        self.touch_rooms(rooms);
         let wait = async {
-            while !self.hears_room(&name) && self.local.member_count(room) > 0 {
+            while unheard() {
                 if confirmed.changed().await.is_err() {
                     return;
                 }
@@ -73,8 +83,8 @@ impl ClusterBus {
         if tokio::time::timeout(self.timeout, wait).await.is_err() {
             self.metrics.subscription_timed_out();
             warn!(
-                room,
-                "room subscription not confirmed within cluster.timeout: going on without it"
+                rooms = rooms.len(),
+                "room subscriptions not confirmed within cluster.timeout: going on without them"
             );
         }
     }

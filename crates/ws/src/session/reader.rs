@@ -196,7 +196,7 @@ impl Reader<'_> {
         let Some(id) = id else { return };
         let (bus, queue, control) = (self.shared_bus.clone(), self.queue.clone(), self.control.clone());
         tokio::spawn(async move {
-            bus.hear(&room).await;
+            bus.hear(std::slice::from_ref(&room)).await;
             reply(&queue, &control, protocol::ack_ok(&id));
         });
     }
