@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use fred::prelude::*;
-use sockgate_core::{Bus, Sid};
+use sockgate_core::{Bus, RoomName, Sid};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -92,9 +92,13 @@ async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
         numbered.clear();
         return;
     };
-    for (room, _) in numbered.iter() {
-        bus.subscribe_now(room).await;
-    }
+    // Redis publishes them back to every node with members, this one too:
+    // it must hear the rooms first (one wait for all of them).
+    let rooms: Vec<RoomName> = numbered
+        .iter()
+        .filter_map(|(room, _)| bus.local().policy().name(room).ok())
+        .collect();
+    bus.hear_rooms(&rooms).await;
     match history::number_and_publish(bus.client(), bus.keys(), limits, numbered).await {
         Ok(()) => numbered.iter().for_each(|_| bus.metrics().sent()),
         Err(error) => {
