@@ -205,3 +205,57 @@ async fn the_backend_addresses_every_device_of_a_user() {
         "io server disconnect"
     );
 }
+
+/// Regression (outside probe): with `issuer` and `audience` configured, a
+/// token carrying neither claim opened a connection, and one whose `nbf`
+/// lay a day ahead was accepted. Both are refused now, on both protocols.
+#[tokio::test]
+async fn tokens_without_the_configured_issuer_and_audience_or_not_yet_valid_are_refused() {
+    let keys = Keys::get();
+    let config = format!(
+        "{}issuer = \"https://auth.example\"\naudience = \"chat\"\n",
+        keys.config("")
+    );
+    let gateway = Gateway::with_config(&config).await;
+    let token = |claims: serde_json::Value| keys.token(Algorithm::HS256, &claims);
+    // A token with neither claim is refused for one of them (which one
+    // jsonwebtoken names first is not fixed).
+    let bare = token(json!({"sub": "42", "exp": now_plus(60)}));
+    let (code, reason) = raw_refusal(&gateway.ws_url(&format!("/ws?token={bare}"))).await;
+    assert_eq!(code, CloseCode::from(4001));
+    assert!(reason.starts_with("invalid token: missing claim"), "{reason}");
+    let mut sio = SioClient::spawn(&gateway, sio_with_token(&bare)).await;
+    let message = sio.expect_type("connect_error").await["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .starts_with("invalid token: missing claim"),
+        "{message}"
+    );
+    let cases = [
+        (
+            token(json!({"sub": "42", "exp": now_plus(60), "iss": "https://auth.example"})),
+            "invalid token: missing claim \"aud\"",
+        ),
+        (
+            token(
+                json!({"sub": "42", "exp": now_plus(90_000), "nbf": now_plus(86_400),
+                         "iss": "https://auth.example", "aud": "chat"}),
+            ),
+            "invalid token: token not valid yet (nbf)",
+        ),
+    ];
+    for (refused, why) in &cases {
+        let (code, reason) = raw_refusal(&gateway.ws_url(&format!("/ws?token={refused}"))).await;
+        assert_eq!((code, reason.as_str()), (CloseCode::from(4001), *why));
+        let mut sio = SioClient::spawn(&gateway, sio_with_token(refused)).await;
+        assert_eq!(sio.expect_type("connect_error").await["message"], *why);
+    }
+    // The same token with both claims and no future nbf gets in.
+    let good = token(json!({"sub": "42", "exp": now_plus(60), "nbf": now_plus(-5),
+                            "iss": "https://auth.example", "aud": "chat"}));
+    let raw = RawClient::connect(&gateway.ws_url(&format!("/ws?token={good}"))).await;
+    assert_eq!(raw.open["user"], "42");
+    SioClient::connect_with(&gateway, sio_with_token(&good)).await;
+}

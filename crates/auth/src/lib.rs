@@ -90,6 +90,31 @@ impl JwtAuthenticator {
         })
     }
 
+    /// The rules a token of `alg` must meet. jsonwebtoken checks `iss` and
+    /// `aud` only when the token carries them, and `nbf` not at all by
+    /// default: a configured issuer or audience is made a required claim,
+    /// so a token minted without them (for another service sharing the
+    /// key) is refused, and `nbf` is checked whenever present.
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.leeway = self.leeway.as_secs();
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        match &self.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        validation
+    }
+
     /// Verifies one token.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let header =
@@ -98,17 +123,7 @@ impl JwtAuthenticator {
             .keys
             .get(&header.alg)
             .ok_or_else(|| AuthError::InvalidToken(format!("algorithm {:?} is not accepted", header.alg)))?;
-        let mut validation = Validation::new(header.alg);
-        validation.leeway = self.leeway.as_secs();
-        validation.set_required_spec_claims(&["exp"]);
-        if let Some(issuer) = &self.issuer {
-            validation.set_issuer(&[issuer]);
-        }
-        match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation(header.alg))
             .map_err(|e| AuthError::InvalidToken(describe(e.kind())))?;
         let sub = match data.claims.sub {
             Some(sub) if !sub.is_empty() => sub,
@@ -217,6 +232,67 @@ mod tests {
             v.verify("garbage"),
             Err(AuthError::InvalidToken("malformed token".into()))
         );
+    }
+
+    fn verifier_for(issuer: &str, audience: &str) -> JwtAuthenticator {
+        JwtAuthenticator::new(&JwtConfig {
+            hs256_secret: Some("s3cret-s3cret-s3cret".into()),
+            issuer: Some(issuer.into()),
+            audience: Some(audience.into()),
+            ..JwtConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Regression: with an issuer and audience configured, a token carrying
+    /// neither claim was accepted (jsonwebtoken checks them only if present).
+    #[test]
+    fn a_configured_issuer_and_audience_are_required_claims() {
+        let v = verifier_for("auth.example", "chat");
+        let sign = |claims| hs256(claims, "s3cret-s3cret-s3cret");
+        let exp = now() + 60;
+        let bare = sign(json!({"sub": "42", "exp": exp}));
+        // Which of the two jsonwebtoken names first is not fixed.
+        assert!(matches!(
+            v.verify(&bare),
+            Err(AuthError::InvalidToken(why)) if why.starts_with("missing claim")
+        ));
+        let no_aud = sign(json!({"sub": "42", "exp": exp, "iss": "auth.example"}));
+        assert_eq!(
+            v.verify(&no_aud),
+            Err(AuthError::InvalidToken("missing claim \"aud\"".into()))
+        );
+        let other = sign(json!({"sub": "42", "exp": exp, "iss": "auth.example", "aud": "billing"}));
+        assert_eq!(
+            v.verify(&other),
+            Err(AuthError::InvalidToken("wrong audience".into()))
+        );
+        let good = sign(json!({"sub": "42", "exp": exp, "iss": "auth.example", "aud": "chat"}));
+        assert!(v.verify(&good).is_ok());
+    }
+
+    /// Regression: a token whose `nbf` lay in the future was accepted.
+    #[test]
+    fn a_token_is_refused_before_its_nbf_but_within_leeway_is_fine() {
+        let v = verifier();
+        let sign = |nbf: u64| {
+            hs256(
+                json!({"sub": "42", "exp": now() + 7200, "nbf": nbf}),
+                "s3cret-s3cret-s3cret",
+            )
+        };
+        assert_eq!(
+            v.verify(&sign(now() + 3600)),
+            Err(AuthError::InvalidToken("token not valid yet (nbf)".into()))
+        );
+        assert!(v.verify(&sign(now() - 10)).is_ok());
+        let lenient = JwtAuthenticator::new(&JwtConfig {
+            hs256_secret: Some("s3cret-s3cret-s3cret".into()),
+            leeway: Duration::from_secs(120),
+            ..JwtConfig::default()
+        })
+        .unwrap();
+        assert!(lenient.verify(&sign(now() + 30)).is_ok());
     }
 
     #[tokio::test]
