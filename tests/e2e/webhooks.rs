@@ -278,3 +278,32 @@ async fn disconnects_are_reported_and_the_secret_is_sent() {
     .await
     .expect("the socket.io disconnect was reported");
 }
+
+/// Regression (outside probe): the webhook client followed redirects, so a
+/// backend answering 307 had the event re-posted to any address it named.
+#[tokio::test]
+async fn webhooks_never_follow_redirects() {
+    let elsewhere = Backend::start(|_path, _body| async { (200, json!({"ack": ["followed"]})) }).await;
+    let target = format!("{}/stolen", elsewhere.url);
+    let redirecting = Backend::start(move |_path, _body| {
+        let target = target.clone();
+        async move { (307, json!({"location": target})) }
+    })
+    .await;
+    let gateway = Gateway::with_config(&routed(&redirecting.url, "\"*\"", "")).await;
+    let mut sio = SioClient::connect(&gateway).await;
+    let ack = sio.emit_with_ack("save", json!([{"secret": 1}])).await;
+    assert_eq!(ack[0]["error"]["code"], "backend_unavailable", "{ack:?}");
+    let message = ack[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("307") && message.contains("redirect"),
+        "{message}"
+    );
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let (ack, _) = raw
+        .request(json!({"op": "emit", "event": "save", "data": {"secret": 2}}))
+        .await;
+    assert_eq!(ack["error"]["code"], "backend_unavailable", "{ack}");
+    assert_eq!(redirecting.received().len(), 2);
+    assert!(elsewhere.received().is_empty(), "{:?}", elsewhere.received());
+}

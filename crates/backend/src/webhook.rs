@@ -108,6 +108,9 @@ impl WebhookClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("sockgate/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.timeout)
+            // A redirect would re-send the event (its user, its arguments)
+            // wherever the answer points; the configured URL is the only one.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         WebhookClient {
@@ -194,6 +197,11 @@ impl WebhookClient {
             .await
             .map_err(|e| CallError::Unavailable(describe(&e)))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(CallError::Unavailable(format!(
+                "the backend answered {status}; webhooks do not follow redirects (configure the final URL)"
+            )));
+        }
         if !status.is_success() {
             return Err(CallError::Unavailable(format!("the backend answered {status}")));
         }

@@ -42,7 +42,8 @@ impl Drop for Backend {
 }
 
 impl Backend {
-    /// Starts a backend answering every request with `handler(path, body)`.
+    /// Starts a backend answering every request with `handler(path, body)`;
+    /// a 3xx answer's `location` field becomes its `Location` header.
     pub async fn start<F, Fut>(handler: F) -> Backend
     where
         F: Fn(String, Value) -> Fut + Send + Sync + 'static,
@@ -87,6 +88,11 @@ impl Backend {
                             response
                                 .headers_mut()
                                 .insert("content-type", "application/json".parse().unwrap());
+                            if let (300..=399, Some(location)) = (status, answer["location"].as_str()) {
+                                response
+                                    .headers_mut()
+                                    .insert("location", location.parse().unwrap());
+                            }
                             Ok::<_, Infallible>(response)
                         }
                     });
