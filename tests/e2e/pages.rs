@@ -52,6 +52,13 @@ async fn run_page_script(script: &str, args: &[&str]) {
 #[tokio::test]
 async fn the_demo_page_chats_across_socket_io_and_raw_websocket() {
     let gateway = Gateway::start().await;
+    // Regression (outside probe): the demo had no Content-Security-Policy;
+    // the chat below runs in Chromium under it.
+    let page = gateway.http_get("/demo/").await.to_ascii_lowercase();
+    assert!(
+        page.contains("content-security-policy: default-src 'self'; connect-src 'self'"),
+        "{page}"
+    );
     run_page_script("demo.mjs", &["--url", &gateway.http_url()]).await;
 }
 

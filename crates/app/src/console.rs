@@ -25,13 +25,12 @@ struct Page {
     config: Bytes,
     /// Also serves the client SDK under `client/`.
     with_sdk: bool,
-    /// The page's Content-Security-Policy, if it has one.
-    policy: Option<&'static str>,
 }
 
-/// The admin page handles an API key: it may load and talk to nothing but
-/// this gateway.
-const ADMIN_POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+/// Both pages may load and talk to nothing but this gateway: the admin
+/// page handles an API key, and the demo shows what others type (it
+/// renders text only, but a policy keeps a slip from becoming a hole).
+const PAGE_POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
      style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The console's pages and the socket.io client, as configured.
@@ -58,7 +57,6 @@ impl Console {
                 files: &DEMO,
                 config: Bytes::from(settings.to_string()),
                 with_sdk: true,
-                policy: None,
             });
         }
         if let Some(path) = &config.admin_path {
@@ -72,7 +70,6 @@ impl Console {
                 files: &ADMIN,
                 config: Bytes::from(settings.to_string()),
                 with_sdk: false,
-                policy: Some(ADMIN_POLICY),
             });
         }
         let sio = &config.socketio.path;
@@ -113,11 +110,9 @@ impl Console {
                 None => page_file(page.files, &rest[1..])?,
             },
         };
-        if let Some(policy) = page.policy {
-            response
-                .headers_mut()
-                .insert("content-security-policy", HeaderValue::from_static(policy));
-        }
+        response
+            .headers_mut()
+            .insert("content-security-policy", HeaderValue::from_static(PAGE_POLICY));
         Some(response)
     }
 }
@@ -188,11 +183,17 @@ mod tests {
         assert!(console.serve("/demonstration").is_none());
     }
 
+    /// Regression (outside probe): `/demo` was served without a policy.
     #[test]
-    fn the_admin_page_may_talk_to_this_gateway_only() {
-        let response = console("").serve("/admin/").unwrap();
-        let policy = response.headers()["content-security-policy"].to_str().unwrap();
-        assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"));
+    fn both_pages_may_talk_to_this_gateway_only() {
+        for page in ["/admin/", "/demo/", "/demo/demo.js", "/demo/client/index.js"] {
+            let response = console("").serve(page).unwrap();
+            let policy = response.headers()["content-security-policy"].to_str().unwrap();
+            assert!(
+                policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"),
+                "{page}: {policy}"
+            );
+        }
     }
 
     #[test]
