@@ -124,3 +124,120 @@ async fn over_the_memory_budget_a_client_far_behind_is_closed_and_the_memory_com
     assert!(outcome.close.is_none());
     assert_eq!(outcome.received, EVENTS);
 }
+
+/// Sends `frame` (JSON text as written, escapes kept) with id 900 and
+/// returns its ack.
+async fn raw_request_text(client: &mut RawClient, frame: &str) -> serde_json::Value {
+    client.send_text(frame).await;
+    loop {
+        let reply = client.recv().await;
+        if reply["op"] == "ack" && reply["id"] == 900 {
+            return reply;
+        }
+    }
+}
+
+/// Regression (outside probe): `{"$binary":…}` objects written as plain
+/// JSON bypassed the attachment limit — socket.io publishes were never
+/// counted, and the raw count matched literal text while the outlet parsed
+/// escaped names too (`\u0024binary`). Each socket.io member of the room
+/// was then disconnected by socket.io-client's own limit, and in a room
+/// with history the poisoned event was replayed at every resume. Now the
+/// bus counts by parsing, as the outlet converts, whoever publishes.
+#[tokio::test]
+async fn binary_markers_written_as_json_count_against_the_limit_and_disturb_no_one() {
+    let gateway = Gateway::with_config("[rooms]\nrecover = [\"hist*\"]\n").await;
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    raw.join("hist1").await;
+    let mut on_ws = SioClient::connect(&gateway).await;
+    on_ws.join("hist1").await;
+    let polling = SioOptions {
+        transports: "polling",
+        ..SioOptions::default()
+    };
+    let mut on_polling = SioClient::connect_with(&gateway, polling).await;
+    on_polling.join("hist1").await;
+
+    // socket.io: eleven markers as plain JSON.
+    let mut attacker = SioClient::connect(&gateway).await;
+    let eleven = vec![json!({"$binary": "AQ=="}); 11];
+    let ack = attacker
+        .emit_with_ack(
+            "publish",
+            json!([{"room": "hist1", "event": "x", "data": eleven}]),
+        )
+        .await;
+    assert_eq!(ack[0]["ok"], false, "{ack:?}");
+    assert_eq!(ack[0]["error"]["code"], "limit_exceeded", "{ack:?}");
+    assert_eq!(
+        ack[0]["error"]["message"],
+        "more than 10 binary attachments (limits.max_binary_attachments)"
+    );
+
+    // Raw: one literal marker and 2,000 escaped ones, then escaped ones only.
+    let escaped = r#"{"\u0024binary":"AQ=="}"#;
+    let mixed = format!(
+        r#"{{"op":"publish","id":900,"room":"hist1","event":"x","data":[{{"$binary":"AQ=="}},{}]}}"#,
+        vec![escaped; 2000].join(",")
+    );
+    let mut raw_attacker = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let ack = raw_request_text(&mut raw_attacker, &mixed).await;
+    assert_eq!(ack["error"]["code"], "limit_exceeded", "{ack}");
+    let only_escaped = format!(
+        r#"{{"op":"publish","id":900,"room":"hist1","event":"x","data":[{}]}}"#,
+        [escaped; 11].join(",")
+    );
+    let ack = raw_request_text(&mut raw_attacker, &only_escaped).await;
+    assert_eq!(ack["error"]["code"], "limit_exceeded", "{ack}");
+    // Through the API, too.
+    let api = Gateway::with_config(&crate::util::api::api_config()).await;
+    let response = api
+        .api_post("/api/emit", &json!({"room": "r", "event": "x", "data": eleven}))
+        .await;
+    assert_eq!(response.status, 413, "{response:?}");
+    assert_eq!(response.body["error"]["code"], "limit_exceeded", "{response:?}");
+
+    // Nobody was disturbed, and nothing was kept: the next event is the
+    // room's first, and every member gets it.
+    raw_attacker.publish("hist1", "after", json!(1)).await;
+    let event = raw.recv_event().await;
+    assert_eq!(
+        (&event["event"], &event["offset"]),
+        (&json!("after"), &json!(1)),
+        "{event}"
+    );
+    assert_eq!(on_ws.expect_event("after").await[0], json!(1));
+    assert_eq!(on_polling.expect_event("after").await[0], json!(1));
+}
+
+/// Regression (outside probe): a payload nested deeper than serde_json
+/// parses (128 levels) was accepted and reached socket.io members of a
+/// room with history as `null`. It is refused now, with a clear error.
+#[tokio::test]
+async fn an_over_deep_payload_is_refused_with_a_clear_error() {
+    let gateway = Gateway::with_config("[rooms]\nrecover = [\"hist*\"]\n").await;
+    let mut member = SioClient::connect(&gateway).await;
+    member.join("hist1").await;
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let deep = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+    let frame = format!(r#"{{"op":"publish","id":900,"room":"hist1","event":"x","data":{deep}}}"#);
+    let ack = raw_request_text(&mut raw, &frame).await;
+    assert_eq!(ack["error"]["code"], "limit_exceeded", "{ack}");
+    assert_eq!(
+        ack["error"]["message"],
+        "payload nests deeper than 64 levels (limits.max_payload_depth)"
+    );
+    let mut sio = SioClient::connect(&gateway).await;
+    let nested = (0..70).fold(json!(1), |inner, _| json!([inner]));
+    let ack = sio
+        .emit_with_ack(
+            "publish",
+            json!([{"room": "hist1", "event": "x", "data": nested}]),
+        )
+        .await;
+    assert_eq!(ack[0]["error"]["code"], "limit_exceeded", "{ack:?}");
+    // Within the limit, the payload arrives whole.
+    let fine = (0..60).fold(json!(1), |inner, _| json!([inner]));
+    raw.publish("hist1", "ok", fine.clone()).await;
+    assert_eq!(member.expect_event("ok").await[0], fine);
+}

@@ -224,3 +224,37 @@ async fn oversized_packets_are_refused_on_both_transports_and_nothing_leaks() {
     }
     assert_eq!(left, 0.0, "socket.io connections left open");
 }
+
+/// Regression (outside probe): an event name with a newline was accepted
+/// for publishing; now it is refused with a clear error on both protocols
+/// and through the API, and the sender stays connected.
+#[tokio::test]
+async fn an_event_name_with_a_control_character_is_answered_with_an_error() {
+    let gateway = Gateway::with_config(&crate::util::api::api_config()).await;
+    let mut member = RawClient::connect(&gateway.ws_url("/ws")).await;
+    member.join("r").await;
+    let expected = "event name must be 1..=128 bytes without control characters";
+
+    let mut sio = SioClient::connect(&gateway).await;
+    let ack = sio
+        .emit_with_ack("publish", json!([{"room": "r", "event": "a\nb", "data": 1}]))
+        .await;
+    assert_eq!(ack[0]["error"]["code"], "bad_request", "{ack:?}");
+    assert_eq!(ack[0]["error"]["message"], expected);
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let (ack, _) = raw
+        .request(json!({"op": "publish", "room": "r", "event": "a\u{7}b", "data": 1}))
+        .await;
+    assert_eq!(ack["error"]["code"], "bad_request", "{ack}");
+    assert_eq!(ack["error"]["message"], expected);
+    let response = gateway
+        .api_post("/api/emit", &json!({"room": "r", "event": "a\nb", "data": 1}))
+        .await;
+    assert_eq!(response.status, 400, "{response:?}");
+
+    // Both senders are still connected, and nothing reached the member.
+    sio.publish("r", "fine", json!(1)).await;
+    raw.publish("r", "fine", json!(2)).await;
+    assert_eq!(member.recv_event().await["data"], 1);
+    assert_eq!(member.recv_event().await["data"], 2);
+}

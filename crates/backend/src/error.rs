@@ -46,6 +46,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Body(_) | ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            // A payload over its depth or attachment limit is too large in kind.
+            ApiError::Bus(BusError::Payload(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "limit_exceeded"),
             ApiError::Bus(error) => match error.code() {
                 ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
                 ErrorCode::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),

@@ -15,8 +15,8 @@ use dashmap::DashMap;
 use serde_json::value::RawValue;
 use sockgate_core::{
     is_reserved_event, user_room, Bus, BusError, ConnMeta, ConnRecord, ConnSnapshot, DepartedSession,
-    Directory, DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget, Offer, Position, Result,
-    Resumed, RoomName, RoomPolicy, Route, Sid, Target, Who, USER_ROOM_PREFIX,
+    Directory, DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget, Offer, PayloadLimits, Position,
+    Result, Resumed, RoomName, RoomPolicy, Route, Sid, Target, Who, USER_ROOM_PREFIX,
 };
 
 use crate::metrics::Metrics;
@@ -35,6 +35,9 @@ pub struct BusLimits {
     /// Rooms a client may join itself (`limits.max_rooms_per_connection`);
     /// rooms the backend or the gateway adds do not count against it.
     pub max_rooms_per_connection: usize,
+    /// How deep payloads may nest and how many binary attachments they may
+    /// carry (`limits.max_payload_depth`, `limits.max_binary_attachments`).
+    pub payload: PayloadLimits,
 }
 
 impl Default for BusLimits {
@@ -42,6 +45,7 @@ impl Default for BusLimits {
         BusLimits {
             max_event_name_bytes: 128,
             max_rooms_per_connection: 100,
+            payload: PayloadLimits::default(),
         }
     }
 }
@@ -178,8 +182,13 @@ impl LocalBus {
         sids.into_iter().filter_map(|sid| self.connection(sid)).collect()
     }
 
-    fn check_event(&self, event: &str) -> Result<()> {
-        if event.is_empty() || event.len() > self.limits.max_event_name_bytes {
+    /// Checks an event's name and payload against `limits`, whatever
+    /// published it (a client, the API, a webhook answer, an emitter).
+    pub fn check_event(&self, event: &str, data: &RawValue) -> Result<()> {
+        // A control character (a newline, say) has no place in a name and
+        // breaks logs and line-based consumers of the webhooks.
+        let bad_char = event.chars().any(char::is_control);
+        if event.is_empty() || event.len() > self.limits.max_event_name_bytes || bad_char {
             return Err(BusError::InvalidEvent {
                 max: self.limits.max_event_name_bytes,
             });
@@ -187,6 +196,7 @@ impl LocalBus {
         if is_reserved_event(event) {
             return Err(BusError::ReservedEvent(event.to_owned()));
         }
+        sockgate_core::check_payload(data, self.limits.payload)?;
         Ok(())
     }
 
@@ -279,7 +289,7 @@ impl LocalBus {
         event: &str,
         data: Box<RawValue>,
     ) -> Result<()> {
-        self.check_event(event)?;
+        self.check_event(event, &data)?;
         let rooms = rooms
             .iter()
             .map(|name| self.policy.name(name))
@@ -404,7 +414,7 @@ impl Bus for LocalBus {
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));
         }
-        self.check_event(event)?;
+        self.check_event(event, &data)?;
         let except: &[Sid] = match &sender {
             Some(sid) => std::slice::from_ref(sid),
             None => &[],
@@ -414,7 +424,7 @@ impl Bus for LocalBus {
     }
 
     fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()> {
-        self.check_event(event)?;
+        self.check_event(event, &data)?;
         match target {
             Target::Rooms(names) => {
                 let rooms = names

@@ -11,7 +11,7 @@ pub enum ErrorCode {
     Unsupported,
     /// The connection or room addressed does not exist.
     NotFound,
-    /// A per-connection limit was reached (rooms).
+    /// A limit was reached (rooms per connection, payload depth, attachments).
     LimitExceeded,
     /// The connection sends faster than `limits.messages_per_second`.
     RateLimited,
@@ -43,8 +43,8 @@ pub enum BusError {
     /// `rooms.allow_publish` does not match this room.
     #[error("publishing to room {0:?} is not allowed")]
     PublishForbidden(String),
-    /// The event name is empty or too long.
-    #[error("event name must be 1..={max} bytes")]
+    /// The event name is empty, too long, or holds a control character.
+    #[error("event name must be 1..={max} bytes without control characters")]
     InvalidEvent {
         /// The longest allowed event name.
         max: usize,
@@ -58,6 +58,9 @@ pub enum BusError {
     /// The connection is in `limits.max_rooms_per_connection` rooms already.
     #[error("already in {0} rooms (limits.max_rooms_per_connection)")]
     TooManyRooms(usize),
+    /// The payload broke `limits.max_payload_depth` or `limits.max_binary_attachments`.
+    #[error(transparent)]
+    Payload(#[from] crate::PayloadError),
     /// Clients cannot join, leave or publish to gateway-managed rooms.
     #[error("room {0:?} is managed by the gateway")]
     ReservedRoom(String),
@@ -74,7 +77,7 @@ impl BusError {
                 ErrorCode::Forbidden
             }
             BusError::UnknownConnection => ErrorCode::NotFound,
-            BusError::TooManyRooms(_) => ErrorCode::LimitExceeded,
+            BusError::TooManyRooms(_) | BusError::Payload(_) => ErrorCode::LimitExceeded,
         }
     }
 }

@@ -12,6 +12,7 @@ mod envelope;
 mod error;
 mod events;
 mod limiter;
+mod payload;
 mod query;
 mod rate;
 mod recovery;
@@ -28,6 +29,10 @@ pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES}
 pub use error::{BusError, ErrorCode, Result};
 pub use events::{ClientEvent, EventError, EventFuture, EventHandler};
 pub use limiter::{ConnectionLimiter, ConnectionPermit, LimitError};
+pub use payload::{
+    binary_bytes, check_payload, count_binary, may_carry_binary, nesting_depth, PayloadError, PayloadLimits,
+    MAX_PAYLOAD_DEPTH_LIMIT,
+};
 pub use query::query_param;
 pub use rate::{RateVerdict, TokenBucket};
 pub use recovery::{

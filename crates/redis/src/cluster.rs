@@ -403,7 +403,7 @@ impl Bus for ClusterBus {
 
     fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
         if self.sequences(room) {
-            self.local.check_publish(room, event)?;
+            self.local.check_publish(room, event, &data)?;
             let except: Vec<Sid> = sender.into_iter().collect();
             self.sequence(room, &except, event, data);
             return Ok(());
@@ -420,6 +420,8 @@ impl Bus for ClusterBus {
     }
 
     fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()> {
+        // Numbered rooms go to Redis before any local delivery checks them.
+        self.local.check_event(event, &data)?;
         let copy = data.clone();
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
         message.except = except.iter().map(ToString::to_string).collect();

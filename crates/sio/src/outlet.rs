@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use socketioxide::socket::Sid as SioSid;
 use socketioxide::SocketIo;
-use sockgate_core::{Envelope, GroupOutlet, GroupTarget, RoomName, Sid};
+use sockgate_core::{may_carry_binary, Envelope, GroupOutlet, GroupTarget, RoomName, Sid};
 use tracing::{debug, warn};
 
 use crate::json::AckArgs;
@@ -68,12 +68,11 @@ impl GroupOutlet for SioOutlet {
             except => operators.except(except.iter().map(|sid| sid_key(*sid)).collect::<Vec<_>>()),
         };
         // Binary data travels the bus as {"$binary":"<base64>"}; socket.io
-        // clients get it back as binary attachments. Only payloads that
-        // mention the marker pay for parsing.
+        // clients get it back as binary attachments. Only payloads that may
+        // hold a marker pay for parsing: the same test, and the same marker
+        // rule, by which the bus counted them against the limit.
         let data = envelope.data();
-        let binary = data
-            .get()
-            .contains("\"$binary\"")
+        let binary = may_carry_binary(data.get())
             .then(|| serde_json::from_str::<serde_json::Value>(data.get()).ok())
             .flatten();
         // Events of recoverable rooms carry their position as a second argument.

@@ -30,9 +30,10 @@ pub struct WsConfig {
     pub messages_per_second: u32,
     /// Messages a client may send in one burst (`limits.message_burst`).
     pub message_burst: u32,
-    /// `{"$binary":…}` objects one publish or emit may carry
-    /// (`limits.max_binary_attachments`).
-    pub max_binary_attachments: usize,
+    /// How deep an event for the backend may nest and how many
+    /// `{"$binary":…}` objects it may carry (`limits.max_payload_depth`,
+    /// `limits.max_binary_attachments`); the bus checks publishes itself.
+    pub payload: sockgate_core::PayloadLimits,
     /// Bytes all raw outbound queues may hold together before connections
     /// that have fallen behind are closed (`limits.max_queued_bytes`).
     pub max_queued_bytes: usize,
@@ -58,7 +59,7 @@ impl Default for WsConfig {
             message_burst: 200,
             outbound_queue: 1024,
             max_message_bytes: 64 * 1024,
-            max_binary_attachments: 10,
+            payload: sockgate_core::PayloadLimits::default(),
             max_queued_bytes: 256 * 1024 * 1024,
             read_buffer_bytes: 1024,
             write_buffer_bytes: 128 * 1024,

@@ -247,13 +247,6 @@ pub(crate) fn ack_with_args(id: &RawValue, args: &[serde_json::Value]) -> String
 /// `{"op":"pong"}`.
 pub(crate) const PONG_FRAME: &str = r#"{"op":"pong"}"#;
 
-/// How many `{"$binary":…}` objects `data` holds (each becomes a binary
-/// attachment for socket.io receivers). Counts the key as it appears in
-/// JSON text; inside a string the quotes would be escaped and not match.
-pub(crate) fn binary_objects(data: &RawValue) -> usize {
-    data.get().matches("\"$binary\"").count()
-}
-
 /// `{"op":"event","room":…,"event":…,"data":…}`: encoded once per publish.
 pub(crate) fn event_frame(envelope: &Envelope) -> String {
     #[derive(Serialize)]
@@ -388,14 +381,6 @@ mod tests {
             parse(&deep_data),
             Ok((ClientFrame::Publish { .. }, None))
         ));
-    }
-
-    #[test]
-    fn counts_binary_objects_but_not_the_same_text_inside_strings() {
-        let count = |json: &str| binary_objects(&RawValue::from_string(json.into()).unwrap());
-        assert_eq!(count(r#"[{"$binary":"AQ=="},{"x":{"$binary":"Ag=="}}]"#), 2);
-        assert_eq!(count(r#"{"text":"say \"$binary\" twice: \"$binary\""}"#), 0);
-        assert_eq!(count("null"), 0);
     }
 
     #[test]

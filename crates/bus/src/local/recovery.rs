@@ -196,12 +196,12 @@ impl LocalBus {
 
     /// Checks a client's publish as [`Bus::publish`](sockgate_core::Bus::publish)
     /// would, without delivering it (a cluster numbers it first).
-    pub fn check_publish(&self, room: &str, event: &str) -> Result<RoomName> {
+    pub fn check_publish(&self, room: &str, event: &str, data: &RawValue) -> Result<RoomName> {
         let room = self.client_room(room)?;
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));
         }
-        self.check_event(event)?;
+        self.check_event(event, data)?;
         Ok(room)
     }
 

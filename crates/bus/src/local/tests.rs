@@ -198,6 +198,10 @@ fn policy_and_event_rules_are_enforced() {
         bus.publish(Some(a), "act:open", "", data("1")),
         Err(BusError::InvalidEvent { max: 4 })
     );
+    assert_eq!(
+        bus.publish(Some(a), "act:open", "a\nb", data("1")),
+        Err(BusError::InvalidEvent { max: 4 })
+    );
     let bus = bus_with_long_events();
     assert_eq!(
         bus.publish(None, "r", "disconnect", data("1")),

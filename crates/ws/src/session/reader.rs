@@ -127,17 +127,6 @@ impl Reader<'_> {
                 return;
             }
         };
-        if let ClientFrame::Publish { data, .. } | ClientFrame::Emit { data, .. } = &frame {
-            if protocol::binary_objects(data) > self.config.max_binary_attachments {
-                let message = format!(
-                    "more than {} binary attachments (limits.max_binary_attachments)",
-                    self.config.max_binary_attachments
-                );
-                let code = ErrorCode::LimitExceeded.as_str();
-                self.reply(protocol::failure(id.as_deref(), code, &message));
-                return;
-            }
-        }
         let result = match frame {
             ClientFrame::Join { room } => match self.bus.join(self.sid, &room) {
                 Ok(room) if !self.bus.hears(&room) => {
@@ -164,7 +153,10 @@ impl Reader<'_> {
                 return;
             }
             ClientFrame::Emit { event, data } => {
-                self.forward(event, &data, id);
+                match sockgate_core::check_payload(&data, self.config.payload) {
+                    Ok(()) => self.forward(event, &data, id),
+                    Err(error) => self.answer(id, Err(error.into())),
+                }
                 return;
             }
             ClientFrame::Resume(request) => {
