@@ -28,6 +28,7 @@ mod migration;
 mod nginx;
 mod operations;
 mod pages;
+mod proxies;
 mod raw_protocol;
 mod recovery;
 mod room_policy;

@@ -5,6 +5,7 @@
 //! other; they meet here, on one [`LocalBus`](sockgate_bus::LocalBus).
 
 mod activity;
+mod body_deadline;
 mod client_addr;
 mod config;
 mod connect_rate;
@@ -21,7 +22,9 @@ mod readiness;
 mod router;
 mod tls;
 
-pub use config::{GatewayConfig, LoadedConfig, WebhookSettings, DEFAULT_CONFIG_TOML, ENV_OVERRIDES};
+pub use config::{
+    ForwardedHeader, GatewayConfig, LoadedConfig, WebhookSettings, DEFAULT_CONFIG_TOML, ENV_OVERRIDES,
+};
 pub use error::{ConfigError, ServeError};
 pub use gateway::{Gateway, RunningGateway};
 pub use tls::TlsError;

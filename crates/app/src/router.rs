@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -18,6 +19,7 @@ use sockgate_core::query_param;
 use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
+use crate::body_deadline::{BodyDeadline, TimedBody};
 use crate::client_addr::TrustedProxies;
 use crate::connect_rate::ConnectRate;
 use crate::console::Console;
@@ -43,6 +45,7 @@ pub(crate) struct Router {
     proxies: TrustedProxies,
     origins: OriginPolicy,
     connect_rate: ConnectRate,
+    bodies: BodyDeadline,
     echo_path: Option<String>,
     metrics: Option<(String, Arc<Telemetry>)>,
     console: Console,
@@ -66,11 +69,12 @@ impl Router {
             api,
             readiness,
             path_prefix: config.path_prefix.clone(),
-            proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+            proxies: TrustedProxies::new(config.trusted_proxies.clone(), config.forwarded_header),
             origins: OriginPolicy::new(config.allowed_origins.clone()),
             echo_path: config.echo_path.clone(),
             console: Console::new(config),
             connect_rate: ConnectRate::new(config.connects_per_second_per_ip, config.connect_burst_per_ip),
+            bodies: BodyDeadline::new(config.body_read_timeout, config.max_connections_per_ip),
             // Metrics on their own listener are not served here.
             metrics: config
                 .metrics_path
@@ -133,7 +137,13 @@ impl Router {
         }
         // The backend's API, only when keys are configured.
         if self.api.owns(path) {
-            return Ok(self.api.handle(req).await.map(full));
+            if req.body().is_end_stream() {
+                return Ok(self.api.handle(req).await.map(full));
+            }
+            return Ok(match self.timed(req, peer) {
+                Ok(req) => self.api.handle(req).await.map(full),
+                Err(refusal) => refusal,
+            });
         }
         let probe = !upgrade && matches!(*req.method(), Method::GET | Method::HEAD);
         // Liveness: the process answers.
@@ -224,6 +234,11 @@ impl Router {
                 }
                 Err(wait) => too_many_connects(wait),
             },
+            // Polling POSTs: their body must arrive in time.
+            false if !req.body().is_end_stream() => match self.timed(req, peer) {
+                Ok(req) => self.engine(req, peer).await,
+                Err(refusal) => refusal,
+            },
             false => self.engine(req, peer).await,
         };
         if let Some(origin) = cors {
@@ -232,7 +247,31 @@ impl Router {
         response
     }
 
-    async fn engine(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// `req` with its body bounded by `server.body_read_timeout` and
+    /// counted among its client's bodies in flight; 429 when that address
+    /// has `limits.max_connections_per_ip` bodies in flight already.
+    #[allow(clippy::result_large_err)]
+    fn timed(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Request<TimedBody<Incoming>>, Response<Body>> {
+        let (parts, body) = req.into_parts();
+        match self.bodies.wrap(body, peer.ip()) {
+            Ok(body) => Ok(Request::from_parts(parts, body)),
+            Err(_) => Err(text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many request bodies in flight from this address (limits.max_connections_per_ip)\n",
+            )),
+        }
+    }
+
+    async fn engine<B>(&self, mut req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: http_body::Body + Send + Unpin + std::fmt::Debug + 'static,
+        B::Error: std::fmt::Debug,
+        B::Data: Send,
+    {
         if !self.allow_eio3 && query_param(req.uri().query(), "EIO").as_deref() == Some("3") {
             // engine.io's own answer to a version it does not serve.
             let body = crate::engine_error::body(5, "Unsupported protocol version");

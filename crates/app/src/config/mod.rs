@@ -24,6 +24,31 @@ use crate::ConfigError;
 /// The default config file, every key commented (`gateway.toml` at the repo root).
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../../gateway.toml");
 
+/// The header trusted proxies write the client's address in
+/// (`server.forwarded_header`). Only this one is read: a client can send
+/// any forwarding header, and only the one the proxies append to has an
+/// end they vouch for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx's `$proxy_add_x_forwarded_for`).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, …`.
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name, lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
 /// The validated gateway settings.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -40,9 +65,14 @@ pub struct GatewayConfig {
     /// Prefix every path is served under, for proxies that do not strip it
     /// (`server.path_prefix`, e.g. `/realtime`; empty for none).
     pub path_prefix: String,
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
-    /// (`server.trusted_proxies`, CIDRs).
+    /// Proxies whose forwarding header is believed (`server.trusted_proxies`, CIDRs).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header the trusted proxies write the client's address in
+    /// (`server.forwarded_header`).
+    pub forwarded_header: ForwardedHeader,
+    /// Time a client has to send a whole request body
+    /// (`server.body_read_timeout`); over it: 408 and the connection closes.
+    pub body_read_timeout: Duration,
     /// Browser origins allowed to connect (`server.allowed_origins`);
     /// empty allows any, `"*"` allows any with CORS headers for polling.
     pub allowed_origins: Vec<String>,

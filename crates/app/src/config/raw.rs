@@ -60,6 +60,9 @@ pub(crate) struct RawServer {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) path_prefix: String,
     pub(crate) trusted_proxies: Vec<String>,
+    pub(crate) forwarded_header: crate::ForwardedHeader,
+    #[serde(with = "humantime_serde")]
+    pub(crate) body_read_timeout: Duration,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_headers: usize,
     pub(crate) max_header_bytes: usize,
@@ -72,6 +75,8 @@ impl Default for RawServer {
             shutdown_timeout: Duration::from_secs(10),
             path_prefix: String::new(),
             trusted_proxies: Vec::new(),
+            forwarded_header: crate::ForwardedHeader::XForwardedFor,
+            body_read_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),
             max_headers: 100,
             max_header_bytes: 65_536,
@@ -207,6 +212,7 @@ pub(crate) struct RawLimits {
     pub(crate) connects_per_second_per_ip: f64,
     pub(crate) connect_burst_per_ip: u32,
     pub(crate) max_binary_attachments: usize,
+    pub(crate) max_payload_depth: usize,
     pub(crate) max_queued_bytes: usize,
 }
 
@@ -224,6 +230,7 @@ impl Default for RawLimits {
             connects_per_second_per_ip: 200.0,
             connect_burst_per_ip: 1_000,
             max_binary_attachments: 10,
+            max_payload_depth: 64,
             max_queued_bytes: 256 * 1024 * 1024,
         }
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use sockgate_auth::{JwtAuthenticator, JwtConfig};
 use sockgate_backend::{ApiConfig, EventRoute, WebhookConfig};
 use sockgate_bus::{BusLimits, HistoryLimits};
-use sockgate_core::{is_reserved_event, Authenticator, ConnectAuth, RoomPolicy};
+use sockgate_core::{
+    is_reserved_event, Authenticator, ConnectAuth, PayloadLimits, RoomPolicy, MAX_PAYLOAD_DEPTH_LIMIT,
+};
 use sockgate_redis::ClusterConfig;
 use sockgate_sio::{EventNames, SioConfig};
 use sockgate_ws::WsConfig;
@@ -25,6 +27,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         .map_err(|_| ConfigError::invalid("listen", format!("{:?} is not an IP:port address", raw.listen)))?;
     positive("server.header_read_timeout", raw.server.header_read_timeout)?;
     positive("server.shutdown_timeout", raw.server.shutdown_timeout)?;
+    positive("server.body_read_timeout", raw.server.body_read_timeout)?;
     at_least("server.max_headers", raw.server.max_headers as u64, 16)?;
     // hyper's read buffer has a floor of 8 KiB.
     at_least(
@@ -170,6 +173,20 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         limits.max_rooms_per_connection as u64,
         1,
     )?;
+    at_least("limits.max_payload_depth", limits.max_payload_depth as u64, 1)?;
+    if limits.max_payload_depth > MAX_PAYLOAD_DEPTH_LIMIT {
+        return Err(ConfigError::invalid(
+            "limits.max_payload_depth",
+            format!(
+                "must be at most {MAX_PAYLOAD_DEPTH_LIMIT} (deeper JSON cannot be parsed back), got {}",
+                limits.max_payload_depth
+            ),
+        ));
+    }
+    let payload = PayloadLimits {
+        max_depth: limits.max_payload_depth,
+        max_binary: limits.max_binary_attachments,
+    };
 
     if !(limits.connects_per_second_per_ip >= 0.0 && limits.connects_per_second_per_ip.is_finite()) {
         return Err(ConfigError::invalid(
@@ -248,6 +265,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         max_header_bytes: raw.server.max_header_bytes,
         path_prefix,
         trusted_proxies,
+        forwarded_header: raw.server.forwarded_header,
+        body_read_timeout: raw.server.body_read_timeout,
         allowed_origins: raw.server.allowed_origins.clone(),
         allow_eio3: sio.allow_eio3,
         socketio: SioConfig {
@@ -280,7 +299,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
             message_burst: limits.message_burst,
             outbound_queue: limits.outbound_queue,
             max_message_bytes: limits.max_message_bytes,
-            max_binary_attachments: limits.max_binary_attachments,
+            payload,
             max_queued_bytes: limits.max_queued_bytes,
             read_buffer_bytes: raw.raw.read_buffer_bytes,
             write_buffer_bytes: raw.raw.write_buffer_bytes,
@@ -300,6 +319,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<GatewayConfig> {
         bus: BusLimits {
             max_event_name_bytes: limits.max_event_name_bytes,
             max_rooms_per_connection: limits.max_rooms_per_connection,
+            payload,
         },
         api: ApiConfig {
             path: api_path,
