@@ -232,3 +232,15 @@ async fn rooms_taken_back_on_another_node_hear_the_next_event() {
     assert_eq!(ack["data"]["session"], true, "{ack}");
     assert_heard_after(&mut publisher, &mut back, &rooms, "taken back by a resume").await;
 }
+
+/// Regression: across nodes, an emit to history and plain rooms reached a
+/// member of both twice — the numbered copy from Redis and the plain copy
+/// on the room's channel. Each copy now names the rooms whose copies come
+/// before it, and every node leaves their members out.
+#[tokio::test]
+async fn an_emit_to_history_and_plain_rooms_reaches_each_client_once_on_another_node() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis)).await;
+    let b = Gateway::with_config(&node_config(&redis)).await;
+    crate::recovery::an_emit_to_several_rooms_arrives_once(&a, &b).await;
+}

@@ -7,7 +7,7 @@
 //! contend and publishes to the same room run in parallel. Group outlets are
 //! called after that lock is released, so an outlet may call back into the bus.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use dashmap::mapref::entry::Entry;
@@ -69,8 +69,9 @@ pub struct LocalBus {
     departed: DepartedSessions,
     /// Resume token → the live connection that holds it.
     tokens: DashMap<Arc<str>, Sid>,
-    /// Live events held for members resuming from a cluster's history.
-    held: DashMap<(Sid, RoomName), recovery::Resuming>,
+    /// Members resuming from a cluster's history, by room: a publish
+    /// looks at its own room's only.
+    held: DashMap<RoomName, HashMap<Sid, recovery::Resuming>>,
 }
 
 /// How many deliveries one emit made.
@@ -298,25 +299,73 @@ impl LocalBus {
         Ok(())
     }
 
+    /// Delivers one event to the members of `rooms`, each member once.
+    /// With `numbered`, rooms that keep a history number and keep it, each
+    /// under its own stream lock, and a member gets the copy of the first
+    /// of them it is in (so its position there moves on); members of none
+    /// get one plain copy.
+    /// Delivers the plain copy of an emit whose copies for its recoverable
+    /// rooms (`besides`) are numbered elsewhere (a cluster's Redis): members
+    /// of `besides` get one of those instead, everyone else in `rooms` this.
+    pub fn emit_plain_copy(
+        &self,
+        rooms: &[String],
+        besides: &[String],
+        except: &[Sid],
+        event: &str,
+        data: Box<RawValue>,
+    ) -> Result<()> {
+        self.check_event(event, &data)?;
+        let names = |rooms: &[String]| {
+            rooms
+                .iter()
+                .map(|name| self.policy.name(name))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        self.deliver_plain(&names(rooms)?, except, &names(besides)?, event, data);
+        Ok(())
+    }
+
     fn deliver(&self, rooms: &[RoomName], except: &[Sid], event: &str, data: Box<RawValue>, numbered: bool) {
+        let (streamed, plain): (Vec<RoomName>, Vec<RoomName>) = rooms
+            .iter()
+            .cloned()
+            .partition(|room| numbered && self.recovers(room));
+        let mut data = Some(data);
+        for (index, room) in streamed.iter().enumerate() {
+            let payload = match plain.is_empty() && index + 1 == streamed.len() {
+                true => data.take(),
+                false => data.clone(),
+            };
+            if let Some(payload) = payload {
+                self.deliver_recoverable(room, except, &streamed[..index], event, payload);
+            }
+        }
+        if let Some(data) = data.filter(|_| !plain.is_empty()) {
+            self.deliver_plain(&plain, except, &streamed, event, data);
+        }
+    }
+
+    /// Delivers one plain (unnumbered) copy to the members of `rooms`, each
+    /// once, but for members of `besides`, which another copy reaches.
+    fn deliver_plain(
+        &self,
+        rooms: &[RoomName],
+        except: &[Sid],
+        besides: &[RoomName],
+        event: &str,
+        data: Box<RawValue>,
+    ) {
         let mut data = Some(data);
         let mut delivered = Delivered::default();
         let mut groups = Vec::new();
         // Only an emit to several rooms can reach a connection twice.
-        let mut seen = (rooms.len() > 1).then(HashSet::new);
+        let mut seen = self.members_of(besides);
+        if rooms.len() > 1 {
+            seen.get_or_insert_with(HashSet::new);
+        }
         let mut group_envelope = None;
         for (index, room) in rooms.iter().enumerate() {
-            if numbered && self.recovers(room) {
-                // Numbered, kept, and delivered room by room.
-                let payload = match index + 1 == rooms.len() {
-                    true => data.take(),
-                    false => data.clone(),
-                };
-                if let Some(payload) = payload {
-                    self.deliver_recoverable(room, except, event, payload);
-                }
-                continue;
-            }
             let Some(members) = self.rooms.get(room) else {
                 continue;
             };
@@ -339,11 +388,27 @@ impl LocalBus {
         }
         if let Some(envelope) = group_envelope {
             for group in &groups {
-                self.groups[group.0].deliver(GroupTarget::Rooms(rooms), except, &envelope);
+                let target = GroupTarget::Rooms { rooms, besides };
+                self.groups[group.0].deliver(target, except, &envelope);
             }
         }
         self.metrics
             .published(delivered.queued, groups.len() as u64, delivered.slow);
+    }
+
+    /// The members of `rooms`, when there are rooms to ask about: those an
+    /// emit's other copies reach.
+    fn members_of(&self, rooms: &[RoomName]) -> Option<HashSet<Sid>> {
+        if rooms.is_empty() {
+            return None;
+        }
+        let mut sids = HashSet::new();
+        for room in rooms {
+            if let Some(members) = self.rooms.get(room) {
+                sids.extend(members.sids());
+            }
+        }
+        Some(sids)
     }
 }
 
@@ -374,6 +439,7 @@ impl Bus for LocalBus {
         };
         for room in &conn.rooms {
             drop_from_room(&self.rooms, room, sid);
+            self.forget_resuming(sid, room);
         }
         // A token a newer connection took over is not kept again.
         let token_kept = conn

@@ -42,8 +42,15 @@ pub trait Recipient: Send + Sync {
 /// Which of a group outlet's members an emit is for.
 #[derive(Debug, Clone, Copy)]
 pub enum GroupTarget<'a> {
-    /// Members of any of these rooms, each reached once.
-    Rooms(&'a [RoomName]),
+    /// Members of any of `rooms`, each reached once, but for members of
+    /// any of `besides`: an emit to several rooms reaches those through
+    /// another copy (see [`Bus::emit`]).
+    Rooms {
+        /// The rooms whose members get this copy.
+        rooms: &'a [RoomName],
+        /// Rooms whose members are reached by another copy.
+        besides: &'a [RoomName],
+    },
     /// Every member.
     All,
     /// One connection.
@@ -234,7 +241,10 @@ pub trait Bus: Send + Sync + 'static {
     /// A client publishes an event to every member of `room` but itself,
     /// subject to the room policy.
     fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()>;
-    /// The server emits an event; room policy does not apply.
+    /// The server emits an event; room policy does not apply. An emit to
+    /// several rooms reaches each connection once: through the first room
+    /// of the list that keeps a history and that it is in (numbered there),
+    /// otherwise through one plain copy.
     fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()>;
     /// The server puts connections in rooms; returns how many connections.
     fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize>;

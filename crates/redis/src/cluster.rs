@@ -242,12 +242,27 @@ impl ClusterBus {
                 };
                 // A JSON null payload reads back as "no data".
                 let data = message.data.unwrap_or_else(|| RawValue::NULL.to_owned());
+                let besides: Vec<RoomName> = message
+                    .besides
+                    .iter()
+                    .filter_map(|room| self.local.policy().name(room).ok())
+                    .collect();
                 if let (Some(position), [room]) = (message.position, message.rooms.as_slice()) {
                     let position = Position {
                         epoch: position.epoch.into(),
                         offset: position.offset,
                     };
-                    self.local.deliver_at(room, &except, event, data, position);
+                    self.local
+                        .deliver_at(room, &except, &besides, event, data, position);
+                    return;
+                }
+                if !message.besides.is_empty() {
+                    let outcome =
+                        self.local
+                            .emit_plain_copy(&message.rooms, &message.besides, &except, event, data);
+                    if let Err(error) = outcome {
+                        debug!(%error, "cluster message refused");
+                    }
                     return;
                 }
                 let target = match (&sid, &message.user, message.all) {
@@ -405,7 +420,7 @@ impl Bus for ClusterBus {
         if self.sequences(room) {
             self.local.check_publish(room, event, &data)?;
             let except: Vec<Sid> = sender.into_iter().collect();
-            self.sequence(room, &except, event, data);
+            self.sequence(room, &except, &[], event, data);
             return Ok(());
         }
         let copy = data.clone();
@@ -440,20 +455,33 @@ impl Bus for ClusterBus {
             }
             Target::Rooms(rooms) if rooms.iter().any(|room| self.sequences(room)) => {
                 // Recoverable rooms are numbered in Redis one by one; the
-                // others go as one emit.
+                // others go as one plain copy. A member gets the copy of the
+                // first numbered room it is in, else the plain one: each
+                // copy names the rooms whose copies come before it.
                 let (numbered, plain): (Vec<String>, Vec<String>) =
                     rooms.iter().cloned().partition(|room| self.sequences(room));
-                for room in &numbered {
+                for room in rooms {
                     self.local.policy().name(room)?;
-                    self.sequence(room, except, event, data.clone());
                 }
-                return match plain.is_empty() {
-                    true => Ok(()),
-                    false => self.emit(Target::Rooms(&plain), except, event, data),
+                for (index, room) in numbered.iter().enumerate() {
+                    self.sequence(room, except, &numbered[..index], event, data.clone());
+                }
+                if plain.is_empty() {
+                    return Ok(());
+                }
+                self.local
+                    .emit_plain_copy(&plain, &numbered, except, event, data)?;
+                message.besides = numbered;
+                let channel = match plain.as_slice() {
+                    [room] => self.room_channel(room),
+                    _ => self.keys.broadcast_channel(),
                 };
+                message.rooms = plain;
+                self.send(channel, &message);
+                return Ok(());
             }
             Target::User(user) if self.sequences(&user_room(user)) => {
-                self.sequence(&user_room(user), except, event, data);
+                self.sequence(&user_room(user), except, &[], event, data);
                 return Ok(());
             }
             Target::Rooms(rooms) => {

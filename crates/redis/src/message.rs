@@ -27,6 +27,10 @@ pub(crate) struct ClusterMessage {
     /// Connections to skip.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) except: Vec<String>,
+    /// Rooms whose members another copy of the same emit reaches (an emit
+    /// to several rooms reaches each connection once; see `Bus::emit`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) besides: Vec<String>,
     /// The event name (emit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) event: Option<String>,
@@ -66,6 +70,7 @@ impl ClusterMessage {
             user: None,
             all: false,
             except: Vec::new(),
+            besides: Vec::new(),
             event: None,
             data: None,
             position: None,

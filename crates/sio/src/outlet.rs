@@ -56,16 +56,23 @@ impl GroupOutlet for SioOutlet {
         let Some(namespace) = self.io.of(&self.namespace) else {
             return;
         };
-        let operators = match target {
-            GroupTarget::Rooms(rooms) => {
-                namespace.to(rooms.iter().map(|r| room_key(r.as_str())).collect::<Vec<_>>())
-            }
-            GroupTarget::All => namespace,
-            GroupTarget::One(sid) => namespace.to(sid_key(sid)),
+        let (operators, besides) = match target {
+            GroupTarget::Rooms { rooms, besides } => (
+                namespace.to(rooms.iter().map(|r| room_key(r.as_str())).collect::<Vec<_>>()),
+                besides,
+            ),
+            GroupTarget::All => (namespace, &[][..]),
+            GroupTarget::One(sid) => (namespace.to(sid_key(sid)), &[][..]),
         };
-        let operators = match except {
-            [] => operators,
-            except => operators.except(except.iter().map(|sid| sid_key(*sid)).collect::<Vec<_>>()),
+        let operators = match (except, besides) {
+            ([], []) => operators,
+            (except, besides) => operators.except(
+                except
+                    .iter()
+                    .map(|sid| sid_key(*sid))
+                    .chain(besides.iter().map(|room| room_key(room.as_str())))
+                    .collect::<Vec<_>>(),
+            ),
         };
         // Binary data travels the bus as {"$binary":"<base64>"}; socket.io
         // clients get it back as binary attachments. Only payloads that may

@@ -60,10 +60,13 @@ impl LocalBus {
     /// Numbers the event, keeps it, and offers it to the room's members,
     /// all under the room stream's lock, so that every member gets the
     /// room's events in offset order.
+    /// Members of `besides` are left out: another copy of the same emit
+    /// reaches them.
     pub(super) fn deliver_recoverable(
         &self,
         room: &RoomName,
         except: &[Sid],
+        besides: &[RoomName],
         event: &str,
         data: Box<RawValue>,
     ) {
@@ -74,16 +77,18 @@ impl LocalBus {
         let mut stream = stream.lock();
         let envelope = Envelope::new(Some(room.clone()), event.into(), data);
         let envelope = stream.append(envelope, streams.limits, Instant::now());
-        self.offer_to_room(room, except, &envelope);
+        self.offer_to_room(room, except, besides, &envelope);
     }
 
     /// Delivers an event a cluster's Redis numbered (see `docs/recovery.md`),
     /// keeping it in this node's copy of the room's history; an event
-    /// already delivered is dropped.
+    /// already delivered is dropped. Members of `besides` are left out:
+    /// another copy of the same emit reaches them.
     pub fn deliver_at(
         &self,
         room: &str,
         except: &[Sid],
+        besides: &[RoomName],
         event: &str,
         data: Box<RawValue>,
         position: Position,
@@ -95,23 +100,26 @@ impl LocalBus {
         let mut stream = stream.lock();
         let envelope = Envelope::new(Some(room.clone()), event.into(), data);
         if let Some(envelope) = stream.append_at(envelope, position, streams.limits, Instant::now()) {
-            self.offer_to_room(&room, except, &envelope);
+            self.offer_to_room(&room, except, besides, &envelope);
         }
     }
 
     /// Offers a numbered event to the room's members (the caller holds the
     /// room stream's lock); members resuming from elsewhere get it later.
-    fn offer_to_room(&self, room: &RoomName, except: &[Sid], envelope: &Arc<Envelope>) {
+    fn offer_to_room(&self, room: &RoomName, except: &[Sid], besides: &[RoomName], envelope: &Arc<Envelope>) {
         let held = self.held_in(room, envelope);
         let except: std::borrow::Cow<'_, [Sid]> = match held.is_empty() {
             true => except.into(),
             false => [except, &held].concat().into(),
         };
+        let reached_otherwise = self.members_of(besides);
         let mut delivered = Delivered::default();
         let mut groups = Vec::new();
         if let Some(members) = self.rooms.get(room) {
             for (sid, recipient) in &members.direct {
-                if !except.contains(sid) {
+                let skip =
+                    except.contains(sid) || reached_otherwise.as_ref().is_some_and(|r| r.contains(sid));
+                if !skip {
                     delivered.count(recipient.offer(envelope));
                 }
             }
@@ -119,7 +127,8 @@ impl LocalBus {
         }
         for group in &groups {
             let rooms = std::slice::from_ref(room);
-            self.groups[group.0].deliver(GroupTarget::Rooms(rooms), &except, envelope);
+            let target = GroupTarget::Rooms { rooms, besides };
+            self.groups[group.0].deliver(target, &except, envelope);
         }
         self.metrics
             .published(delivered.queued, groups.len() as u64, delivered.slow);
@@ -132,28 +141,52 @@ impl LocalBus {
         if self.held.is_empty() {
             return Vec::new();
         }
+        let Some(mut resuming) = self.held.get_mut(room) else {
+            return Vec::new();
+        };
         let offset = offset_of(envelope);
-        let (mut held, mut passed) = (Vec::new(), Vec::new());
-        for mut entry in self.held.iter_mut() {
-            if entry.key().1 != *room {
-                continue;
-            }
-            let sid = entry.key().0;
-            match entry.value_mut() {
-                Resuming::Held(events) => {
-                    held.push(sid);
-                    if events.len() < HELD_MAX {
-                        events.push(envelope.clone());
-                    }
+        let mut held = Vec::new();
+        resuming.retain(|sid, state| match state {
+            Resuming::Held(events) => {
+                held.push(*sid);
+                if events.len() < HELD_MAX {
+                    events.push(envelope.clone());
                 }
-                Resuming::Replayed(last) if offset <= *last => held.push(sid),
-                Resuming::Replayed(_) => passed.push(entry.key().clone()),
+                true
             }
-        }
-        for key in passed {
-            self.held.remove(&key);
+            Resuming::Replayed(last) if offset <= *last => {
+                held.push(*sid);
+                true
+            }
+            // Past what the replay covered: this member is live again.
+            Resuming::Replayed(_) => false,
+        });
+        let empty = resuming.is_empty();
+        drop(resuming);
+        if empty {
+            self.held.remove_if(room, |_, resuming| resuming.is_empty());
         }
         held
+    }
+
+    /// Notes where `sid` stands in resuming `room`.
+    fn set_resuming(&self, sid: Sid, room: &RoomName, state: Resuming) {
+        self.held.entry(room.clone()).or_default().insert(sid, state);
+    }
+
+    /// Forgets `sid`'s resume of `room` (done, failed, or it left).
+    pub(super) fn forget_resuming(&self, sid: Sid, room: &RoomName) -> Option<Resuming> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let mut resuming = self.held.get_mut(room)?;
+        let state = resuming.remove(&sid);
+        let empty = resuming.is_empty();
+        drop(resuming);
+        if empty {
+            self.held.remove_if(room, |_, resuming| resuming.is_empty());
+        }
+        state
     }
 
     /// Where each recoverable room of `rooms` stands now.
@@ -225,9 +258,9 @@ impl LocalBus {
         };
         let stream = streams.lock(&name);
         let _stream = stream.lock();
-        self.held.insert((sid, name.clone()), Resuming::Held(Vec::new()));
+        self.set_resuming(sid, &name, Resuming::Held(Vec::new()));
         if let Err(error) = self.rejoin(sid, room, &name, trusted) {
-            self.held.remove(&(sid, name));
+            self.forget_resuming(sid, &name);
             return Err(error);
         }
         Ok(name)
@@ -250,8 +283,8 @@ impl LocalBus {
         };
         let stream = streams.lock(room);
         let _stream = stream.lock();
-        let held = match self.held.remove(&(sid, room.clone())) {
-            Some((_, Resuming::Held(held))) => held,
+        let held = match self.forget_resuming(sid, room) {
+            Some(Resuming::Held(held)) => held,
             _ => Vec::new(),
         };
         let Some(route) = self.conns.get(&sid).map(|conn| conn.route.clone()) else {
@@ -294,7 +327,7 @@ impl LocalBus {
         // Events the replay read from Redis may still be on their way here
         // as live ones: this member skips them.
         if last > 0 {
-            self.held.insert((sid, room.clone()), Resuming::Replayed(last));
+            self.set_resuming(sid, room, Resuming::Replayed(last));
         }
         self.metrics.resumed(outcome);
         outcome

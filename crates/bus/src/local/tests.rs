@@ -43,7 +43,20 @@ struct TestOutlet {
 impl GroupOutlet for TestOutlet {
     fn deliver(&self, target: GroupTarget<'_>, except: &[Sid], envelope: &Arc<Envelope>) {
         let target = match target {
-            GroupTarget::Rooms(rooms) => rooms.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(","),
+            GroupTarget::Rooms { rooms, besides } => {
+                let rooms = rooms.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
+                match besides {
+                    [] => rooms,
+                    besides => format!(
+                        "{rooms}-{}",
+                        besides
+                            .iter()
+                            .map(|r| r.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                }
+            }
             GroupTarget::All => "*".into(),
             GroupTarget::One(sid) => sid.to_string(),
         };
@@ -379,4 +392,69 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
     let offsets = recorder.offsets.lock().unwrap().clone();
     // Offsets 2..=801, each once, in order: replayed ones, then live ones.
     assert_eq!(offsets, (2..=801).collect::<Vec<u64>>(), "resumed: {resumed:?}");
+}
+
+/// Regression: an emit to a room with history and a plain room reached a
+/// member of both twice (the history room's copy, then the plain copy for
+/// every room). Each connection now gets one copy: the first history
+/// room's it is in, else the plain one.
+#[test]
+fn an_emit_to_history_and_plain_rooms_reaches_each_member_once() {
+    let policy = RoomPolicy::allow_all(32).with_recover(&["hist*"]).unwrap();
+    let mut bus = LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default());
+    let outlet = Arc::new(TestOutlet::default());
+    let group = bus.add_group(outlet.clone());
+    let (a, b, c, g) = (Sid::random(), Sid::random(), Sid::random(), Sid::random());
+    let (ra, rb, rc) = (
+        TestRecipient::new(16),
+        TestRecipient::new(16),
+        TestRecipient::new(16),
+    );
+    bus.connect(a, Route::Direct(ra.clone()), meta());
+    bus.connect(b, Route::Direct(rb.clone()), meta());
+    bus.connect(c, Route::Direct(rc.clone()), meta());
+    bus.connect(g, Route::Group(group), meta());
+    bus.add_rooms(Who::Sid(a), &["hist1".into(), "plain1".into()])
+        .unwrap();
+    bus.add_rooms(Who::Sid(b), &["hist1".into(), "hist2".into(), "plain1".into()])
+        .unwrap();
+    bus.add_rooms(Who::Sid(c), &["hist2".into(), "plain1".into(), "plain2".into()])
+        .unwrap();
+    bus.add_rooms(Who::Sid(g), &["hist1".into(), "plain1".into()])
+        .unwrap();
+    outlet.calls.lock().unwrap().clear();
+
+    let rooms = ["plain1".into(), "hist1".into(), "hist2".into(), "plain2".into()];
+    bus.emit(Target::Rooms(&rooms), &[], "m", data("1")).unwrap();
+    assert_eq!(ra.events(), ["m:1"]);
+    assert_eq!(rb.events(), ["m:1"]);
+    assert_eq!(rc.events(), ["m:1"]);
+    // The outlet is asked once per copy that has members of its own (none
+    // in hist2), each leaving out the members the copies before it reach.
+    assert_eq!(
+        *outlet.calls.lock().unwrap(),
+        [
+            "deliver hist1 m except ",
+            "deliver plain1,plain2-hist1,hist2 m except ",
+        ]
+    );
+    // The numbered copies were kept: a member of hist2 only was not missed.
+    bus.emit(Target::Rooms(&["hist2".into()]), &[], "n", data("2"))
+        .unwrap();
+    assert_eq!(rc.events(), ["m:1", "n:2"]);
+}
+
+/// Regression: a member resuming from a cluster's history was only ever
+/// forgotten by a later event; one that left mid-resume stayed in the
+/// bookkeeping every publish to a history room scanned.
+#[test]
+fn a_member_that_leaves_mid_resume_is_forgotten() {
+    let policy = RoomPolicy::allow_all(32).with_recover(&["act:*"]).unwrap();
+    let bus = LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default());
+    let sid = Sid::random();
+    bus.connect(sid, Route::Direct(TestRecipient::new(8)), meta());
+    bus.start_resume(sid, "act:1", false).unwrap();
+    assert_eq!(bus.held.get("act:1").map(|r| r.len()), Some(1));
+    bus.disconnect(sid);
+    assert!(bus.held.is_empty());
 }

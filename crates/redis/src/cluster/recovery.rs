@@ -24,10 +24,19 @@ impl ClusterBus {
     /// Queues an emit to a recoverable room for numbering in Redis; every
     /// node with members, this one included, delivers it when Redis
     /// publishes it back with its position.
-    pub(super) fn sequence(&self, room: &str, except: &[Sid], event: &str, data: Box<RawValue>) {
+    /// Members of `besides` get another copy of the same emit.
+    pub(super) fn sequence(
+        &self,
+        room: &str,
+        except: &[Sid],
+        besides: &[String],
+        event: &str,
+        data: Box<RawValue>,
+    ) {
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
         message.rooms = vec![room.to_owned()];
         message.except = except.iter().map(ToString::to_string).collect();
+        message.besides = besides.to_vec();
         message.event = Some(event.to_owned());
         message.data = Some(data);
         match serde_json::to_string(&message) {
