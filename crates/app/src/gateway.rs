@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::activity::{NodeActivity, SAMPLE_INTERVAL};
 use crate::metrics::Telemetry;
 use crate::readiness::Readiness;
+use crate::rejection::Refusal;
 use crate::router::Router;
 use crate::{GatewayConfig, ServeError};
 
@@ -312,20 +313,12 @@ async fn metrics_loop(
         let (telemetry, path) = (telemetry.clone(), path.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let found = req.uri().path() == &*path;
-                let body = if found {
-                    telemetry.render()
+                let response = if req.uri().path() == &*path {
+                    http::Response::new(bytes::Bytes::from(telemetry.render()))
                 } else {
-                    "not found\n".to_owned()
+                    Refusal::MetricsNotFound.into_response()
                 };
-                async move {
-                    let mut response =
-                        http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
-                    if !found {
-                        *response.status_mut() = http::StatusCode::NOT_FOUND;
-                    }
-                    Ok::<_, std::convert::Infallible>(response)
-                }
+                async move { Ok::<_, std::convert::Infallible>(response.map(http_body_util::Full::new)) }
             });
             let _ = http1::Builder::new()
                 .timer(TokioTimer::new())
