@@ -36,6 +36,13 @@ pub enum ServeError {
     /// The node could not join its cluster.
     #[error(transparent)]
     Cluster(#[from] sockgate_redis::ClusterError),
+    /// The webhooks' HTTP client could not be built.
+    #[error(transparent)]
+    WebhookClient(#[from] sockgate_backend::WebhookClientError),
+    /// An event webhook route's patterns do not compile (a config that
+    /// was validated never has one; a hand-built one may).
+    #[error("cannot route the event webhooks: {0}")]
+    EventRoutes(#[from] sockgate_backend::RouteError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

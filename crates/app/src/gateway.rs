@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::activity::{NodeActivity, SAMPLE_INTERVAL};
 use crate::metrics::Telemetry;
 use crate::readiness::Readiness;
+use crate::rejection::Refusal;
 use crate::router::Router;
 use crate::{GatewayConfig, ServeError};
 
@@ -42,7 +43,9 @@ pub struct Gateway {
 
 impl Gateway {
     /// Wires the bus (joining the cluster when `[cluster]` is set), the two
-    /// protocol fronts and the backend integration together.
+    /// protocol fronts and the backend integration together. Fails, rather
+    /// than start without them, when the cluster cannot be joined, the
+    /// webhooks' HTTP client cannot be built or an event route does not compile.
     pub async fn new(config: GatewayConfig) -> Result<Self, ServeError> {
         let sio = SioFront::new(config.socketio.clone());
         let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone()).with_history(config.history);
@@ -52,6 +55,9 @@ impl Gateway {
             .map(|outlet| bus.add_group(outlet))
             .collect();
         let bus = Arc::new(bus);
+        // Before joining the cluster: a node that cannot call its backend
+        // should not appear in it.
+        let webhooks = Webhooks::new(config.webhooks.client.clone())?;
         // One node delivers through its local bus; a cluster member wraps
         // it so that other nodes hear what its clients do, and vice versa.
         let (shared, directory, cluster): (Arc<dyn Bus>, Arc<dyn Directory>, _) = match &config.cluster {
@@ -61,7 +67,7 @@ impl Gateway {
             }
             None => (bus.clone(), bus.clone(), None),
         };
-        let (auth, events, webhooks) = backend_hooks(&config, &shared);
+        let (auth, events) = backend_hooks(&config, &webhooks, &shared)?;
         let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
         sio.attach(
             shared.clone(),
@@ -179,13 +185,13 @@ impl Gateway {
 }
 
 /// The authenticator and event handler the fronts use: the webhooks where
-/// configured, over one HTTP client.
+/// configured, over `webhooks`' one HTTP client.
 fn backend_hooks(
     config: &GatewayConfig,
+    webhooks: &Webhooks,
     bus: &Arc<dyn Bus>,
-) -> (ConnectAuth, Option<Arc<dyn EventHandler>>, Webhooks) {
+) -> Result<(ConnectAuth, Option<Arc<dyn EventHandler>>), ServeError> {
     let hooks = &config.webhooks;
-    let webhooks = Webhooks::new(hooks.client.clone());
     let mut auth = config.auth.clone();
     if let Some(url) = &hooks.connect_url {
         auth.authenticator = Some(Arc::new(webhooks.connect(url.clone())));
@@ -193,13 +199,12 @@ fn backend_hooks(
     let events: Option<Arc<dyn EventHandler>> = if hooks.routes.is_empty() && hooks.disconnect_url.is_none() {
         None
     } else {
-        // Patterns were checked when the config was validated.
-        webhooks
-            .events(&hooks.routes, hooks.disconnect_url.clone(), bus.clone())
-            .ok()
-            .map(|events| Arc::new(events) as Arc<dyn EventHandler>)
+        // A validated config has valid patterns; a hand-built one may not,
+        // and then no event webhook could be called: refuse to start.
+        let events = webhooks.events(&hooks.routes, hooks.disconnect_url.clone(), bus.clone())?;
+        Some(Arc::new(events))
     };
-    (auth, events, webhooks)
+    Ok((auth, events))
 }
 
 /// A gateway that is accepting connections.
@@ -312,20 +317,12 @@ async fn metrics_loop(
         let (telemetry, path) = (telemetry.clone(), path.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let found = req.uri().path() == &*path;
-                let body = if found {
-                    telemetry.render()
+                let response = if req.uri().path() == &*path {
+                    http::Response::new(bytes::Bytes::from(telemetry.render()))
                 } else {
-                    "not found\n".to_owned()
+                    Refusal::MetricsNotFound.into_response()
                 };
-                async move {
-                    let mut response =
-                        http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
-                    if !found {
-                        *response.status_mut() = http::StatusCode::NOT_FOUND;
-                    }
-                    Ok::<_, std::convert::Infallible>(response)
-                }
+                async move { Ok::<_, std::convert::Infallible>(response.map(http_body_util::Full::new)) }
             });
             let _ = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -383,5 +380,34 @@ where
         .with_upgrades();
     if let Err(error) = connection.await {
         debug!(%peer, %error, "http connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sockgate_backend::EventRoute;
+
+    use super::*;
+
+    /// Regression: a route whose pattern did not compile used to be
+    /// dropped with `.ok()`, silently turning off every event webhook.
+    #[tokio::test]
+    async fn a_bad_event_route_stops_the_gateway_instead_of_disabling_every_event_webhook() {
+        let mut config = GatewayConfig::defaults();
+        config.webhooks.routes = vec![EventRoute {
+            events: vec!["[x".into()],
+            url: "http://127.0.0.1:9/events".into(),
+        }];
+        let error = match Gateway::new(config).await {
+            Ok(_) => panic!("a gateway with an invalid event route started"),
+            Err(error) => error,
+        };
+        assert!(matches!(error, ServeError::EventRoutes(_)), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot route the event webhooks: invalid event pattern \"[x\""),
+            "{error}"
+        );
     }
 }

@@ -19,6 +19,7 @@ mod gateway;
 mod metrics;
 mod origin;
 mod readiness;
+mod rejection;
 mod router;
 mod tls;
 

@@ -4,10 +4,10 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+use http::header::{CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -26,6 +26,7 @@ use crate::console::Console;
 use crate::metrics::Telemetry;
 use crate::origin::{add_cors, add_preflight, OriginCheck, OriginPolicy};
 use crate::readiness::Readiness;
+use crate::rejection::{plain_text, Refusal};
 use crate::GatewayConfig;
 
 /// Every response body the listener sends.
@@ -111,23 +112,13 @@ impl Router {
         if self.raw_paths.iter().any(|p| p == path) {
             // Browsers send Origin; other clients are not checked.
             if self.origins.check(req.headers()) == OriginCheck::Refused {
-                return Ok(text(
-                    StatusCode::FORBIDDEN,
-                    "origin not allowed (server.allowed_origins)\n",
-                ));
+                return Ok(refuse(Refusal::OriginNotAllowed));
             }
             if !upgrade {
-                let mut response = text(
-                    StatusCode::UPGRADE_REQUIRED,
-                    "this path takes WebSocket upgrades only\n",
-                );
-                response
-                    .headers_mut()
-                    .insert(UPGRADE, HeaderValue::from_static("websocket"));
-                return Ok(response);
+                return Ok(refuse(Refusal::UpgradeRequired));
             }
             if let Err(wait) = self.connect_rate.admit(peer.ip(), Instant::now()) {
-                return Ok(too_many_connects(wait));
+                return Ok(refuse(Refusal::ConnectRate { wait }));
             }
             return Ok(self.raw.handle(req, peer).map(full));
         }
@@ -153,7 +144,7 @@ impl Router {
         // Prometheus scrapes.
         if let Some((metrics_path, telemetry)) = &self.metrics {
             if path == metrics_path && probe {
-                let mut response = text_owned(StatusCode::OK, telemetry.render());
+                let mut response = text(StatusCode::OK, telemetry.render());
                 response.headers_mut().insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -165,11 +156,11 @@ impl Router {
         if path == "/readyz" && probe {
             return Ok(match self.readiness.check() {
                 Ok(()) => text(StatusCode::OK, "ready\n"),
-                Err(reason) => text_owned(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+                Err(reason) => refuse(Refusal::NotReady(reason)),
             });
         }
         // Anything else, upgrade or not, is not ours: never switch protocols here.
-        Ok(text(StatusCode::NOT_FOUND, "not found\n"))
+        Ok(refuse(Refusal::NotFound))
     }
 
     /// With `server.path_prefix`, serves everything under the prefix, as
@@ -184,11 +175,11 @@ impl Router {
         let Some(rest) = path.strip_prefix(self.path_prefix.as_str()) else {
             return match path {
                 "/healthz" | "/readyz" => Ok(req),
-                _ => Err(text(StatusCode::NOT_FOUND, "not found\n")),
+                _ => Err(refuse(Refusal::NotFound)),
             };
         };
         if !(rest.is_empty() || rest.starts_with('/')) {
-            return Err(text(StatusCode::NOT_FOUND, "not found\n"));
+            return Err(refuse(Refusal::NotFound));
         }
         let rest = if rest.is_empty() { "/" } else { rest };
         let path_and_query = match req.uri().query() {
@@ -205,12 +196,7 @@ impl Router {
 
     async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let cors = match self.origins.check(req.headers()) {
-            OriginCheck::Refused => {
-                return text(
-                    StatusCode::FORBIDDEN,
-                    "origin not allowed (server.allowed_origins)\n",
-                );
-            }
+            OriginCheck::Refused => return refuse(Refusal::OriginNotAllowed),
             OriginCheck::Allowed(origin) => Some(origin),
             OriginCheck::Unchecked => None,
         };
@@ -232,7 +218,7 @@ impl Router {
                     crate::detach::detach_from_read_buffer(&mut req);
                     self.engine(req, peer).await
                 }
-                Err(wait) => too_many_connects(wait),
+                Err(wait) => refuse(Refusal::ConnectRate { wait }),
             },
             // Polling POSTs: their body must arrive in time.
             false if !req.body().is_end_stream() => match self.timed(req, peer) {
@@ -259,10 +245,7 @@ impl Router {
         let (parts, body) = req.into_parts();
         match self.bodies.wrap(body, peer.ip()) {
             Ok(body) => Ok(Request::from_parts(parts, body)),
-            Err(_) => Err(text(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many request bodies in flight from this address (limits.max_connections_per_ip)\n",
-            )),
+            Err(_) => Err(refuse(Refusal::BodiesInFlight)),
         }
     }
 
@@ -273,25 +256,14 @@ impl Router {
         B::Data: Send,
     {
         if !self.allow_eio3 && query_param(req.uri().query(), "EIO").as_deref() == Some("3") {
-            // engine.io's own answer to a version it does not serve.
-            let body = crate::engine_error::body(5, "Unsupported protocol version");
-            let mut response = text_owned(StatusCode::BAD_REQUEST, body);
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            return response;
+            return refuse(Refusal::UnsupportedEngineVersion);
         }
         // socketioxide's 101 carries no Sec-WebSocket-Protocol; clients that
         // offered one (mini-programs) fail without it, so it is added here.
         let protocol = match negotiate_subprotocol(req.headers(), &self.raw.config().subprotocols) {
             SubprotocolChoice::Selected(name) => HeaderValue::from_str(name).ok(),
             SubprotocolChoice::NoneOffered => None,
-            SubprotocolChoice::Rejected => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    "none of the offered subprotocols is accepted (see raw.subprotocols)\n",
-                );
-            }
+            SubprotocolChoice::Rejected => return refuse(Refusal::Subprotocol),
         };
         req.extensions_mut().insert(peer);
         let response = match self.sio.call(req).await {
@@ -309,33 +281,16 @@ impl Router {
     }
 }
 
-/// 429 for a client address over `limits.connects_per_second_per_ip`.
-fn too_many_connects(wait: Duration) -> Response<Body> {
-    let mut response = text(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too many new connections from this address (limits.connects_per_second_per_ip)\n",
-    );
-    let seconds = wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u64;
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(seconds));
-    response
-}
-
 fn full(bytes: Bytes) -> Body {
     Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    text_owned(status, body.to_owned())
+/// One of the listener's own refusals.
+fn refuse(refusal: Refusal) -> Response<Body> {
+    refusal.into_response().map(full)
 }
 
-fn text_owned(status: StatusCode, body: String) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+/// A plain-text answer that is not a refusal (probes, preflights).
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    plain_text(status, body).map(full)
 }

@@ -21,7 +21,7 @@ pub use api::{Api, ApiConfig};
 pub use connect::ConnectWebhook;
 pub use error::ApiError;
 pub use events::{EventRoute, EventWebhooks, RouteError};
-pub use webhook::{WebhookConfig, WebhookMetrics, WebhookSnapshot};
+pub use webhook::{WebhookClientError, WebhookConfig, WebhookMetrics, WebhookSnapshot};
 
 use sockgate_core::Bus;
 
@@ -33,10 +33,10 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// A client with the given settings.
-    pub fn new(config: WebhookConfig) -> Self {
-        Webhooks {
-            client: Arc::new(webhook::WebhookClient::new(config)),
-        }
+    pub fn new(config: WebhookConfig) -> Result<Self, WebhookClientError> {
+        Ok(Webhooks {
+            client: Arc::new(webhook::WebhookClient::new(config)?),
+        })
     }
 
     /// Counters of the calls made so far.

@@ -45,6 +45,13 @@ pub(crate) enum CallError {
     Unavailable(String),
 }
 
+/// The webhooks' HTTP client could not be built (reqwest could not set
+/// up TLS, say). Without it, no webhook can keep its user agent, connect
+/// timeout or refusal to follow redirects, so the gateway does not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the webhooks' HTTP client: {0}")]
+pub struct WebhookClientError(#[source] reqwest::Error);
+
 /// Posts JSON to backends and reads their JSON answers.
 pub(crate) struct WebhookClient {
     http: reqwest::Client,
@@ -104,7 +111,7 @@ impl WebhookMetrics {
 }
 
 impl WebhookClient {
-    pub(crate) fn new(config: WebhookConfig) -> Self {
+    pub(crate) fn new(config: WebhookConfig) -> Result<Self, WebhookClientError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("sockgate/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.timeout)
@@ -112,14 +119,14 @@ impl WebhookClient {
             // wherever the answer points; the configured URL is the only one.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
-        WebhookClient {
+            .map_err(WebhookClientError)?;
+        Ok(WebhookClient {
             http,
             config,
             slots: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             metrics: WebhookMetrics::default(),
-        }
+        })
     }
 
     /// The slot pool of `url`'s backend (scheme, host and port).

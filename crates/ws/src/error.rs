@@ -1,9 +1,7 @@
 //! Why a WebSocket upgrade request was refused.
 
-use http::StatusCode;
-
 /// A refused upgrade; each variant names the broken rule of RFC 6455 §4.2.1.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum HandshakeError {
     /// The request method is not GET.
     #[error("a WebSocket handshake must use GET")]
@@ -37,17 +35,6 @@ impl HandshakeError {
             HandshakeError::Version => 2,
             HandshakeError::MissingKey => 3,
             HandshakeError::Subprotocol => 4,
-        }
-    }
-
-    /// The HTTP status answered for this refusal.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            HandshakeError::Method => StatusCode::METHOD_NOT_ALLOWED,
-            HandshakeError::Version => StatusCode::UPGRADE_REQUIRED,
-            HandshakeError::NotUpgrade | HandshakeError::MissingKey | HandshakeError::Subprotocol => {
-                StatusCode::BAD_REQUEST
-            }
         }
     }
 }

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::{auth, handshake, run_session, HandshakeError, QueueBudget, SessionLinks, WsConfig, WsMetrics};
+use crate::rejection::Refusal;
+use crate::{auth, handshake, run_session, QueueBudget, SessionLinks, WsConfig, WsMetrics};
 
 /// The raw WebSocket front: one per gateway, shared by every request.
 #[derive(Clone)]
@@ -84,16 +85,12 @@ impl RawFront {
         self.links.metrics.handshake(accepted.as_ref().map(drop));
         let response = match accepted {
             Ok(response) => response,
-            Err(error) => return refusal(error),
+            Err(error) => return Refusal::from(error).into_response(),
         };
         // Counted from the upgrade until the session ends.
         let permit = match self.limiter.admit(peer.ip()) {
             Ok(permit) => permit,
-            Err(error) => {
-                let mut response = Response::new(Bytes::from(format!("{error}\n")));
-                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-                return response;
-            }
+            Err(error) => return Refusal::from(error).into_response(),
         };
         let request = auth::connect_request(&req, peer);
         let on_upgrade = hyper::upgrade::on(&mut req);
@@ -101,9 +98,7 @@ impl RawFront {
         let sid = Sid::random();
         let span = info_span!("raw", %sid, %peer);
         if self.links.shutdown.is_cancelled() {
-            let mut response = Response::new(Bytes::from_static(b"shutting down\n"));
-            *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-            return response;
+            return Refusal::ShuttingDown.into_response();
         }
         self.sessions.spawn(
             async move {
@@ -162,7 +157,7 @@ impl RawFront {
     pub fn handle_echo<B>(&self, mut req: Request<B>) -> Response<Bytes> {
         let response = match handshake::accept(&req, &self.config.subprotocols) {
             Ok(response) => response,
-            Err(error) => return refusal(error),
+            Err(error) => return Refusal::from(error).into_response(),
         };
         let on_upgrade = hyper::upgrade::on(&mut req);
         let config = self.config.clone();
@@ -189,18 +184,4 @@ impl RawFront {
     pub fn wants_upgrade<B>(req: &Request<B>) -> bool {
         handshake::wants_upgrade(req.headers())
     }
-}
-
-/// The answer to a refused upgrade: its status and a one-line reason, and
-/// the version this server speaks when the client asked for another.
-fn refusal(error: HandshakeError) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(format!("{error}\n")));
-    *response.status_mut() = error.status();
-    if error == HandshakeError::Version {
-        response.headers_mut().insert(
-            http::header::SEC_WEBSOCKET_VERSION,
-            http::HeaderValue::from_static("13"),
-        );
-    }
-    response
 }

@@ -20,6 +20,7 @@ mod handshake;
 mod metrics;
 mod protocol;
 mod queue;
+mod rejection;
 mod session;
 
 pub use budget::QueueBudget;

@@ -25,7 +25,7 @@ fn webhooks(routes: &[EventRoute]) -> EventWebhooks {
     let (client, bus) = SHARED.get_or_init(|| {
         let bus = LocalBus::new(RoomPolicy::allow_all(128), BusLimits::default());
         (
-            Arc::new(WebhookClient::new(WebhookConfig::default())),
+            Arc::new(WebhookClient::new(WebhookConfig::default()).expect("the client builds")),
             Arc::new(bus) as Arc<dyn Bus>,
         )
     });
