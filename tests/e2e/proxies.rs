@@ -167,10 +167,8 @@ async fn stalled_request_bodies_are_cut_off_and_counted_per_address() {
         stream.write_all(stalled_post.as_bytes()).await.expect("write");
         stalled.push(stream);
     }
-    let outcomes = futures_util::future::join_all(
-        stalled.iter_mut().map(|stream| closed_after(stream, started)),
-    )
-    .await;
+    let outcomes =
+        futures_util::future::join_all(stalled.iter_mut().map(|stream| closed_after(stream, started))).await;
     let (mut refused, mut cut_off) = (0, 0);
     for (after, answer) in outcomes {
         if answer.starts_with("HTTP/1.1 429") {
