@@ -10,7 +10,8 @@ use crate::util::recovery::{gone, position_of};
 use crate::util::redis::RedisServer;
 use crate::util::{Gateway, RawClient, SioClient, SioOptions};
 
-fn node_config(redis: &RedisServer) -> String {
+/// A node with the API, recovery for `act:*` rooms, and the cluster on `redis`.
+pub(crate) fn node_config(redis: &RedisServer) -> String {
     format!(
         "{}[rooms]\nrecover = [\"act:*\"]\nhistory_size = 100\n\
          [cluster]\nredis_url = \"{}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"10s\"\n",

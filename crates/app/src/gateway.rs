@@ -16,6 +16,7 @@ use sockgate_sio::SioFront;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -219,26 +220,38 @@ impl RunningGateway {
     /// Shuts down gracefully, within `server.shutdown_timeout`: stops
     /// accepting, reports not ready, tells every client to reconnect
     /// elsewhere (raw: close 1001 "going away"; socket.io: a server
-    /// disconnect), lets in-flight webhook calls finish, and leaves the
-    /// cluster. Returns false when the timeout cut it short.
+    /// disconnect), lets in-flight webhook calls finish, then sends what
+    /// the node still has queued for its cluster (the departed sessions
+    /// those clients need to resume on another node among it) and leaves
+    /// the cluster. Returns false when the timeout cut it short.
     pub async fn shut_down(self) -> bool {
         let gateway = &self._gateway;
+        let grace = gateway.config.shutdown_timeout;
+        let deadline = Instant::now() + grace;
         gateway.readiness.start_draining();
         self.stop.cancel();
         let _ = self.task.await;
-        let grace = gateway.config.shutdown_timeout;
-        let drain = async {
+        // A cluster member keeps the last quarter of the grace period for
+        // the departed sessions the goodbyes queue, however long the
+        // clients take to go.
+        let clients_deadline = match gateway.cluster {
+            Some(_) => deadline - grace / 4,
+            None => deadline,
+        };
+        let clients = async {
             // Answers to events already sent go out before the goodbyes (for
             // at most half the grace period: clients may keep emitting).
             let _ = tokio::time::timeout(grace / 2, gateway.webhooks.idle()).await;
-            let io = gateway.sio.io().clone();
-            tokio::join!(gateway.raw.shut_down(), io.close());
+            // Each front resolves once its connections are off the bus.
+            tokio::join!(gateway.raw.shut_down(), gateway.sio.shut_down());
             gateway.webhooks.idle().await;
-            if let Some(cluster) = &gateway.cluster {
-                cluster.leave_cluster().await;
-            }
         };
-        tokio::time::timeout(grace, drain).await.is_ok()
+        let mut finished = tokio::time::timeout_at(clients_deadline, clients).await.is_ok();
+        if let Some(cluster) = &gateway.cluster {
+            let left = deadline.saturating_duration_since(Instant::now());
+            finished &= cluster.leave_cluster(left).await;
+        }
+        finished
     }
 }
 

@@ -25,9 +25,10 @@ use tracing::{debug, info, warn};
 use crate::directory::{self, Keys};
 use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
-use crate::sender::{self, Outgoing};
+use crate::sender::{Outgoing, SenderTask};
 
 mod recovery;
+mod shutdown;
 mod subscriptions;
 use crate::{emitter, ClusterConfig};
 
@@ -54,6 +55,8 @@ pub struct ClusterBus {
     local: Arc<LocalBus>,
     keys: Keys,
     outgoing: mpsc::Sender<Outgoing>,
+    /// The task that sends `outgoing`'s items; taken when the node leaves.
+    sender: Mutex<Option<SenderTask>>,
     dirty_rooms: Mutex<HashSet<RoomName>>,
     rooms_changed: Notify,
     metrics: Arc<ClusterMetrics>,
@@ -121,6 +124,7 @@ impl ClusterBus {
             local,
             keys: keys.clone(),
             outgoing,
+            sender: Mutex::new(None),
             dirty_rooms: Mutex::new(HashSet::new()),
             rooms_changed: Notify::new(),
             metrics: metrics.clone(),
@@ -141,7 +145,9 @@ impl ClusterBus {
             let _ = subscriber.ping::<Value>(None).await;
         }
         subscriber.manage_subscriptions();
-        tokio::spawn(sender::send_loop(bus.clone(), queue));
+        // Weakly, or the task would keep alive the bus that keeps its queue open.
+        *bus.sender.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(SenderTask::spawn(Arc::downgrade(&bus), queue));
         tokio::spawn(receive_loop(
             Arc::downgrade(&bus),
             subscriber.clone(),
