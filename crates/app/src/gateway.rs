@@ -230,7 +230,7 @@ impl RunningGateway {
     /// accepting, reports not ready, ends HTTP keep-alive (idle connections
     /// close at once, requests in flight are answered first), tells every
     /// client to reconnect elsewhere (raw: close 1001 "going away";
-    /// socket.io: a server disconnect), lets in-flight webhook calls
+    /// socket.io: its transport closes), lets in-flight webhook calls
     /// finish, then sends what the node still has queued for its cluster
     /// (the departed sessions those clients need to resume on another
     /// node among it) and leaves the cluster. Returns false when the
