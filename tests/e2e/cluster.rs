@@ -474,6 +474,46 @@ async fn redis_down_at_start_is_an_error_or_local_only_as_configured() {
     assert_eq!(one.recv_event().await["data"], "local-only");
 }
 
+/// Regression: the broadcast channel was subscribed once at start, its
+/// failure ignored (`let _ = subscriber.subscribe(…)`), and fred only
+/// resubscribes what once succeeded: a node started while Redis was down
+/// never heard another node's emits to its connections, even once Redis
+/// was back. Now each reconnect subscribes what is missing.
+#[tokio::test]
+async fn a_node_started_without_redis_hears_broadcasts_once_redis_is_back() {
+    let mut redis = RedisServer::start().await;
+    redis.stop().await;
+    let late = Gateway::with_config(
+        &node_config(&redis, "")
+            .replace("[cluster]\n", "[cluster]\nrequired = false\n")
+            .replace("timeout = \"10s\"", "timeout = \"1s\""),
+    )
+    .await;
+    let mut member = RawClient::connect(&late.ws_url("/ws")).await;
+    redis.restart().await;
+    let other = Gateway::with_config(&node_config(&redis, "")).await;
+    // An emit to everyone travels on the broadcast channel.
+    let mut heard = false;
+    for attempt in 0..50 {
+        let emitted = other
+            .api_post(
+                "/api/emit",
+                &json!({"event": "probe", "data": attempt, "all": true}),
+            )
+            .await;
+        assert_eq!(emitted.status, 200, "{emitted:?}");
+        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), member.recv()).await {
+            assert_eq!(frame["event"], "probe", "{frame}");
+            heard = true;
+            break;
+        }
+    }
+    assert!(
+        heard,
+        "the node that started without Redis never heard the broadcast channel"
+    );
+}
+
 #[tokio::test]
 async fn a_polling_request_on_the_wrong_node_fails_clearly() {
     let redis = RedisServer::start().await;

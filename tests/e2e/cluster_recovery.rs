@@ -8,9 +8,10 @@ use crate::cluster::assert_heard_after;
 use crate::util::api::api_config;
 use crate::util::recovery::{gone, position_of};
 use crate::util::redis::RedisServer;
-use crate::util::{Gateway, RawClient, SioClient, SioOptions};
+use crate::util::{Gateway, RawClient, SioClient, SioOptions, WAIT};
 
-fn node_config(redis: &RedisServer) -> String {
+/// A node with the API, recovery for `act:*` rooms, and the cluster on `redis`.
+pub(crate) fn node_config(redis: &RedisServer) -> String {
     format!(
         "{}[rooms]\nrecover = [\"act:*\"]\nhistory_size = 100\n\
          [cluster]\nredis_url = \"{}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"10s\"\n",
@@ -39,12 +40,17 @@ async fn a_raw_client_that_drops_on_one_node_resumes_on_another() {
     let token = away.open["resume"].as_str().unwrap().to_owned();
     away.join("act:1").await;
     // Numbered by Redis: the first event of the room is offset 1, on any node.
-    let first = loop {
-        publisher.publish("act:1", "tick", json!(0)).await;
-        if let Ok(frame) = tokio::time::timeout(std::time::Duration::from_millis(300), away.recv()).await {
-            break frame;
+    let first = tokio::time::timeout(WAIT, async {
+        loop {
+            publisher.publish("act:1", "tick", json!(0)).await;
+            if let Ok(frame) = tokio::time::timeout(std::time::Duration::from_millis(300), away.recv()).await
+            {
+                break frame;
+            }
         }
-    };
+    })
+    .await
+    .expect("the member on the other node never heard a publish");
     assert_eq!(first["op"], "event");
     let away_sid = away.sid.clone();
     away.close().await;

@@ -31,6 +31,7 @@ mod pages;
 mod proxies;
 mod raw_protocol;
 mod recovery;
+mod rolling_restart;
 mod room_policy;
 mod socketio;
 mod socketio_errors;

@@ -218,3 +218,102 @@ async fn metrics_can_move_to_their_own_listener() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(sample(&answer, "sockgate_rooms"), 0.0);
 }
+
+/// Reads one HTTP/1.1 answer with a `Content-Length` body from `stream`.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    tokio::time::timeout(crate::util::WAIT, async {
+        loop {
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        line.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|value| value.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text;
+                }
+            }
+            let n = stream.read(&mut buffer).await.expect("read");
+            assert!(n > 0, "closed before a whole answer: {text:?}");
+            answer.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await
+    .expect("an answer in time")
+}
+
+/// Whether the gateway closes `stream` within `within` (end of stream).
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 256];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut buffer)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Regression: HTTP connections got no graceful shutdown, so an API
+/// request still being received when SIGTERM came was cut off when the
+/// process exited. Now keep-alive ends at SIGTERM: an idle connection is
+/// closed at once (it does not hold the shutdown), a request in flight is
+/// answered first, then its connection closes.
+#[tokio::test]
+async fn sigterm_closes_idle_keep_alive_connections_and_answers_requests_in_flight() {
+    use tokio::io::AsyncWriteExt;
+    let config = format!(
+        "[server]\nshutdown_timeout = \"30s\"\n{}",
+        crate::util::api::api_config()
+    );
+    let mut gateway = Gateway::with_config(&config).await;
+    let mut idle = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: g\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_answer(&mut idle).await.starts_with("HTTP/1.1 200"));
+
+    // An API request whose body is still on its way when SIGTERM comes.
+    let body = json!({"event": "e", "data": "late", "room": "r"}).to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut busy = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let head = format!(
+        "POST /api/emit HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        crate::util::api::API_KEY,
+        body.len()
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = std::time::Instant::now();
+    let rest = rest.to_owned();
+    let client = tokio::spawn(async move {
+        // The idle connection is closed while the shutdown waits for the
+        // busy one, not when the process exits.
+        assert!(
+            closed_within(&mut idle, Duration::from_secs(5)).await,
+            "the idle keep-alive connection stayed open"
+        );
+        busy.write_all(rest.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut busy).await;
+        let closed = closed_within(&mut busy, Duration::from_secs(5)).await;
+        (answer, closed)
+    });
+    let status = gateway.terminate().await;
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the shutdown took {:?}: something held it to server.shutdown_timeout",
+        started.elapsed()
+    );
+    let (answer, closed) = client.await.expect("the client task");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "the connection closed after its last answer");
+}

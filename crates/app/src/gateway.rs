@@ -16,8 +16,10 @@ use sockgate_sio::SioFront;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::activity::{NodeActivity, SAMPLE_INTERVAL};
@@ -134,7 +136,8 @@ impl Gateway {
             half_close: true,
             ..HeadLimits::new(&self.config)
         };
-        serve_connection(io, peer, self.router.clone(), limits)
+        // Never drained: the fuzz targets end their connections themselves.
+        serve_connection(io, peer, self.router.clone(), limits, CancellationToken::new())
     }
 
     /// Binds the listen address and starts serving in the background.
@@ -160,12 +163,16 @@ impl Gateway {
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let connections = TaskTracker::new();
         let task = tokio::spawn(accept_loop(
             listener,
             self.router.clone(),
             self.config.clone(),
             tls,
-            stop.clone(),
+            Serving {
+                stop: stop.clone(),
+                connections: connections.clone(),
+            },
         ));
         if let (Some(addr), Some(path)) = (self.config.metrics_listen, self.config.metrics_path.clone()) {
             let listener = TcpListener::bind(addr)
@@ -179,6 +186,7 @@ impl Gateway {
             local_addr,
             stop,
             task,
+            connections,
             _gateway: self,
         })
     }
@@ -212,6 +220,8 @@ pub struct RunningGateway {
     local_addr: SocketAddr,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    /// One task per HTTP connection, until it ends or is upgraded.
+    connections: TaskTracker,
     _gateway: Gateway,
 }
 
@@ -222,29 +232,57 @@ impl RunningGateway {
     }
 
     /// Shuts down gracefully, within `server.shutdown_timeout`: stops
-    /// accepting, reports not ready, tells every client to reconnect
-    /// elsewhere (raw: close 1001 "going away"; socket.io: a server
-    /// disconnect), lets in-flight webhook calls finish, and leaves the
-    /// cluster. Returns false when the timeout cut it short.
+    /// accepting, reports not ready, ends HTTP keep-alive (idle connections
+    /// close at once, requests in flight are answered first), tells every
+    /// client to reconnect elsewhere (raw: close 1001 "going away";
+    /// socket.io: its transport closes), lets in-flight webhook calls
+    /// finish, then sends what the node still has queued for its cluster
+    /// (the departed sessions those clients need to resume on another
+    /// node among it) and leaves the cluster. Returns false when the
+    /// timeout cut it short.
     pub async fn shut_down(self) -> bool {
         let gateway = &self._gateway;
+        let grace = gateway.config.shutdown_timeout;
+        let deadline = Instant::now() + grace;
         gateway.readiness.start_draining();
+        // Stops the accept loop, and is every HTTP connection's drain signal.
         self.stop.cancel();
         let _ = self.task.await;
-        let grace = gateway.config.shutdown_timeout;
-        let drain = async {
+        self.connections.close();
+        // A cluster member keeps the last quarter of the grace period for
+        // the departed sessions the goodbyes queue, however long the
+        // clients take to go.
+        let clients_deadline = match gateway.cluster {
+            Some(_) => deadline - grace / 4,
+            None => deadline,
+        };
+        let clients = async {
             // Answers to events already sent go out before the goodbyes (for
             // at most half the grace period: clients may keep emitting).
             let _ = tokio::time::timeout(grace / 2, gateway.webhooks.idle()).await;
-            let io = gateway.sio.io().clone();
-            tokio::join!(gateway.raw.shut_down(), io.close());
+            // Each front resolves once its connections are off the bus.
+            tokio::join!(
+                gateway.raw.shut_down(),
+                gateway.sio.shut_down(),
+                self.connections.wait()
+            );
             gateway.webhooks.idle().await;
-            if let Some(cluster) = &gateway.cluster {
-                cluster.leave_cluster().await;
-            }
         };
-        tokio::time::timeout(grace, drain).await.is_ok()
+        let mut finished = tokio::time::timeout_at(clients_deadline, clients).await.is_ok();
+        if let Some(cluster) = &gateway.cluster {
+            let left = deadline.saturating_duration_since(Instant::now());
+            finished &= cluster.leave_cluster(left).await;
+        }
+        finished
     }
+}
+
+/// What the accept loop shares with the connections it spawns.
+struct Serving {
+    /// Cancelled at shutdown: stop accepting, and drain every connection.
+    stop: CancellationToken,
+    /// Every connection's task, so that shutdown can wait for them.
+    connections: TaskTracker,
 }
 
 async fn accept_loop(
@@ -252,11 +290,11 @@ async fn accept_loop(
     router: Arc<Router>,
     config: GatewayConfig,
     tls: Option<TlsAcceptor>,
-    stop: CancellationToken,
+    serving: Serving,
 ) {
     loop {
         let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = serving.stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -272,13 +310,14 @@ async fn accept_loop(
         let router = router.clone();
         let limits = HeadLimits::new(&config);
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let drain = serving.stop.clone();
+        serving.connections.spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, router, limits).await,
+                None => serve_connection(stream, peer, router, limits, drain).await,
                 Some(tls) => {
                     // The handshake gets the same deadline as request headers.
                     match tokio::time::timeout(limits.read_timeout, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, router, limits).await,
+                        Ok(Ok(stream)) => serve_connection(stream, peer, router, limits, drain).await,
                         Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
                     }
@@ -355,9 +394,17 @@ impl HeadLimits {
     }
 }
 
-/// Serves one HTTP/1.1 connection (plain or TLS), upgrades included.
-async fn serve_connection<I>(io: I, peer: SocketAddr, router: Arc<Router>, limits: HeadLimits)
-where
+/// Serves one HTTP/1.1 connection (plain or TLS), upgrades included,
+/// until it ends, is upgraded, or `drain` is cancelled: then keep-alive
+/// ends (hyper's graceful shutdown), so an idle connection closes at once
+/// and a request in flight is answered first.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Arc<Router>,
+    limits: HeadLimits,
+    drain: CancellationToken,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
@@ -378,7 +425,19 @@ where
     let connection = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
-    if let Err(error) = connection.await {
+    let mut connection = std::pin::pin!(connection);
+    let ended = tokio::select! {
+        // The connection first: a request already received is read before
+        // the drain can close the connection as idle.
+        biased;
+        ended = connection.as_mut() => ended,
+        () = drain.cancelled() => {
+            // An upgraded connection is no longer hyper's: its front says goodbye.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = ended {
         debug!(%peer, %error, "http connection ended with an error");
     }
 }

@@ -25,11 +25,13 @@ use tracing::{debug, info, warn};
 use crate::directory::{self, Keys};
 use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
-use crate::sender::{self, Outgoing};
+use crate::sender::{Outgoing, SenderTask};
 
 mod recovery;
+mod shutdown;
 mod subscriptions;
 use crate::{emitter, ClusterConfig};
+use subscriptions::NodeChannels;
 
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,16 @@ pub enum ClusterError {
         /// What failed.
         reason: String,
     },
+    /// Redis answered, but refused or dropped the node's subscriptions to
+    /// the broadcast channel (and the emitter patterns), and
+    /// `cluster.required` is on.
+    #[error("cannot subscribe to the cluster's channels on Redis at {url} (set cluster.required = false to start anyway): {reason}")]
+    Subscribe {
+        /// The configured URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// The cluster bus of one node.
@@ -54,6 +66,8 @@ pub struct ClusterBus {
     local: Arc<LocalBus>,
     keys: Keys,
     outgoing: mpsc::Sender<Outgoing>,
+    /// The task that sends `outgoing`'s items; taken when the node leaves.
+    sender: Mutex<Option<SenderTask>>,
     dirty_rooms: Mutex<HashSet<RoomName>>,
     rooms_changed: Notify,
     metrics: Arc<ClusterMetrics>,
@@ -72,7 +86,11 @@ impl ClusterBus {
         if config.node_id.is_empty() {
             config.node_id = Sid::random().to_string();
         }
-        let redis = Config::from_url(&config.redis_url).map_err(|e| ClusterError::Url(e.to_string()))?;
+        let mut redis = Config::from_url(&config.redis_url).map_err(|e| ClusterError::Url(e.to_string()))?;
+        // A first connection that fails is retried like a lost one, so a
+        // node started local-only (`cluster.required = false`) joins once
+        // Redis answers; fred gives up on it by default.
+        redis.fail_fast = false;
         let mut builder = Builder::from_config(redis);
         builder
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
@@ -121,6 +139,7 @@ impl ClusterBus {
             local,
             keys: keys.clone(),
             outgoing,
+            sender: Mutex::new(None),
             dirty_rooms: Mutex::new(HashSet::new()),
             rooms_changed: Notify::new(),
             metrics: metrics.clone(),
@@ -129,19 +148,25 @@ impl ClusterBus {
             subscriptions_confirmed: watch::Sender::new(0),
             timeout: config.timeout,
         });
-        let _ = subscriber.subscribe(keys.broadcast_channel()).await;
-        if config.emitter {
-            let _ = subscriber
-                .psubscribe(emitter::patterns(&config.emitter_prefix))
-                .await;
-        }
-        // fred answers those before sending them; the PING's answer means
-        // Redis has them, so the node hears broadcasts once it starts serving.
+        // The node hears broadcasts (and emitters) once it starts serving.
+        // Without Redis, the reconciler subscribes when it comes.
+        let channels = NodeChannels::new(&keys, &config);
         if reached {
-            let _ = subscriber.ping::<Value>(None).await;
+            if let Err(error) = channels.subscribe(&subscriber).await {
+                if config.required {
+                    let _ = client.quit().await;
+                    let _ = subscriber.quit().await;
+                    return Err(ClusterError::Subscribe {
+                        url: config.redis_url.clone(),
+                        reason: error.to_string(),
+                    });
+                }
+                warn!(%error, "cannot subscribe to the cluster's broadcast channel: serving, retrying after each reconnect");
+            }
         }
-        subscriber.manage_subscriptions();
-        tokio::spawn(sender::send_loop(bus.clone(), queue));
+        // Weakly, or the task would keep alive the bus that keeps its queue open.
+        *bus.sender.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(SenderTask::spawn(Arc::downgrade(&bus), queue));
         tokio::spawn(receive_loop(
             Arc::downgrade(&bus),
             subscriber.clone(),
@@ -150,6 +175,7 @@ impl ClusterBus {
         tokio::spawn(subscriptions::reconcile_loop(
             Arc::downgrade(&bus),
             subscriber.clone(),
+            channels,
         ));
         tokio::spawn(directory::heartbeat_loop(
             Arc::downgrade(&bus),

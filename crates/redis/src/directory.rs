@@ -68,9 +68,10 @@ impl Keys {
     }
 }
 
-/// Writes (or, for a connection that is gone, removes) one record.
-pub(crate) async fn write_record(
-    client: &Client,
+/// Writes (or, for a connection that is gone, removes) one record, with
+/// `client` or queued on a pipeline.
+pub(crate) async fn write_record<C: HashesInterface + Sync>(
+    client: &C,
     keys: &Keys,
     sid: Sid,
     snapshot: Option<&ConnSnapshot>,
@@ -148,15 +149,18 @@ impl ClusterBus {
         Ok(records)
     }
 
-    /// Removes this node from the cluster (graceful shutdown).
-    pub async fn leave_cluster(&self) {
+    /// Removes this node's heartbeat and records from the directory.
+    pub(crate) async fn remove_records(&self) {
         let keys = self.keys();
         let node = keys.node().to_owned();
-        let _: Result<(), Error> = self
+        let removed: Result<(), Error> = self
             .client()
             .del(vec![keys.alive(&node), keys.conns(&node)])
             .await;
-        let _: Result<(), Error> = self.client().srem(keys.nodes(), node).await;
+        let forgotten: Result<(), Error> = self.client().srem(keys.nodes(), node).await;
+        if let Err(error) = removed.and(forgotten) {
+            debug!(%error, "removing this node's records failed: they expire after cluster.node_ttl");
+        }
     }
 
     /// Whether answers should come from Redis (else: local-only fallback).

@@ -127,9 +127,10 @@ struct StoredSession {
     positions: Vec<(String, String, u64)>,
 }
 
-/// Keeps a departed connection's rooms under its token for `ttl`.
-pub(crate) async fn keep_departed(
-    client: &Client,
+/// Keeps a departed connection's rooms under its token for `ttl`, with
+/// `client` or queued on a pipeline.
+pub(crate) async fn keep_departed<C: KeysInterface + Sync>(
+    client: &C,
     keys: &Keys,
     token: &str,
     session: &DepartedSession,

@@ -1,14 +1,23 @@
 //! The cluster bus's sender task: what a node tells Redis, in order, and
 //! never awaited on the delivery path. Runs of queued publishes go out as
-//! one pipeline, and runs of emits to recoverable rooms as one numbering
-//! script, so that a burst pays one round trip to Redis, not one per
+//! one pipeline, runs of emits to recoverable rooms as one numbering
+//! script, and runs of directory records and departed sessions as one
+//! pipeline, so that a burst pays one round trip to Redis, not one per
 //! message.
+//!
+//! The task holds the bus weakly and ends when its queue is closed and
+//! empty: [`SenderTask::drain`] closes it at shutdown, so that what the
+//! shutdown's own disconnects queued (the departed sessions other nodes
+//! need to resume those clients) reaches Redis before the node leaves.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use fred::prelude::*;
 use sockgate_core::{Bus, RoomName, Sid};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::cluster::ClusterBus;
@@ -29,34 +38,123 @@ pub(crate) enum Outgoing {
 /// Most queued items the sender takes at once.
 const SEND_BATCH: usize = 128;
 
-/// Publishes queued messages and writes directory records, in order.
-/// Runs of queued publishes go out as one pipeline, and runs of emits to
-/// recoverable rooms as one numbering script, so that a burst pays one
-/// round trip to Redis, not one per message.
-pub(crate) async fn send_loop(bus: Arc<ClusterBus>, mut queue: mpsc::Receiver<Outgoing>) {
+/// The running sender task, as the bus that feeds it sees it.
+pub(crate) struct SenderTask {
+    /// Tells the task to close its queue and finish what is in it.
+    close: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+    /// Items of the batch being sent (for the count of what was left).
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// What a drain that ran out of time left unsent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unsent {
+    /// Items never taken from the queue.
+    pub(crate) queued: usize,
+    /// Items of the batch that was being sent (some may have gone).
+    pub(crate) in_flight: usize,
+}
+
+impl SenderTask {
+    /// Starts the task on `queue`; it holds `bus` weakly, so that it never
+    /// keeps the bus (and so its own queue) alive.
+    pub(crate) fn spawn(bus: Weak<ClusterBus>, queue: mpsc::Receiver<Outgoing>) -> Self {
+        let (close, closed) = oneshot::channel();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(send_loop(bus, queue, closed, in_flight.clone()));
+        SenderTask {
+            close,
+            task,
+            in_flight,
+        }
+    }
+
+    /// Closes the queue (what is queued still goes out; nothing more can be
+    /// queued) and waits until the task has sent it all, or `deadline`.
+    /// Past the deadline the task is stopped and what it left is counted
+    /// (`outgoing` is the queue's sending side).
+    pub(crate) async fn drain(
+        mut self,
+        deadline: Instant,
+        outgoing: &mpsc::Sender<Outgoing>,
+    ) -> Result<(), Unsent> {
+        let _ = self.close.send(());
+        if tokio::time::timeout_at(deadline, &mut self.task).await.is_ok() {
+            return Ok(());
+        }
+        let unsent = Unsent {
+            queued: outgoing.max_capacity() - outgoing.capacity(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+        };
+        self.task.abort();
+        Err(unsent)
+    }
+}
+
+/// Runs of items that go to Redis together, each kept in queue order.
+#[derive(Default)]
+struct Runs {
+    /// Publishes: channel, payload.
+    published: Vec<(String, String)>,
+    /// Emits to recoverable rooms: room, payload.
+    numbered: Vec<(String, String)>,
+    /// Directory records and departed sessions.
+    written: Vec<Outgoing>,
+}
+
+/// Publishes queued messages and writes directory records, in order,
+/// until the queue is closed (by [`SenderTask::drain`], or because the bus
+/// is gone) and empty. A run of one kind is sent before an item of another
+/// kind is taken, so Redis sees them in queue order.
+async fn send_loop(
+    bus: Weak<ClusterBus>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    mut close: oneshot::Receiver<()>,
+    in_flight: Arc<AtomicUsize>,
+) {
     let mut batch = Vec::with_capacity(SEND_BATCH);
-    let mut published: Vec<(String, String)> = Vec::new();
-    let mut numbered: Vec<(String, String)> = Vec::new();
-    while queue.recv_many(&mut batch, SEND_BATCH).await > 0 {
+    let mut runs = Runs::default();
+    let mut closing = false;
+    loop {
+        let received = tokio::select! {
+            // Told to drain, or the bus dropped its handle on the task:
+            // nothing more can be queued, what is queued still goes out.
+            _ = &mut close, if !closing => {
+                queue.close();
+                closing = true;
+                continue;
+            }
+            received = queue.recv_many(&mut batch, SEND_BATCH) => received,
+        };
+        if received == 0 {
+            return;
+        }
+        let Some(bus) = bus.upgrade() else { return };
+        in_flight.store(batch.len(), Ordering::Relaxed);
         for item in batch.drain(..) {
             match item {
                 Outgoing::Publish { channel, payload } => {
-                    send_numbered(&bus, &mut numbered).await;
-                    published.push((channel, payload));
+                    send_numbered(&bus, &mut runs.numbered).await;
+                    send_written(&bus, &mut runs.written).await;
+                    runs.published.push((channel, payload));
                 }
                 Outgoing::Sequence { room, payload } => {
-                    send_published(&bus, &mut published).await;
-                    numbered.push((room, payload));
+                    send_published(&bus, &mut runs.published).await;
+                    send_written(&bus, &mut runs.written).await;
+                    runs.numbered.push((room, payload));
                 }
-                other => {
-                    send_published(&bus, &mut published).await;
-                    send_numbered(&bus, &mut numbered).await;
-                    send_one(&bus, other).await;
+                written @ (Outgoing::Record(_) | Outgoing::KeepDeparted(_)) => {
+                    send_published(&bus, &mut runs.published).await;
+                    send_numbered(&bus, &mut runs.numbered).await;
+                    runs.written.push(written);
                 }
             }
         }
-        send_published(&bus, &mut published).await;
-        send_numbered(&bus, &mut numbered).await;
+        send_published(&bus, &mut runs.published).await;
+        send_numbered(&bus, &mut runs.numbered).await;
+        send_written(&bus, &mut runs.written).await;
+        in_flight.store(0, Ordering::Relaxed);
     }
 }
 
@@ -109,29 +207,37 @@ async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
     numbered.clear();
 }
 
-async fn send_one(bus: &ClusterBus, item: Outgoing) {
-    match item {
-        // Batched by the send loop.
-        Outgoing::Publish { .. } | Outgoing::Sequence { .. } => {}
-        Outgoing::KeepDeparted(token) => {
-            let (Some(session), Some(limits)) =
-                (bus.local().departed_session(&token), bus.local().history_limits())
-            else {
-                return;
-            };
-            if let Err(error) =
-                history::keep_departed(bus.client(), bus.keys(), &token, &session, limits.ttl).await
-            {
-                debug!(%error, "keeping a departed session in Redis failed");
+/// Writes the queued directory records and departed sessions, in order,
+/// as one pipeline. Each is read from the local bus now, so a record
+/// written is the connection's latest state.
+async fn send_written(bus: &ClusterBus, written: &mut Vec<Outgoing>) {
+    if written.is_empty() {
+        return;
+    }
+    let pipeline = bus.client().pipeline();
+    let limits = bus.local().history_limits();
+    for item in written.drain(..) {
+        let queued = match item {
+            Outgoing::KeepDeparted(token) => {
+                let (Some(session), Some(limits)) = (bus.local().departed_session(&token), limits) else {
+                    continue;
+                };
+                history::keep_departed(&pipeline, bus.keys(), &token, &session, limits.ttl).await
             }
+            Outgoing::Record(sid) => {
+                let snapshot = bus.local().connection(sid);
+                directory::write_record(&pipeline, bus.keys(), sid, snapshot.as_ref()).await
+            }
+            // Sent by send_published and send_numbered.
+            Outgoing::Publish { .. } | Outgoing::Sequence { .. } => Ok(()),
+        };
+        if let Err(error) = queued {
+            debug!(%error, "a directory or departed-session write could not be queued");
         }
-        Outgoing::Record(sid) => {
-            let snapshot = bus.local().connection(sid);
-            if let Err(error) =
-                directory::write_record(bus.client(), bus.keys(), sid, snapshot.as_ref()).await
-            {
-                debug!(%error, %sid, "directory write failed");
-            }
+    }
+    for outcome in pipeline.try_all::<Value>().await {
+        if let Err(error) = outcome {
+            debug!(%error, "a directory or departed-session write failed");
         }
     }
 }

@@ -27,6 +27,7 @@ use sockgate_core::{
 };
 use tracing::info;
 
+use crate::departure::{Departures, Leaving};
 use crate::forward::EventForwarder;
 use crate::json::{inline_attachments, Payload};
 use crate::outlet::{room_key, sid_key};
@@ -58,6 +59,8 @@ pub(crate) struct Bridge {
     pub(crate) rate: (u32, u32),
     /// Live connections, in total and per IP.
     pub(crate) limiter: Arc<ConnectionLimiter>,
+    /// The namespace's connections on the bus, each to depart once.
+    pub(crate) departures: Departures,
 }
 
 /// One socket's rate limit, shared by all its handlers.
@@ -385,20 +388,16 @@ pub(crate) fn on_connect(
         received: bridge.events_in.clone(),
         rate,
     });
+    bridge.departures.arrived(
+        sid,
+        Leaving {
+            permit,
+            ns: socket.ns().to_owned(),
+            peer,
+        },
+    );
     let bridge = bridge.clone();
-    // Shared so the handler stays Clone; taken (and so freed) on disconnect.
-    let permit = Arc::new(Mutex::new(Some(permit)));
-    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| async move {
-        drop(permit.lock().map(|mut permit| permit.take()));
-        let (bus, events) = (&bridge.bus, &bridge.events);
-        if let Ok(mut welcomes) = bridge.welcomes.lock() {
-            welcomes.remove(&sid);
-        }
-        let snapshot = bus.connection(sid);
-        bus.disconnect(sid);
-        if let (Some(snapshot), Some(events)) = (snapshot, events.as_ref()) {
-            events.on_disconnect(snapshot, &reason.to_string());
-        }
-        info!(protocol = "socket.io", %sid, ns = socket.ns(), %peer, %reason, "connection closed");
+    socket.on_disconnect(move |reason: DisconnectReason| async move {
+        bridge.depart(sid, &reason.to_string());
     });
 }

@@ -1,14 +1,17 @@
 //! [`SioFront`]: builds the socketioxide engine and attaches it to the bus.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use engineioxide::service::NotFoundService;
 use socketioxide::service::SocketIoService;
+use socketioxide::socket::DisconnectReason;
 use socketioxide::{ParserConfig, SocketIo, TransportType};
 use sockgate_core::{Bus, ConnectAuth, ConnectionLimiter, EventHandler, GroupId, GroupOutlet};
+use tokio_util::task::TaskTracker;
 
 use crate::bridge::{Bridge, Connector};
+use crate::departure::Departures;
 use crate::outlet::SioOutlet;
 use crate::SioConfig;
 
@@ -20,6 +23,10 @@ pub struct SioFront {
     dropped: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
     events_in: Arc<AtomicU64>,
+    /// One per namespace, to find the connections still there at shutdown.
+    bridges: Mutex<Vec<Arc<Bridge>>>,
+    /// Departures under way, in every namespace.
+    under_way: TaskTracker,
 }
 
 impl SioFront {
@@ -56,6 +63,8 @@ impl SioFront {
             dropped: Arc::new(AtomicU64::new(0)),
             refused: Arc::new(AtomicU64::new(0)),
             events_in: Arc::new(AtomicU64::new(0)),
+            bridges: Mutex::new(Vec::new()),
+            under_way: TaskTracker::new(),
         }
     }
 
@@ -95,14 +104,42 @@ impl SioFront {
                 events_in: self.events_in.clone(),
                 rate: (self.config.messages_per_second, self.config.message_burst),
                 limiter: limiter.clone(),
+                departures: Departures::new(self.under_way.clone()),
             });
-            self.io.ns(namespace.clone(), Connector(bridge));
+            self.io.ns(namespace.clone(), Connector(bridge.clone()));
+            self.bridges
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(bridge);
         }
     }
 
     /// The engine's HTTP service, for the front listener.
     pub fn service(&self) -> SocketIoService<NotFoundService> {
         self.service.clone()
+    }
+
+    /// Takes every connection off the bus (each leaves its departed
+    /// session, and the disconnect webhook is called), then closes their
+    /// transports, so that clients reconnect elsewhere. Resolves once all
+    /// of that is done.
+    ///
+    /// Off the bus first: the departed sessions are on their way to the
+    /// cluster before the clients can come back on another node. And by
+    /// the front itself: socketioxide's `close` runs no disconnect handler
+    /// (see `departure.rs`).
+    pub async fn shut_down(&self) {
+        let bridges = self.bridges.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let reason = DisconnectReason::ClosingServer.to_string();
+        for bridge in &bridges {
+            for sid in bridge.departures.remaining() {
+                bridge.depart(sid, &reason);
+            }
+        }
+        self.io.close().await;
+        // Departures a disconnect handler had started meanwhile.
+        self.under_way.close();
+        self.under_way.wait().await;
     }
 
     /// The socketioxide handle (for shutdown and inspection).

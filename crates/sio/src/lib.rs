@@ -8,6 +8,7 @@
 
 mod bridge;
 mod config;
+mod departure;
 mod forward;
 mod front;
 mod json;

@@ -116,9 +116,12 @@ where
     };
     let session = async { tokio::join!(reader.run(stream), writer) };
     // On shutdown the session closes itself with 1001 "going away", drains,
-    // and ends like any other.
+    // and ends like any other. It leaves the bus first, so that its
+    // departed session (what its resume token takes back) is on its way to
+    // the cluster before the client is told to come back elsewhere.
     let shutdown = async {
         links.shutdown.cancelled().await;
+        depart(bus.as_ref(), events.as_ref(), sid, CloseReason::ServerShutdown);
         control.close(CloseReason::ServerShutdown);
         std::future::pending::<()>().await
     };

@@ -60,7 +60,10 @@ pub struct GatewayConfig {
     pub max_headers: usize,
     /// Largest request head in bytes (`server.max_header_bytes`); bigger get 431.
     pub max_header_bytes: usize,
-    /// Longest a graceful shutdown may take (`server.shutdown_timeout`).
+    /// Longest a graceful shutdown may take (`server.shutdown_timeout`);
+    /// a cluster member keeps its last quarter for what it still has to
+    /// send to Redis before leaving (default 10 s). Longer lets slow
+    /// clients and a slow Redis finish; shorter restarts faster.
     pub shutdown_timeout: Duration,
     /// Prefix every path is served under, for proxies that do not strip it
     /// (`server.path_prefix`, e.g. `/realtime`; empty for none).

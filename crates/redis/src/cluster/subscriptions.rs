@@ -10,9 +10,65 @@ use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use sockgate_core::RoomName;
 use tokio::sync::broadcast::error::RecvError;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::ClusterBus;
+use crate::directory::Keys;
+use crate::{emitter, ClusterConfig};
+
+/// The channels a node hears whatever its rooms: the broadcast channel,
+/// and the `@socket.io/redis-emitter` patterns when `cluster.emitter` is on.
+pub(super) struct NodeChannels {
+    broadcast: String,
+    patterns: Vec<String>,
+}
+
+impl NodeChannels {
+    pub(super) fn new(keys: &Keys, config: &ClusterConfig) -> Self {
+        NodeChannels {
+            broadcast: keys.broadcast_channel(),
+            patterns: match config.emitter {
+                true => emitter::patterns(&config.emitter_prefix),
+                false => Vec::new(),
+            },
+        }
+    }
+
+    /// Subscribes to them and returns once Redis has them (fred answers a
+    /// SUBSCRIBE before sending it; the PING's answer means Redis has it).
+    pub(super) async fn subscribe(&self, subscriber: &SubscriberClient) -> Result<(), Error> {
+        subscriber.subscribe(self.broadcast.clone()).await?;
+        if !self.patterns.is_empty() {
+            subscriber.psubscribe(self.patterns.clone()).await?;
+        }
+        subscriber.ping::<Value>(None).await.map(drop)
+    }
+
+    /// Whether some of them were never subscribed successfully.
+    fn missing(&self, subscriber: &SubscriberClient) -> bool {
+        let channels = subscriber.tracked_channels();
+        let patterns = subscriber.tracked_patterns();
+        !channels.iter().any(|c| &**c == self.broadcast.as_str())
+            || self
+                .patterns
+                .iter()
+                .any(|p| !patterns.iter().any(|t| &**t == p.as_str()))
+    }
+
+    /// Subscribes to them again: after a reconnect (`all`), or when their
+    /// subscription at start failed and Redis is there now.
+    async fn restore(&self, subscriber: &SubscriberClient, all: bool) {
+        if !all && (!subscriber.is_connected() || !self.missing(subscriber)) {
+            return;
+        }
+        match self.subscribe(subscriber).await {
+            Ok(()) => info!("subscribed to the cluster's broadcast channel"),
+            Err(error) => {
+                warn!(%error, "cannot subscribe to the cluster's broadcast channel: retrying after the next reconnect");
+            }
+        }
+    }
+}
 
 impl ClusterBus {
     pub(super) fn is_subscribed(&self, room: &RoomName) -> bool {
@@ -102,8 +158,18 @@ async fn subscribe_confirmed(subscriber: &SubscriberClient, channels: Vec<String
 
 /// Keeps room-channel subscriptions equal to the rooms with local members,
 /// a batch of changed rooms at a time, and tells waiting joins after each.
-pub(super) async fn reconcile_loop(weak: Weak<ClusterBus>, subscriber: SubscriberClient) {
+/// After each reconnect it subscribes everything again, the node's own
+/// channels included. (fred's `manage_subscriptions` is not used: it
+/// resubscribes only what once succeeded, and sends an empty SUBSCRIBE,
+/// which Redis refuses, when that is nothing.)
+pub(super) async fn reconcile_loop(
+    weak: Weak<ClusterBus>,
+    subscriber: SubscriberClient,
+    channels: NodeChannels,
+) {
     let mut reconnects = subscriber.reconnect_rx();
+    // Their subscription at start failed, or Redis came since.
+    channels.restore(&subscriber, false).await;
     loop {
         let Some(bus) = weak.upgrade() else { return };
         let dirty = std::mem::take(&mut *bus.dirty_rooms.lock().unwrap_or_else(|p| p.into_inner()));
@@ -114,7 +180,10 @@ pub(super) async fn reconcile_loop(weak: Weak<ClusterBus>, subscriber: Subscribe
                 reconnect = reconnects.recv() => match reconnect {
                     Err(RecvError::Closed) => return,
                     // Lagged behind reconnects is still a reconnect.
-                    Ok(_) | Err(RecvError::Lagged(_)) => bus.resubscribe_all(),
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        bus.resubscribe_all();
+                        channels.restore(&subscriber, true).await;
+                    }
                 },
             }
             continue;
@@ -152,7 +221,8 @@ pub(super) async fn reconcile_loop(weak: Weak<ClusterBus>, subscriber: Subscribe
                 .collect();
             match subscribe_confirmed(&subscriber, channels).await {
                 Ok(()) => bus.set_subscribed(&wanted, true),
-                // fred tracks the channels anyway and resubscribes after a reconnect.
+                // Unconfirmed rooms are subscribed again after a reconnect
+                // (resubscribe_all): fred keeps only what succeeded.
                 Err(error) => debug!(%error, "room subscription failed"),
             }
         }
