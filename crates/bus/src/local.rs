@@ -327,6 +327,14 @@ impl LocalBus {
     }
 
     fn deliver(&self, rooms: &[RoomName], except: &[Sid], event: &str, data: Box<RawValue>, numbered: bool) {
+        // One room, the common case: no split, no allocation.
+        if let [room] = rooms {
+            match numbered && self.recovers(room) {
+                true => self.deliver_recoverable(room, except, &[], event, data),
+                false => self.deliver_plain(rooms, except, &[], event, data),
+            }
+            return;
+        }
         let (streamed, plain): (Vec<RoomName>, Vec<RoomName>) = rooms
             .iter()
             .cloned()

@@ -461,8 +461,6 @@ impl Bus for ClusterBus {
     }
 
     fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()> {
-        // Numbered rooms go to Redis before any local delivery checks them.
-        self.local.check_event(event, &data)?;
         let copy = data.clone();
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
         message.except = except.iter().map(ToString::to_string).collect();
@@ -484,6 +482,8 @@ impl Bus for ClusterBus {
                 // others go as one plain copy. A member gets the copy of the
                 // first numbered room it is in, else the plain one: each
                 // copy names the rooms whose copies come before it.
+                // Numbered copies go to Redis before any local delivery checks them.
+                self.local.check_event(event, &data)?;
                 let (numbered, plain): (Vec<String>, Vec<String>) =
                     rooms.iter().cloned().partition(|room| self.sequences(room));
                 for room in rooms {
@@ -507,6 +507,7 @@ impl Bus for ClusterBus {
                 return Ok(());
             }
             Target::User(user) if self.sequences(&user_room(user)) => {
+                self.local.check_event(event, &data)?;
                 self.sequence(&user_room(user), except, &[], event, data);
                 return Ok(());
             }
