@@ -165,7 +165,8 @@ impl Api {
         }
         let except = request.except();
         let data = request.data.take().unwrap_or_else(|| RawValue::NULL.to_owned());
-        self.bus.emit(target.as_target(), &except, &request.event, data)?;
+        self.bus
+            .emit(target.as_target(), &except, &request.event, data.into())?;
         Ok(json!({}))
     }
 

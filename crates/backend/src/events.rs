@@ -191,7 +191,7 @@ fn apply(bus: &dyn Bus, sid: Sid, answer: EventAnswer) -> Result<Vec<Value>, Eve
             .data
             .take()
             .unwrap_or_else(|| serde_json::value::RawValue::NULL.to_owned());
-        match bus.emit(target.as_target(), &except, &emit.event, data) {
+        match bus.emit(target.as_target(), &except, &emit.event, data.into()) {
             Ok(()) => {}
             // The target left meanwhile: nothing to deliver, not an error.
             Err(sockgate_core::BusError::UnknownConnection)

@@ -19,7 +19,8 @@ struct CountingRecipient {
 
 impl Recipient for CountingRecipient {
     fn offer(&self, envelope: &Arc<Envelope>) -> Offer {
-        let frame = envelope.encoded(|e| bytes::Bytes::from(format!("{}{}", e.event(), e.data().get())));
+        let frame =
+            envelope.encoded(|e| bytes::Bytes::from(format!("{}{}", e.event(), e.args().first().get())));
         std::hint::black_box(frame);
         self.offered.fetch_add(1, Ordering::Relaxed);
         Offer::Queued
@@ -50,7 +51,10 @@ fn fan_out(c: &mut Criterion) {
         }
         group.throughput(Throughput::Elements(members as u64));
         group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
-            b.iter(|| bus.publish(None, "room", "chat", payload()).expect("publish"));
+            b.iter(|| {
+                bus.publish(None, "room", "chat", payload().into())
+                    .expect("publish")
+            });
         });
     }
     group.finish();
@@ -59,10 +63,10 @@ fn fan_out(c: &mut Criterion) {
 fn encode_once(c: &mut Criterion) {
     c.bench_function("envelope_encode_and_share_1000", |b| {
         b.iter(|| {
-            let envelope = Arc::new(Envelope::new(None, "chat".into(), payload()));
+            let envelope = Arc::new(Envelope::new(None, "chat".into(), payload().into()));
             for _ in 0..1000 {
-                let frame =
-                    envelope.encoded(|e| bytes::Bytes::from(format!("{}{}", e.event(), e.data().get())));
+                let frame = envelope
+                    .encoded(|e| bytes::Bytes::from(format!("{}{}", e.event(), e.args().first().get())));
                 std::hint::black_box(frame);
             }
         });

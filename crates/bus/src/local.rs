@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use serde_json::value::RawValue;
 use sockgate_core::{
-    is_reserved_event, user_room, Bus, BusError, ConnMeta, ConnRecord, ConnSnapshot, DepartedSession,
+    is_reserved_event, user_room, Args, Bus, BusError, ConnMeta, ConnRecord, ConnSnapshot, DepartedSession,
     Directory, DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget, Offer, PayloadLimits, Position,
     Result, Resumed, RoomName, RoomPolicy, Route, Sid, Target, Who, USER_ROOM_PREFIX,
 };
@@ -185,7 +184,7 @@ impl LocalBus {
 
     /// Checks an event's name and payload against `limits`, whatever
     /// published it (a client, the API, a webhook answer, an emitter).
-    pub fn check_event(&self, event: &str, data: &RawValue) -> Result<()> {
+    pub fn check_event(&self, event: &str, args: &Args) -> Result<()> {
         // A control character (a newline, say) has no place in a name and
         // breaks logs and line-based consumers of the webhooks.
         let bad_char = event.chars().any(char::is_control);
@@ -197,7 +196,7 @@ impl LocalBus {
         if is_reserved_event(event) {
             return Err(BusError::ReservedEvent(event.to_owned()));
         }
-        sockgate_core::check_payload(data, self.limits.payload)?;
+        args.check(self.limits.payload)?;
         Ok(())
     }
 
@@ -275,27 +274,21 @@ impl LocalBus {
 
     /// Delivers one event to the members of `rooms`, each member once;
     /// recoverable rooms number and keep it.
-    fn deliver_to_rooms(&self, rooms: &[RoomName], except: &[Sid], event: &str, data: Box<RawValue>) {
-        self.deliver(rooms, except, event, data, true);
+    fn deliver_to_rooms(&self, rooms: &[RoomName], except: &[Sid], event: &str, args: Args) {
+        self.deliver(rooms, except, event, args, true);
     }
 
     /// Emits to rooms without numbering or keeping the event even where
     /// rooms keep a history: for events every node of a cluster receives
     /// on its own (a Node backend's `@socket.io/redis-emitter`), which no
     /// single numbering covers. They reach members live only.
-    pub fn emit_unnumbered(
-        &self,
-        rooms: &[String],
-        except: &[Sid],
-        event: &str,
-        data: Box<RawValue>,
-    ) -> Result<()> {
-        self.check_event(event, &data)?;
+    pub fn emit_unnumbered(&self, rooms: &[String], except: &[Sid], event: &str, args: Args) -> Result<()> {
+        self.check_event(event, &args)?;
         let rooms = rooms
             .iter()
             .map(|name| self.policy.name(name))
             .collect::<Result<Vec<_>, _>>()?;
-        self.deliver(&rooms, except, event, data, false);
+        self.deliver(&rooms, except, event, args, false);
         Ok(())
     }
 
@@ -313,25 +306,25 @@ impl LocalBus {
         besides: &[String],
         except: &[Sid],
         event: &str,
-        data: Box<RawValue>,
+        args: Args,
     ) -> Result<()> {
-        self.check_event(event, &data)?;
+        self.check_event(event, &args)?;
         let names = |rooms: &[String]| {
             rooms
                 .iter()
                 .map(|name| self.policy.name(name))
                 .collect::<Result<Vec<_>, _>>()
         };
-        self.deliver_plain(&names(rooms)?, except, &names(besides)?, event, data);
+        self.deliver_plain(&names(rooms)?, except, &names(besides)?, event, args);
         Ok(())
     }
 
-    fn deliver(&self, rooms: &[RoomName], except: &[Sid], event: &str, data: Box<RawValue>, numbered: bool) {
+    fn deliver(&self, rooms: &[RoomName], except: &[Sid], event: &str, args: Args, numbered: bool) {
         // One room, the common case: no split, no allocation.
         if let [room] = rooms {
             match numbered && self.recovers(room) {
-                true => self.deliver_recoverable(room, except, &[], event, data),
-                false => self.deliver_plain(rooms, except, &[], event, data),
+                true => self.deliver_recoverable(room, except, &[], event, args),
+                false => self.deliver_plain(rooms, except, &[], event, args),
             }
             return;
         }
@@ -339,18 +332,18 @@ impl LocalBus {
             .iter()
             .cloned()
             .partition(|room| numbered && self.recovers(room));
-        let mut data = Some(data);
+        let mut args = Some(args);
         for (index, room) in streamed.iter().enumerate() {
             let payload = match plain.is_empty() && index + 1 == streamed.len() {
-                true => data.take(),
-                false => data.clone(),
+                true => args.take(),
+                false => args.clone(),
             };
             if let Some(payload) = payload {
                 self.deliver_recoverable(room, except, &streamed[..index], event, payload);
             }
         }
-        if let Some(data) = data.filter(|_| !plain.is_empty()) {
-            self.deliver_plain(&plain, except, &streamed, event, data);
+        if let Some(args) = args.filter(|_| !plain.is_empty()) {
+            self.deliver_plain(&plain, except, &streamed, event, args);
         }
     }
 
@@ -362,9 +355,9 @@ impl LocalBus {
         except: &[Sid],
         besides: &[RoomName],
         event: &str,
-        data: Box<RawValue>,
+        args: Args,
     ) {
-        let mut data = Some(data);
+        let mut args = Some(args);
         let mut delivered = Delivered::default();
         let mut groups = Vec::new();
         // Only an emit to several rooms can reach a connection twice.
@@ -380,8 +373,8 @@ impl LocalBus {
             // Raw frames name their room, so each room gets its own envelope;
             // only an emit to several rooms pays for copying the payload.
             let payload = match index + 1 == rooms.len() {
-                true => data.take(),
-                false => data.clone(),
+                true => args.take(),
+                false => args.clone(),
             };
             let Some(payload) = payload else { break };
             let envelope = Arc::new(Envelope::new(Some(room.clone()), event.into(), payload));
@@ -483,33 +476,33 @@ impl Bus for LocalBus {
         Ok(room)
     }
 
-    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
+    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, args: Args) -> Result<()> {
         let room = self.client_room(room)?;
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));
         }
-        self.check_event(event, &data)?;
+        self.check_event(event, &args)?;
         let except: &[Sid] = match &sender {
             Some(sid) => std::slice::from_ref(sid),
             None => &[],
         };
-        self.deliver_to_rooms(std::slice::from_ref(&room), except, event, data);
+        self.deliver_to_rooms(std::slice::from_ref(&room), except, event, args);
         Ok(())
     }
 
-    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()> {
-        self.check_event(event, &data)?;
+    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, args: Args) -> Result<()> {
+        self.check_event(event, &args)?;
         match target {
             Target::Rooms(names) => {
                 let rooms = names
                     .iter()
                     .map(|name| self.policy.name(name))
                     .collect::<Result<Vec<_>, _>>()?;
-                self.deliver_to_rooms(&rooms, except, event, data);
+                self.deliver_to_rooms(&rooms, except, event, args);
             }
             Target::User(user) => {
                 let room = self.policy.name(&user_room(user))?;
-                self.deliver_to_rooms(std::slice::from_ref(&room), except, event, data);
+                self.deliver_to_rooms(std::slice::from_ref(&room), except, event, args);
             }
             Target::Sid(sid) => {
                 if except.contains(&sid) {
@@ -521,7 +514,7 @@ impl Bus for LocalBus {
                     .ok_or(BusError::UnknownConnection)?
                     .route
                     .clone();
-                let envelope = Arc::new(Envelope::new(None, event.into(), data));
+                let envelope = Arc::new(Envelope::new(None, event.into(), args));
                 match route {
                     Route::Direct(recipient) => {
                         let mut delivered = Delivered::default();
@@ -535,7 +528,7 @@ impl Bus for LocalBus {
                 }
             }
             Target::All => {
-                let envelope = Arc::new(Envelope::new(None, event.into(), data));
+                let envelope = Arc::new(Envelope::new(None, event.into(), args));
                 let mut delivered = Delivered::default();
                 for conn in self.conns.iter() {
                     if let Route::Direct(recipient) = &conn.route {

@@ -310,7 +310,7 @@ mod tests {
         Envelope::new(
             Some(room),
             "e".into(),
-            RawValue::from_string(n.to_string()).unwrap(),
+            RawValue::from_string(n.to_string()).unwrap().into(),
         )
     }
 
@@ -323,7 +323,7 @@ mod tests {
     }
 
     fn data(events: &[Arc<Envelope>]) -> Vec<String> {
-        events.iter().map(|e| e.data().get().to_owned()).collect()
+        events.iter().map(|e| e.args().first().get().to_owned()).collect()
     }
 
     #[test]

@@ -15,9 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::value::RawValue;
-
-use crate::{DepartedSession, Envelope, Position, Result, Resumed, RoomName, Sid};
+use crate::{Args, DepartedSession, Envelope, Position, Result, Resumed, RoomName, Sid};
 
 /// What happened when the bus offered an envelope to a [`Recipient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,12 +238,12 @@ pub trait Bus: Send + Sync + 'static {
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName>;
     /// A client publishes an event to every member of `room` but itself,
     /// subject to the room policy.
-    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()>;
+    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, args: Args) -> Result<()>;
     /// The server emits an event; room policy does not apply. An emit to
     /// several rooms reaches each connection once: through the first room
     /// of the list that keeps a history and that it is in (numbered there),
     /// otherwise through one plain copy.
-    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()>;
+    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, args: Args) -> Result<()>;
     /// The server puts connections in rooms; returns how many connections.
     fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize>;
     /// The server takes connections out of rooms; returns how many connections.

@@ -3,9 +3,7 @@
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
-use serde_json::value::RawValue;
-
-use crate::{Position, RoomName};
+use crate::{Args, Position, RoomName};
 
 /// An event name, shared between the envelope and every encoding of it.
 pub type EventName = Arc<str>;
@@ -28,13 +26,13 @@ pub fn is_reserved_event(name: &str) -> bool {
 
 /// One event published to one room.
 ///
-/// The payload is kept as validated JSON text, never re-parsed on the
+/// The arguments are kept as validated JSON text, never re-parsed on the
 /// delivery path. Each protocol front encodes the envelope at most once
 /// (see [`Envelope::encoded`]) and hands the same bytes to every receiver.
 pub struct Envelope {
     room: Option<RoomName>,
     event: EventName,
-    data: Box<RawValue>,
+    args: Args,
     position: Option<Position>,
     encoded: OnceLock<Box<dyn Any + Send + Sync>>,
 }
@@ -51,11 +49,11 @@ impl std::fmt::Debug for Envelope {
 impl Envelope {
     /// A new envelope; `room` is `None` for events addressed to connections
     /// rather than to a room.
-    pub fn new(room: Option<RoomName>, event: EventName, data: Box<RawValue>) -> Self {
+    pub fn new(room: Option<RoomName>, event: EventName, args: Args) -> Self {
         Envelope {
             room,
             event,
-            data,
+            args,
             position: None,
             encoded: OnceLock::new(),
         }
@@ -82,9 +80,9 @@ impl Envelope {
         &self.event
     }
 
-    /// The JSON payload, as sent by the publisher.
-    pub fn data(&self) -> &RawValue {
-        &self.data
+    /// The event's arguments, as sent by the publisher.
+    pub fn args(&self) -> &Args {
+        &self.args
     }
 
     /// The per-receiver encoding of this envelope (the raw-WebSocket frame),
@@ -123,12 +121,12 @@ mod tests {
     #[test]
     fn encodes_once_for_every_receiver() {
         let room = RoomPolicy::allow_all(16).name("r").unwrap();
-        let data = RawValue::from_string("{\"a\":1}".into()).unwrap();
-        let env = Envelope::new(Some(room), "chat".into(), data);
+        let data = serde_json::value::RawValue::from_string("{\"a\":1}".into()).unwrap();
+        let env = Envelope::new(Some(room), "chat".into(), Args::one(data));
         let calls = AtomicUsize::new(0);
         let encode = |e: &Envelope| {
             calls.fetch_add(1, Ordering::Relaxed);
-            Bytes::from(format!("{}:{}", e.event(), e.data().get()))
+            Bytes::from(format!("{}:{}", e.event(), e.args().first().get()))
         };
         let first = env.encoded(encode);
         let second = env.encoded(encode);

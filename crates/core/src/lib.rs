@@ -5,6 +5,7 @@
 //! Nothing here does I/O; the in-process bus lives in `sockgate-bus`, the
 //! protocol fronts in `sockgate-ws` and `sockgate-sio`.
 
+mod args;
 mod auth;
 mod bus;
 mod directory;
@@ -19,6 +20,7 @@ mod recovery;
 mod room;
 mod sid;
 
+pub use args::Args;
 pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity, Welcome};
 pub use bus::{
     hear_rooms_of, user_room, Bus, BusFuture, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,

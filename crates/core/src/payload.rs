@@ -107,20 +107,22 @@ impl Default for PayloadLimits {
 }
 
 /// Checks one payload against `limits`: its depth by a scan, its binary
-/// markers by parsing it when it may carry any.
-pub fn check_payload(data: &RawValue, limits: PayloadLimits) -> Result<(), PayloadError> {
+/// markers by parsing it when it may carry any. Returns how many binary
+/// markers it holds.
+pub fn check_payload(data: &RawValue, limits: PayloadLimits) -> Result<usize, PayloadError> {
     let json = data.get();
     if nesting_depth(json) > limits.max_depth {
         return Err(PayloadError::TooDeep(limits.max_depth));
     }
-    if may_carry_binary(json) {
-        // The depth check keeps this within the parser's own limit.
-        let value: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-        if count_binary(&value) > limits.max_binary {
-            return Err(PayloadError::TooManyAttachments(limits.max_binary));
-        }
+    if !may_carry_binary(json) {
+        return Ok(0);
     }
-    Ok(())
+    // The depth check keeps this within the parser's own limit.
+    let value: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+    match count_binary(&value) {
+        count if count > limits.max_binary => Err(PayloadError::TooManyAttachments(limits.max_binary)),
+        count => Ok(count),
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +174,7 @@ mod tests {
             Err(PayloadError::TooManyAttachments(10))
         );
         let ten = raw(&format!("[{}]", items[1..11].join(",")));
-        assert_eq!(check_payload(&ten, limits), Ok(()));
+        assert_eq!(check_payload(&ten, limits), Ok(10));
     }
 
     #[test]
@@ -188,6 +190,6 @@ mod tests {
             Err(PayloadError::TooDeep(64))
         );
         let fine = format!("{}{}", "[".repeat(64), "]".repeat(64));
-        assert_eq!(check_payload(&raw(&fine), PayloadLimits::default()), Ok(()));
+        assert_eq!(check_payload(&raw(&fine), PayloadLimits::default()), Ok(0));
     }
 }

@@ -13,11 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
-use serde_json::value::RawValue;
 use sockgate_bus::LocalBus;
 use sockgate_core::{
-    user_room, Bus, BusError, BusFuture, ConnMeta, ConnSnapshot, DepartedSession, Position, Result, Resumed,
-    RoomName, Route, Sid, Target, Who,
+    user_room, Args, Bus, BusError, BusFuture, ConnMeta, ConnSnapshot, DepartedSession, Position, Result,
+    Resumed, RoomName, Route, Sid, Target, Who,
 };
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
@@ -252,7 +251,7 @@ impl ClusterBus {
     }
 
     /// Applies a message from another node to the local bus.
-    pub(crate) fn apply(&self, message: ClusterMessage) {
+    pub(crate) fn apply(&self, mut message: ClusterMessage) {
         self.metrics.received();
         let except: Vec<Sid> = message.except.iter().filter_map(|s| s.parse().ok()).collect();
         let sid = message.sid.as_deref().and_then(|s| s.parse::<Sid>().ok());
@@ -263,11 +262,10 @@ impl ClusterBus {
         };
         let outcome = match message.op {
             Op::Emit => {
+                let args = message.take_args();
                 let Some(event) = message.event.as_deref() else {
                     return;
                 };
-                // A JSON null payload reads back as "no data".
-                let data = message.data.unwrap_or_else(|| RawValue::NULL.to_owned());
                 let besides: Vec<RoomName> = message
                     .besides
                     .iter()
@@ -279,13 +277,13 @@ impl ClusterBus {
                         offset: position.offset,
                     };
                     self.local
-                        .deliver_at(room, &except, &besides, event, data, position);
+                        .deliver_at(room, &except, &besides, event, args, position);
                     return;
                 }
                 if !message.besides.is_empty() {
                     let outcome =
                         self.local
-                            .emit_plain_copy(&message.rooms, &message.besides, &except, event, data);
+                            .emit_plain_copy(&message.rooms, &message.besides, &except, event, args);
                     if let Err(error) = outcome {
                         debug!(%error, "cluster message refused");
                     }
@@ -297,7 +295,7 @@ impl ClusterBus {
                     (None, None, true) => Target::All,
                     (None, None, false) => Target::Rooms(&message.rooms),
                 };
-                self.local.emit(target, &except, event, data).map(drop)
+                self.local.emit(target, &except, event, args).map(drop)
             }
             Op::Join | Op::Leave => {
                 let Some(who) = who else { return };
@@ -340,15 +338,15 @@ impl ClusterBus {
     fn apply_emitter(&self, command: emitter::EmitterCommand) {
         use emitter::EmitterCommand;
         match command {
-            EmitterCommand::Emit { to, event, data } => {
+            EmitterCommand::Emit { to, event, args } => {
                 let except = self.local_members(&to.except);
-                let Ok(data) = serde_json::value::to_raw_value(&data) else {
+                let Ok(args) = Args::from_values(&args) else {
                     return;
                 };
                 let outcome = match to.rooms.is_empty() {
-                    true => self.local.emit(Target::All, &except, &event, data),
+                    true => self.local.emit(Target::All, &except, &event, args),
                     // Every node gets it: numbered by none (see emit_unnumbered).
-                    false => self.local.emit_unnumbered(&to.rooms, &except, &event, data),
+                    false => self.local.emit_unnumbered(&to.rooms, &except, &event, args),
                 };
                 if let Err(error) = outcome {
                     debug!(%error, "emitter event refused");
@@ -442,33 +440,31 @@ impl Bus for ClusterBus {
         Ok(room)
     }
 
-    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, data: Box<RawValue>) -> Result<()> {
+    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, args: Args) -> Result<()> {
         if self.sequences(room) {
-            self.local.check_publish(room, event, &data)?;
+            self.local.check_publish(room, event, &args)?;
             let except: Vec<Sid> = sender.into_iter().collect();
-            self.sequence(room, &except, &[], event, data);
+            self.sequence(room, &except, &[], event, args);
             return Ok(());
         }
-        let copy = data.clone();
-        self.local.publish(sender, room, event, data)?;
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
+        message.set_args(&args);
+        self.local.publish(sender, room, event, args)?;
         message.rooms = vec![room.to_owned()];
         message.except = sender.iter().map(ToString::to_string).collect();
         message.event = Some(event.to_owned());
-        message.data = Some(copy);
         self.send(self.room_channel(room), &message);
         Ok(())
     }
 
-    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, data: Box<RawValue>) -> Result<()> {
-        let copy = data.clone();
+    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, args: Args) -> Result<()> {
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
         message.except = except.iter().map(ToString::to_string).collect();
         message.event = Some(event.to_owned());
-        message.data = Some(copy);
+        message.set_args(&args);
         let channel = match target {
             Target::Sid(sid) => {
-                match self.local.emit(target, except, event, data) {
+                match self.local.emit(target, except, event, args) {
                     // Not here: the node that has it will deliver.
                     Err(BusError::UnknownConnection) => {}
                     Ok(()) => return Ok(()),
@@ -483,20 +479,20 @@ impl Bus for ClusterBus {
                 // first numbered room it is in, else the plain one: each
                 // copy names the rooms whose copies come before it.
                 // Numbered copies go to Redis before any local delivery checks them.
-                self.local.check_event(event, &data)?;
+                self.local.check_event(event, &args)?;
                 let (numbered, plain): (Vec<String>, Vec<String>) =
                     rooms.iter().cloned().partition(|room| self.sequences(room));
                 for room in rooms {
                     self.local.policy().name(room)?;
                 }
                 for (index, room) in numbered.iter().enumerate() {
-                    self.sequence(room, except, &numbered[..index], event, data.clone());
+                    self.sequence(room, except, &numbered[..index], event, args.clone());
                 }
                 if plain.is_empty() {
                     return Ok(());
                 }
                 self.local
-                    .emit_plain_copy(&plain, &numbered, except, event, data)?;
+                    .emit_plain_copy(&plain, &numbered, except, event, args)?;
                 message.besides = numbered;
                 let channel = match plain.as_slice() {
                     [room] => self.room_channel(room),
@@ -507,12 +503,12 @@ impl Bus for ClusterBus {
                 return Ok(());
             }
             Target::User(user) if self.sequences(&user_room(user)) => {
-                self.local.check_event(event, &data)?;
-                self.sequence(&user_room(user), except, &[], event, data);
+                self.local.check_event(event, &args)?;
+                self.sequence(&user_room(user), except, &[], event, args);
                 return Ok(());
             }
             Target::Rooms(rooms) => {
-                self.local.emit(target, except, event, data)?;
+                self.local.emit(target, except, event, args)?;
                 message.rooms = rooms.to_vec();
                 match rooms {
                     [room] => self.room_channel(room),
@@ -520,12 +516,12 @@ impl Bus for ClusterBus {
                 }
             }
             Target::User(user) => {
-                self.local.emit(target, except, event, data)?;
+                self.local.emit(target, except, event, args)?;
                 message.rooms = vec![user_room(user)];
                 self.room_channel(&user_room(user))
             }
             Target::All => {
-                self.local.emit(target, except, event, data)?;
+                self.local.emit(target, except, event, args)?;
                 message.all = true;
                 self.keys.broadcast_channel()
             }

@@ -42,8 +42,8 @@ pub enum EmitterCommand {
         to: Selector,
         /// The event name.
         event: String,
-        /// The single argument, or an array of them when there are several.
-        data: Value,
+        /// Every argument, in order.
+        args: Vec<Value>,
     },
     /// `emitter.in(…).socketsJoin(rooms)`.
     Join {
@@ -96,24 +96,19 @@ fn decode_broadcast(bytes: &[u8]) -> Result<EmitterCommand, DecodeError> {
     if packet["type"] != 2 && packet["type"] != 5 {
         return Err(DecodeError(format!("unsupported packet type {}", packet["type"])));
     }
-    let Some(mut data) = packet["data"].as_array().cloned() else {
+    let Some(mut args) = packet["data"].as_array().cloned() else {
         return Err(DecodeError("packet.data is not an array".into()));
     };
-    if data.is_empty() {
+    if args.is_empty() {
         return Err(DecodeError("packet.data has no event name".into()));
     }
-    let Value::String(event) = data.remove(0) else {
+    let Value::String(event) = args.remove(0) else {
         return Err(DecodeError("the event name is not a string".into()));
-    };
-    let data = match data.len() {
-        0 => Value::Null,
-        1 => data.remove(0),
-        _ => Value::Array(data),
     };
     Ok(EmitterCommand::Emit {
         to: selector(opts),
         event,
-        data,
+        args,
     })
 }
 
@@ -167,7 +162,9 @@ fn rooms(value: &Value) -> Vec<String> {
 }
 
 /// msgpack to JSON: binary becomes `{"$binary":"<base64>"}` (sockgate's
-/// form for binary, delivered to socket.io clients as binary again).
+/// form for binary, delivered to socket.io clients as binary again), and a
+/// timestamp (a JS `Date`, which notepack encodes as extension −1) the
+/// ISO-8601 string `Date.toJSON()` gives, as Node's clients would see it.
 fn to_json(value: Msgpack) -> Value {
     match value {
         Msgpack::Nil => Value::Null,
@@ -201,9 +198,37 @@ fn to_json(value: Msgpack) -> Value {
                 })
                 .collect(),
         ),
-        // Dates and other extensions have no JSON form.
+        Msgpack::Ext(TIMESTAMP_EXT, bytes) => timestamp(&bytes).map_or(Value::Null, Value::String),
+        // Other extensions have no JSON form.
         Msgpack::Ext(_, _) => Value::Null,
     }
+}
+
+/// The msgpack extension type of timestamps.
+const TIMESTAMP_EXT: i8 = -1;
+
+/// A msgpack timestamp (32, 64 or 96 bits) as `Date.toJSON()` writes it,
+/// to the millisecond; `None` for malformed ones and for dates before 1970
+/// or after 9999, which this form cannot hold.
+fn timestamp(bytes: &[u8]) -> Option<String> {
+    let (seconds, nanos) = match bytes.len() {
+        4 => (i64::from(u32::from_be_bytes(bytes.try_into().ok()?)), 0),
+        8 => {
+            let packed = u64::from_be_bytes(bytes.try_into().ok()?);
+            ((packed & 0x3_ffff_ffff) as i64, (packed >> 34) as u32)
+        }
+        12 => (
+            i64::from_be_bytes(bytes[4..].try_into().ok()?),
+            u32::from_be_bytes(bytes[..4].try_into().ok()?),
+        ),
+        _ => return None,
+    };
+    const YEAR_10000: i64 = 253_402_300_800;
+    if !(0..YEAR_10000).contains(&seconds) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let at = std::time::UNIX_EPOCH + std::time::Duration::new(seconds as u64, nanos);
+    Some(humantime::format_rfc3339_millis(at).to_string())
 }
 
 #[cfg(test)]
@@ -235,7 +260,7 @@ mod tests {
             EmitterCommand::Emit {
                 to: Selector::default(),
                 event: "msg".into(),
-                data: json!({"a": 1})
+                args: vec![json!({"a": 1})]
             }
         );
     }
@@ -254,7 +279,7 @@ mod tests {
                     except: vec!["c".into()]
                 },
                 event: "msg".into(),
-                data: json!("x")
+                args: vec![json!("x")]
             }
         );
     }
@@ -266,14 +291,47 @@ mod tests {
             "socket.io#/#",
             "93a7656d697474657283a47479706502a46461746193a362696ec404000102ff81a66e6573746564c4026869a36e7370a12f83a5726f6f6d7390a5666c61677380a665786365707490",
         );
-        let EmitterCommand::Emit { event, data, .. } = command else {
+        let EmitterCommand::Emit { event, args, .. } = command else {
             panic!("not an emit")
         };
         assert_eq!(event, "bin");
         assert_eq!(
-            data,
-            json!([{"$binary": "AAEC/w=="}, {"nested": {"$binary": "aGk="}}])
+            args,
+            [
+                json!({"$binary": "AAEC/w=="}),
+                json!({"nested": {"$binary": "aGk="}})
+            ]
         );
+    }
+
+    #[test]
+    fn dates_become_the_iso_strings_nodes_clients_see() {
+        // emit('when', new Date(Date.UTC(2026, 11, 5, 12, 20, 11, 123)), new Date(0), 7),
+        // encoded by notepack.io (64- and 32-bit timestamps).
+        let command = broadcast(
+            "socket.io#/#",
+            "93a7656d697474657283a47479706502a46461746194a47768656ed7ff1d5353006b14017bd6ff0000000007a36e7370a12f83a5726f6f6d7390a5666c61677380a665786365707490",
+        );
+        let EmitterCommand::Emit { event, args, .. } = command else {
+            panic!("not an emit")
+        };
+        assert_eq!(event, "when");
+        assert_eq!(
+            args,
+            [
+                json!("2026-12-05T12:20:11.123Z"),
+                json!("1970-01-01T00:00:00.000Z"),
+                json!(7)
+            ]
+        );
+        // 96-bit form, and malformed ones.
+        let mut wide = vec![0, 0, 0, 0];
+        wide.extend(1_000_000_000_i64.to_be_bytes());
+        assert_eq!(timestamp(&wide).as_deref(), Some("2001-09-09T01:46:40.000Z"));
+        assert_eq!(timestamp(&[1, 2, 3]), None);
+        let mut before_1970 = vec![0, 0, 0, 0];
+        before_1970.extend((-1_i64).to_be_bytes());
+        assert_eq!(timestamp(&before_1970), None);
     }
 
     #[test]

@@ -101,13 +101,11 @@ pub(crate) async fn read_after(
     let events = values
         .filter_map(|value| value.as_string())
         .filter_map(|text| serde_json::from_str::<ClusterMessage>(&text).ok())
-        .filter_map(|message| {
+        .filter_map(|mut message| {
             Some(HistoryEvent {
-                offset: message.position?.offset,
+                offset: message.position.as_ref()?.offset,
+                args: message.take_args(),
                 event: message.event?,
-                data: message
-                    .data
-                    .unwrap_or_else(|| serde_json::value::RawValue::NULL.to_owned()),
             })
         })
         .collect();

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sockgate_core::Args;
 
 /// One cluster message. `op` says what to do; the other fields are the
 /// ones that op needs.
@@ -34,9 +35,13 @@ pub(crate) struct ClusterMessage {
     /// The event name (emit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) event: Option<String>,
-    /// The payload (emit).
+    /// The first argument (emit), which is all that nodes before
+    /// multi-argument events read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) data: Option<Box<RawValue>>,
+    /// Every argument, when there are not exactly one (emit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) args: Option<Vec<Box<RawValue>>>,
     /// Where Redis numbered the event, for a recoverable room (added by
     /// the script that numbers it; see `history`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,7 +78,24 @@ impl ClusterMessage {
             besides: Vec::new(),
             event: None,
             data: None,
+            args: None,
             position: None,
+        }
+    }
+
+    /// Sets an emit's arguments: `data` alone for one, `args` beside it
+    /// for any other number.
+    pub(crate) fn set_args(&mut self, args: &Args) {
+        self.data = Some(args.first().to_owned());
+        self.args = (args.len() != 1).then(|| args.iter().map(ToOwned::to_owned).collect());
+    }
+
+    /// Takes an emit's arguments (a missing or JSON null `data` is one
+    /// `null`).
+    pub(crate) fn take_args(&mut self) -> Args {
+        match (self.args.take(), self.data.take()) {
+            (Some(args), _) => Args::list(args),
+            (None, data) => Args::one(data.unwrap_or_else(|| RawValue::NULL.to_owned())),
         }
     }
 }
@@ -97,5 +119,26 @@ mod tests {
         let back: ClusterMessage = serde_json::from_str(&text).unwrap();
         assert_eq!(back.op, Op::Emit);
         assert_eq!(back.data.unwrap().get(), r#"{"b":[1,2],"a":"x"}"#);
+    }
+
+    #[test]
+    fn several_arguments_travel_beside_the_first() {
+        let args =
+            Args::from_array(&RawValue::from_string(r#"[1,null,{"three":3}]"#.into()).unwrap()).unwrap();
+        let mut message = ClusterMessage::new("n1", Op::Emit);
+        message.set_args(&args);
+        let text = serde_json::to_string(&message).unwrap();
+        assert!(
+            text.ends_with(r#""data":1,"args":[1,null,{"three":3}]}"#),
+            "{text}"
+        );
+        let mut back: ClusterMessage = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.take_args(), args);
+
+        let mut one = ClusterMessage::new("n1", Op::Emit);
+        one.set_args(&Args::one(RawValue::NULL.to_owned()));
+        let text = serde_json::to_string(&one).unwrap();
+        let mut back: ClusterMessage = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.take_args().first().get(), "null");
     }
 }

@@ -267,7 +267,7 @@ fn publish(
         inline_attachments(&mut args.data.0, &attachments);
     }
     let data = serde_json::value::to_raw_value(&args.data.0).map_err(|e| bad_request(e.to_string()))?;
-    bus.publish(Some(sid), &args.room, &args.event, data)?;
+    bus.publish(Some(sid), &args.room, &args.event, data.into())?;
     Ok(())
 }
 

@@ -78,7 +78,7 @@ impl GroupOutlet for SioOutlet {
         // clients get it back as binary attachments. Only payloads that may
         // hold a marker pay for parsing: the same test, and the same marker
         // rule, by which the bus counted them against the limit.
-        let data = envelope.data();
+        let data = envelope.args().first();
         let binary = may_carry_binary(data.get())
             .then(|| serde_json::from_str::<serde_json::Value>(data.get()).ok())
             .flatten();

@@ -266,7 +266,7 @@ pub(crate) fn event_frame(envelope: &Envelope) -> String {
         op: "event",
         room: envelope.room().map(|room| room.as_str()),
         event: envelope.event(),
-        data: envelope.data(),
+        data: envelope.args().first(),
         epoch: position.map(|p| &*p.epoch),
         offset: position.map(|p| p.offset),
     })
@@ -411,12 +411,12 @@ mod tests {
         assert_eq!(auth_token("nope"), None);
         let room = RoomPolicy::allow_all(8).name("r\"1").unwrap();
         let data = RawValue::from_string("[1,\"x\"]".into()).unwrap();
-        let env = Envelope::new(Some(room), "chat".into(), data.clone());
+        let env = Envelope::new(Some(room), "chat".into(), data.clone().into());
         assert_eq!(
             event_frame(&env),
             r#"{"op":"event","room":"r\"1","event":"chat","data":[1,"x"]}"#
         );
-        let direct = Envelope::new(None, "chat".into(), data);
+        let direct = Envelope::new(None, "chat".into(), data.into());
         assert_eq!(
             event_frame(&direct),
             r#"{"op":"event","event":"chat","data":[1,"x"]}"#

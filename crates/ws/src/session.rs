@@ -158,7 +158,7 @@ fn enter(
     let _ = queue.try_send(Outbound::Reply(open));
     for welcome in &identity.welcome {
         if let Ok(data) = RawValue::from_string(welcome.data.clone()) {
-            let envelope = Envelope::new(None, welcome.event.as_str().into(), data);
+            let envelope = Envelope::new(None, welcome.event.as_str().into(), data.into());
             let _ = queue.try_send(Outbound::Reply(protocol::event_frame(&envelope)));
         }
     }

@@ -6,9 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::value::RawValue;
 use sockgate_core::{
-    BusError, ConnMeta, DepartedSession, Envelope, GapReason, GroupTarget, Position, Result, Resumed,
+    Args, BusError, ConnMeta, DepartedSession, Envelope, GapReason, GroupTarget, Position, Result, Resumed,
     RoomName, Route, Sid,
 };
 
@@ -36,7 +35,7 @@ pub struct HistoryEvent {
     /// Its event name.
     pub event: String,
     /// Its payload.
-    pub data: Box<RawValue>,
+    pub args: Args,
 }
 
 /// A member resuming from a cluster's history, in one of its rooms.
@@ -68,14 +67,14 @@ impl LocalBus {
         except: &[Sid],
         besides: &[RoomName],
         event: &str,
-        data: Box<RawValue>,
+        args: Args,
     ) {
         let Some(streams) = &self.streams else {
             return;
         };
         let stream = streams.lock(room);
         let mut stream = stream.lock();
-        let envelope = Envelope::new(Some(room.clone()), event.into(), data);
+        let envelope = Envelope::new(Some(room.clone()), event.into(), args);
         let envelope = stream.append(envelope, streams.limits, Instant::now());
         self.offer_to_room(room, except, besides, &envelope);
     }
@@ -90,7 +89,7 @@ impl LocalBus {
         except: &[Sid],
         besides: &[RoomName],
         event: &str,
-        data: Box<RawValue>,
+        args: Args,
         position: Position,
     ) {
         let (Some(streams), Ok(room)) = (&self.streams, self.policy.name(room)) else {
@@ -98,7 +97,7 @@ impl LocalBus {
         };
         let stream = streams.lock(&room);
         let mut stream = stream.lock();
-        let envelope = Envelope::new(Some(room.clone()), event.into(), data);
+        let envelope = Envelope::new(Some(room.clone()), event.into(), args);
         if let Some(envelope) = stream.append_at(envelope, position, streams.limits, Instant::now()) {
             self.offer_to_room(&room, except, besides, &envelope);
         }
@@ -229,12 +228,12 @@ impl LocalBus {
 
     /// Checks a client's publish as [`Bus::publish`](sockgate_core::Bus::publish)
     /// would, without delivering it (a cluster numbers it first).
-    pub fn check_publish(&self, room: &str, event: &str, data: &RawValue) -> Result<RoomName> {
+    pub fn check_publish(&self, room: &str, event: &str, args: &Args) -> Result<RoomName> {
         let room = self.client_room(room)?;
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));
         }
-        self.check_event(event, data)?;
+        self.check_event(event, args)?;
         Ok(room)
     }
 
@@ -304,12 +303,12 @@ impl LocalBus {
                 } else {
                     let last = missed.last().map_or(from.offset, |e| e.offset);
                     let count = missed.len();
-                    for HistoryEvent { offset, event, data } in missed {
+                    for HistoryEvent { offset, event, args } in missed {
                         let position = Position {
                             epoch: history.epoch.clone(),
                             offset,
                         };
-                        let envelope = Envelope::new(Some(room.clone()), event.into(), data);
+                        let envelope = Envelope::new(Some(room.clone()), event.into(), args);
                         self.replay_to(sid, &route, &Arc::new(envelope.with_position(position)));
                     }
                     (Resumed::Replayed(count), last)

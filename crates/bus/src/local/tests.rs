@@ -26,7 +26,7 @@ impl sockgate_core::Recipient for TestRecipient {
         if got.len() == self.capacity {
             return Offer::Full;
         }
-        got.push(format!("{}:{}", envelope.event(), envelope.data().get()));
+        got.push(format!("{}:{}", envelope.event(), envelope.args().first().get()));
         Offer::Queued
     }
     fn disconnect(&self) {
@@ -77,8 +77,8 @@ impl GroupOutlet for TestOutlet {
     }
 }
 
-fn data(json: &str) -> Box<RawValue> {
-    RawValue::from_string(json.to_owned()).unwrap()
+fn data(json: &str) -> Args {
+    Args::one(serde_json::value::RawValue::from_string(json.to_owned()).unwrap())
 }
 
 fn meta() -> ConnMeta {

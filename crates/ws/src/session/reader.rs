@@ -137,7 +137,7 @@ impl Reader<'_> {
             },
             ClientFrame::Leave { room } => self.bus.leave(self.sid, &room).map(drop),
             ClientFrame::Publish { room, event, data } => {
-                self.bus.publish(Some(self.sid), &room, &event, data)
+                self.bus.publish(Some(self.sid), &room, &event, data.into())
             }
             ClientFrame::Ping => {
                 self.reply(protocol::PONG_FRAME.to_owned());
@@ -154,7 +154,7 @@ impl Reader<'_> {
             }
             ClientFrame::Emit { event, data } => {
                 match sockgate_core::check_payload(&data, self.config.payload) {
-                    Ok(()) => self.forward(event, &data, id),
+                    Ok(_) => self.forward(event, &data, id),
                     Err(error) => self.answer(id, Err(error.into())),
                 }
                 return;
