@@ -427,8 +427,8 @@ async fn a_hung_redis_holds_joins_and_connects_for_at_most_the_cluster_timeout()
         ..SioOptions::default()
     };
     let mut sio = SioClient::connect_with(&node, options).await;
-    // A resume is acked once its rooms are heard: one wait for all of them
-    // (two new ones here, and "cold", still not confirmed).
+    // A resume is acked once its rooms are heard: each of the two new
+    // rooms is waited for (and counted), both together.
     let position = json!({"epoch": "e", "offset": 1});
     let (ack, _) = raw
         .request(json!({"op": "resume", "rooms": {"cold1": position, "cold2": position}}))
@@ -437,7 +437,7 @@ async fn a_hung_redis_holds_joins_and_connects_for_at_most_the_cluster_timeout()
     let metrics = node.http_get("/metrics").await;
     redis.freeze(false);
     assert!(
-        metrics.contains("sockgate_cluster_subscription_timeouts_total 3\n"),
+        metrics.contains("sockgate_cluster_subscription_timeouts_total 4\n"),
         "each wait for subscriptions is counted once: {metrics}"
     );
     sio.join("warm").await;

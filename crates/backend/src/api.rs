@@ -11,7 +11,7 @@ use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, value::RawValue, Value};
-use sockgate_core::{hear_rooms_of, user_room, Bus, ConnRecord, Directory, Sid};
+use sockgate_core::{ConnRecord, Directory, ServerBus, Sid};
 use tracing::debug;
 
 use crate::activity::Activity;
@@ -43,7 +43,7 @@ impl Default for ApiConfig {
 /// The server HTTP API over a bus.
 #[derive(Clone)]
 pub struct Api {
-    bus: Arc<dyn Bus>,
+    bus: Arc<dyn ServerBus>,
     directory: Arc<dyn Directory>,
     config: Arc<ApiConfig>,
     activity: Option<Arc<dyn Activity>>,
@@ -52,7 +52,7 @@ pub struct Api {
 impl Api {
     /// An API acting on `bus` and reporting from `directory` (the bus
     /// itself on one node; the cluster-wide state in a cluster).
-    pub fn new(bus: Arc<dyn Bus>, directory: Arc<dyn Directory>, config: ApiConfig) -> Self {
+    pub fn new(bus: Arc<dyn ServerBus>, directory: Arc<dyn Directory>, config: ApiConfig) -> Self {
         Api {
             bus,
             directory,
@@ -177,20 +177,14 @@ impl Api {
             self.ensure_connected(*sid).await?;
         }
         let connections = match join {
-            true => self.bus.add_rooms(who.as_who(), &rooms)?,
+            true => {
+                // Answered once the rooms' events from any node reach them.
+                let added = self.bus.add_rooms(who.as_who(), &rooms)?;
+                added.heard.await;
+                added.connections
+            }
             false => self.bus.remove_rooms(who.as_who(), &rooms)?,
         };
-        if join {
-            // One local connection stands for all: a node hears a room for
-            // every member it has there.
-            let local = match &who {
-                WhoTarget::Sid(sid) => Some(*sid),
-                WhoTarget::User(user) => self.bus.members(&user_room(user)).first().copied(),
-            };
-            if let Some(sid) = local {
-                hear_rooms_of(self.bus.as_ref(), sid).await;
-            }
-        }
         Ok(json!({ "connections": connections }))
     }
 

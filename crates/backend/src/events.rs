@@ -8,7 +8,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sockgate_core::{
-    hear_rooms_of, Bus, ClientEvent, ConnSnapshot, EventError, EventFuture, EventHandler, Sid, Target, Who,
+    ClientEvent, ConnSnapshot, EventError, EventFuture, EventHandler, Heard, ServerBus, Sid, Target, Who,
 };
 use tracing::warn;
 
@@ -57,7 +57,7 @@ pub struct EventWebhooks {
     client: Arc<WebhookClient>,
     routes: Vec<(GlobSet, String)>,
     disconnect_url: Option<String>,
-    bus: Arc<dyn Bus>,
+    bus: Arc<dyn ServerBus>,
 }
 
 /// The backend's answer to an event.
@@ -88,7 +88,7 @@ impl EventWebhooks {
         client: Arc<WebhookClient>,
         routes: &[EventRoute],
         disconnect_url: Option<String>,
-        bus: Arc<dyn Bus>,
+        bus: Arc<dyn ServerBus>,
     ) -> Result<Self, RouteError> {
         let routes = routes
             .iter()
@@ -142,11 +142,9 @@ impl EventHandler for EventWebhooks {
             })?;
             let answer: EventAnswer = serde_json::from_value(answer)
                 .map_err(|e| EventError::Unavailable(format!("unusable event answer: {e}")))?;
-            let joins = !answer.join.is_empty();
-            let ack = apply(bus.as_ref(), sid, answer)?;
-            if joins {
-                hear_rooms_of(bus.as_ref(), sid).await;
-            }
+            let (ack, heard) = apply(bus.as_ref(), sid, answer)?;
+            // The ack tells the client it is in the rooms: once they are heard.
+            heard.await;
             Ok(ack)
         })
     }
@@ -165,16 +163,18 @@ impl EventHandler for EventWebhooks {
     }
 }
 
-/// Applies the backend's joins, leaves and emits, then returns the ack.
-fn apply(bus: &dyn Bus, sid: Sid, answer: EventAnswer) -> Result<Vec<Value>, EventError> {
+/// Applies the backend's joins, leaves and emits, then returns the ack and
+/// when the rooms joined are heard.
+fn apply(bus: &dyn ServerBus, sid: Sid, answer: EventAnswer) -> Result<(Vec<Value>, Heard), EventError> {
     if let Some(error) = answer.error {
         return Err(EventError::Refused {
             code: error.code,
             message: error.message,
         });
     }
+    let mut heard = Heard::now();
     if !answer.join.is_empty() {
-        bus.add_rooms(Who::Sid(sid), &answer.join).map_err(invalid)?;
+        heard = bus.add_rooms(Who::Sid(sid), &answer.join).map_err(invalid)?.heard;
     }
     if !answer.leave.is_empty() {
         bus.remove_rooms(Who::Sid(sid), &answer.leave).map_err(invalid)?;
@@ -199,11 +199,12 @@ fn apply(bus: &dyn Bus, sid: Sid, answer: EventAnswer) -> Result<Vec<Value>, Eve
             Err(error) => return Err(invalid(error)),
         }
     }
-    Ok(match answer.ack {
+    let ack = match answer.ack {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(args)) => args,
         Some(single) => vec![single],
-    })
+    };
+    Ok((ack, heard))
 }
 
 fn invalid(error: sockgate_core::BusError) -> EventError {

@@ -23,7 +23,7 @@ pub use error::ApiError;
 pub use events::{EventRoute, EventWebhooks, RouteError};
 pub use webhook::{WebhookClientError, WebhookConfig, WebhookMetrics, WebhookSnapshot};
 
-use sockgate_core::Bus;
+use sockgate_core::ServerBus;
 
 /// Builds the webhooks over one shared HTTP client.
 #[derive(Clone)]
@@ -59,7 +59,7 @@ impl Webhooks {
         &self,
         routes: &[EventRoute],
         disconnect_url: Option<String>,
-        bus: Arc<dyn Bus>,
+        bus: Arc<dyn ServerBus>,
     ) -> Result<EventWebhooks, RouteError> {
         EventWebhooks::new(self.client.clone(), routes, disconnect_url, bus)
     }

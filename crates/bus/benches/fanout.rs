@@ -10,7 +10,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::value::RawValue;
 use sockgate_bus::{BusLimits, LocalBus};
-use sockgate_core::{Bus, ConnMeta, Envelope, Offer, Protocol, Recipient, RoomPolicy, Route, Sid};
+use sockgate_core::{ClientBus, ConnMeta, Envelope, Offer, Protocol, Recipient, RoomPolicy, Route, Sid};
 
 /// Takes the shared encoding, as a raw connection's queue does, and counts.
 struct CountingRecipient {
@@ -42,11 +42,12 @@ fn fan_out(c: &mut Criterion) {
         });
         for _ in 0..members {
             let sid = Sid::random();
-            bus.connect(
+            drop(bus.connect(
                 sid,
                 Route::Direct(recipient.clone()),
                 ConnMeta::new(Protocol::Raw, None),
-            );
+                &[],
+            ));
             bus.join(sid, "room").expect("join");
         }
         group.throughput(Throughput::Elements(members as u64));

@@ -3,9 +3,10 @@
 
 mod local;
 mod metrics;
+mod recovery;
 mod room;
-mod stream;
 
-pub use local::{BusLimits, FetchedHistory, HistoryEvent, LocalBus};
+pub use local::{BusLimits, Delivery, LocalBus, Numbering};
 pub use metrics::{Metrics, MetricsSnapshot, RESUME_OUTCOMES};
-pub use stream::HistoryLimits;
+pub use recovery::streams::HistoryLimits;
+pub use recovery::{FetchedHistory, HistoryEvent};

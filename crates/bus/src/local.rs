@@ -1,4 +1,6 @@
-//! [`LocalBus`]: the in-process implementation of [`Bus`].
+//! [`LocalBus`]: the bus of one node, in process: both of its faces
+//! ([`ClientBus`], [`ServerBus`]) and, when some rooms keep a history,
+//! [`Recovery`] (whose workings are `crate::recovery`'s).
 //!
 //! Two sharded maps hold the state: `rooms` (room → members) and `conns`
 //! (connection → its route, metadata and rooms). Lock order is always
@@ -13,18 +15,17 @@ use std::sync::Arc;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use sockgate_core::{
-    is_reserved_event, user_room, Args, Bus, BusError, ConnMeta, ConnRecord, ConnSnapshot, DepartedSession,
-    Directory, DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget, Offer, PayloadLimits, Position,
-    Result, Resumed, RoomName, RoomPolicy, Route, Sid, Target, Who, USER_ROOM_PREFIX,
+    is_reserved_event, user_room, Added, Args, BusError, BusFuture, ClientBus, ConnMeta, ConnRecord,
+    ConnSnapshot, DepartedSession, Directory, DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget,
+    Heard, Joined, Offer, PayloadLimits, Position, Recovery, Rejoined, Result, RoomName, RoomPolicy, Route,
+    ServerBus, Sid, Target, Who, USER_ROOM_PREFIX,
 };
 
 use crate::metrics::Metrics;
+use crate::recovery::departed::DepartedSessions;
+use crate::recovery::resume::Resuming;
+use crate::recovery::streams::{HistoryLimits, Streams};
 use crate::room::Room;
-use crate::stream::{DepartedSessions, HistoryLimits, Streams};
-
-mod recovery;
-
-pub use recovery::{FetchedHistory, HistoryEvent};
 
 /// Limits the bus enforces on every publish, whatever the protocol.
 #[derive(Debug, Clone)]
@@ -49,39 +50,73 @@ impl Default for BusLimits {
     }
 }
 
-struct Conn {
-    route: Route,
-    meta: ConnMeta,
-    rooms: HashSet<RoomName>,
+pub(crate) struct Conn {
+    pub(crate) route: Route,
+    pub(crate) meta: ConnMeta,
+    pub(crate) rooms: HashSet<RoomName>,
 }
 
 /// The in-process room registry and fan-out shared by both protocol fronts.
 pub struct LocalBus {
-    policy: RoomPolicy,
+    pub(crate) policy: RoomPolicy,
     limits: BusLimits,
-    groups: Vec<Arc<dyn GroupOutlet>>,
-    rooms: DashMap<RoomName, Room>,
-    conns: DashMap<Sid, Conn>,
-    metrics: Metrics,
+    pub(crate) groups: Vec<Arc<dyn GroupOutlet>>,
+    pub(crate) rooms: DashMap<RoomName, Room>,
+    pub(crate) conns: DashMap<Sid, Conn>,
+    pub(crate) metrics: Metrics,
     /// Histories of recoverable rooms, when `rooms.recover` names any.
-    streams: Option<Streams>,
-    departed: DepartedSessions,
+    pub(crate) streams: Option<Streams>,
+    pub(crate) departed: DepartedSessions,
     /// Resume token → the live connection that holds it.
-    tokens: DashMap<Arc<str>, Sid>,
-    /// Members resuming from a cluster's history, by room: a publish
-    /// looks at its own room's only.
-    held: DashMap<RoomName, HashMap<Sid, recovery::Resuming>>,
+    pub(crate) tokens: DashMap<Arc<str>, Sid>,
+    /// Members resuming from a history fetched elsewhere, by room: a
+    /// publish looks at its own room's only.
+    pub(crate) held: DashMap<RoomName, HashMap<Sid, Resuming>>,
+}
+
+/// An emit another node (or a cluster's Redis) sent, for this node's
+/// members: what a cluster bus hands its local bus through
+/// [`LocalBus::deliver`].
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    /// Who it is for.
+    pub target: Target<'a>,
+    /// Connections to skip.
+    pub except: &'a [Sid],
+    /// Rooms whose members another copy of the same emit reaches.
+    pub besides: &'a [String],
+    /// The event name.
+    pub event: &'a str,
+    /// Its arguments.
+    pub args: Args,
+    /// Whether and where it is numbered in its room's stream.
+    pub numbering: Numbering,
+}
+
+/// Whether a [`Delivery`] is numbered in a room's stream (recovery).
+#[derive(Debug)]
+pub enum Numbering {
+    /// As a local emit: rooms that keep a history number it here.
+    Here,
+    /// A cluster's Redis numbered it at this position, in the one room of
+    /// the target: kept in this node's copy of the history.
+    At(Position),
+    /// Never: every node of a cluster gets it on its own (a Node backend's
+    /// `@socket.io/redis-emitter`), so no one numbering covers it, or it is
+    /// the plain copy of an emit whose numbered copies travel apart.
+    /// Members get it live only.
+    Never,
 }
 
 /// How many deliveries one emit made.
 #[derive(Default)]
-struct Delivered {
-    queued: u64,
-    slow: u64,
+pub(crate) struct Delivered {
+    pub(crate) queued: u64,
+    pub(crate) slow: u64,
 }
 
 impl Delivered {
-    fn count(&mut self, offer: Offer) {
+    pub(crate) fn count(&mut self, offer: Offer) {
         match offer {
             Offer::Queued => self.queued += 1,
             Offer::Full => self.slow += 1,
@@ -118,6 +153,11 @@ impl LocalBus {
     pub fn add_group(&mut self, outlet: Arc<dyn GroupOutlet>) -> GroupId {
         self.groups.push(outlet);
         GroupId(self.groups.len() - 1)
+    }
+
+    /// The room policy (room names, joins, publishes, recovery).
+    pub fn policy(&self) -> &RoomPolicy {
+        &self.policy
     }
 
     /// The bus's counters.
@@ -201,7 +241,7 @@ impl LocalBus {
     }
 
     /// A room name a client may use: valid and not gateway-managed.
-    fn client_room(&self, room: &str) -> Result<RoomName> {
+    pub(crate) fn client_room(&self, room: &str) -> Result<RoomName> {
         let room = self.policy.name(room)?;
         if room.as_str().starts_with(USER_ROOM_PREFIX) {
             return Err(BusError::ReservedRoom(room.to_string()));
@@ -218,7 +258,7 @@ impl LocalBus {
     }
 
     /// Adds a registered connection to a room (no policy check).
-    fn add_member(&self, sid: Sid, room: &RoomName) -> Result<()> {
+    pub(crate) fn add_member(&self, sid: Sid, room: &RoomName) -> Result<()> {
         let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
         if conn.rooms.insert(room.clone()) {
             self.rooms
@@ -272,59 +312,64 @@ impl LocalBus {
         }
     }
 
-    /// Delivers one event to the members of `rooms`, each member once;
-    /// recoverable rooms number and keep it.
-    fn deliver_to_rooms(&self, rooms: &[RoomName], except: &[Sid], event: &str, args: Args) {
-        self.deliver(rooms, except, event, args, true);
-    }
-
-    /// Emits to rooms without numbering or keeping the event even where
-    /// rooms keep a history: for events every node of a cluster receives
-    /// on its own (a Node backend's `@socket.io/redis-emitter`), which no
-    /// single numbering covers. They reach members live only.
-    pub fn emit_unnumbered(&self, rooms: &[String], except: &[Sid], event: &str, args: Args) -> Result<()> {
+    /// Delivers an emit another node (or a cluster's Redis) sent to this
+    /// node's members, after the same checks as any emit: the seam through
+    /// which a cluster bus delivers.
+    pub fn deliver(&self, delivery: Delivery<'_>) -> Result<()> {
+        let Delivery {
+            target,
+            except,
+            besides,
+            event,
+            args,
+            numbering,
+        } = delivery;
         self.check_event(event, &args)?;
-        let rooms = rooms
-            .iter()
-            .map(|name| self.policy.name(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.deliver(&rooms, except, event, args, false);
+        let besides = self.names(besides)?;
+        match (numbering, target) {
+            (Numbering::At(position), Target::Rooms([room])) => {
+                let room = self.policy.name(room)?;
+                if self.recovers(&room) {
+                    self.deliver_numbered_at(&room, except, &besides, event, args, position);
+                }
+            }
+            (Numbering::At(_), _) => {}
+            (Numbering::Never, Target::Rooms(rooms)) => {
+                self.fan_out(&self.names(rooms)?, except, &besides, event, args, false);
+            }
+            (_, Target::Rooms(rooms)) => {
+                self.fan_out(&self.names(rooms)?, except, &besides, event, args, true);
+            }
+            (_, target) => self.emit_checked(target, except, event, args)?,
+        }
         Ok(())
     }
 
-    /// Delivers one event to the members of `rooms`, each member once.
-    /// With `numbered`, rooms that keep a history number and keep it, each
+    /// The rooms `names` name, under the policy's naming rules.
+    fn names(&self, names: &[String]) -> Result<Vec<RoomName>> {
+        names.iter().map(|name| Ok(self.policy.name(name)?)).collect()
+    }
+
+    /// Delivers one event to the members of `rooms`, each member once, but
+    /// for members of `besides` (another copy reaches them). With
+    /// `numbered`, rooms that keep a history number and keep it, each
     /// under its own stream lock, and a member gets the copy of the first
     /// of them it is in (so its position there moves on); members of none
     /// get one plain copy.
-    /// Delivers the plain copy of an emit whose copies for its recoverable
-    /// rooms (`besides`) are numbered elsewhere (a cluster's Redis): members
-    /// of `besides` get one of those instead, everyone else in `rooms` this.
-    pub fn emit_plain_copy(
+    fn fan_out(
         &self,
-        rooms: &[String],
-        besides: &[String],
+        rooms: &[RoomName],
         except: &[Sid],
+        besides: &[RoomName],
         event: &str,
         args: Args,
-    ) -> Result<()> {
-        self.check_event(event, &args)?;
-        let names = |rooms: &[String]| {
-            rooms
-                .iter()
-                .map(|name| self.policy.name(name))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        self.deliver_plain(&names(rooms)?, except, &names(besides)?, event, args);
-        Ok(())
-    }
-
-    fn deliver(&self, rooms: &[RoomName], except: &[Sid], event: &str, args: Args, numbered: bool) {
+        numbered: bool,
+    ) {
         // One room, the common case: no split, no allocation.
         if let [room] = rooms {
             match numbered && self.recovers(room) {
-                true => self.deliver_recoverable(room, except, &[], event, args),
-                false => self.deliver_plain(rooms, except, &[], event, args),
+                true => self.deliver_numbered_here(room, except, besides, event, args),
+                false => self.deliver_plain(rooms, except, besides, event, args),
             }
             return;
         }
@@ -338,12 +383,13 @@ impl LocalBus {
                 true => args.take(),
                 false => args.clone(),
             };
+            let reached_otherwise = [besides, &streamed[..index]].concat();
             if let Some(payload) = payload {
-                self.deliver_recoverable(room, except, &streamed[..index], event, payload);
+                self.deliver_numbered_here(room, except, &reached_otherwise, event, payload);
             }
         }
         if let Some(args) = args.filter(|_| !plain.is_empty()) {
-            self.deliver_plain(&plain, except, &streamed, event, args);
+            self.deliver_plain(&plain, except, &[besides, &streamed].concat(), event, args);
         }
     }
 
@@ -399,7 +445,7 @@ impl LocalBus {
 
     /// The members of `rooms`, when there are rooms to ask about: those an
     /// emit's other copies reach.
-    fn members_of(&self, rooms: &[RoomName]) -> Option<HashSet<Sid>> {
+    pub(crate) fn members_of(&self, rooms: &[RoomName]) -> Option<HashSet<Sid>> {
         if rooms.is_empty() {
             return None;
         }
@@ -413,8 +459,10 @@ impl LocalBus {
     }
 }
 
-impl Bus for LocalBus {
-    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta) {
+impl LocalBus {
+    /// Registers a connection in the rooms it starts in (see
+    /// [`ClientBus::connect`]).
+    fn register(&self, sid: Sid, route: Route, meta: ConnMeta, rooms: &[String]) {
         let user = meta.user.clone();
         if let Some(token) = &meta.resume_token {
             self.tokens.insert(token.clone(), sid);
@@ -432,26 +480,13 @@ impl Bus for LocalBus {
                 let _ = self.add_member(sid, &room);
             }
         }
-    }
-
-    fn disconnect(&self, sid: Sid) {
-        let Some((_, conn)) = self.conns.remove(&sid) else {
-            return;
-        };
-        for room in &conn.rooms {
-            drop_from_room(&self.rooms, room, sid);
-            self.forget_resuming(sid, room);
+        if !rooms.is_empty() {
+            let _ = self.change_rooms(Who::Sid(sid), rooms, Self::add_member);
         }
-        // A token a newer connection took over is not kept again.
-        let token_kept = conn
-            .meta
-            .resume_token
-            .as_ref()
-            .is_some_and(|token| self.tokens.remove_if(token, |_, owner| *owner == sid).is_some());
-        self.on_departure(conn.meta, conn.rooms, token_kept);
     }
 
-    fn join(&self, sid: Sid, room: &str) -> Result<RoomName> {
+    /// A client joins a room under the room policy (see [`ClientBus::join`]).
+    pub(crate) fn join_room(&self, sid: Sid, room: &str) -> Result<RoomName> {
         let room = self.client_room(room)?;
         if !self.policy.may_join(&room) {
             return Err(BusError::JoinForbidden(room.to_string()));
@@ -470,39 +505,48 @@ impl Bus for LocalBus {
         Ok(room)
     }
 
-    fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
-        let room = self.client_room(room)?;
-        self.remove_member(sid, &room)?;
-        Ok(room)
+    /// The members of a room on this node, sorted (empty if it has none here).
+    pub fn members(&self, room: &str) -> Vec<Sid> {
+        let mut sids: Vec<Sid> = self
+            .rooms
+            .get(room)
+            .map(|r| r.sids().collect())
+            .unwrap_or_default();
+        sids.sort();
+        sids
     }
 
-    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, args: Args) -> Result<()> {
+    /// One connection's state, if it is connected to this node.
+    pub fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
+        let conn = self.conns.get(&sid)?;
+        let rooms: BTreeSet<RoomName> = conn.rooms.iter().cloned().collect();
+        Some(ConnSnapshot {
+            sid,
+            meta: conn.meta.clone(),
+            rooms: rooms.into_iter().collect(),
+        })
+    }
+
+    /// Checks a client's publish as [`ClientBus::publish`] would, without
+    /// delivering it (a cluster numbers it first).
+    pub fn check_publish(&self, room: &str, event: &str, args: &Args) -> Result<RoomName> {
         let room = self.client_room(room)?;
         if !self.policy.may_publish(&room) {
             return Err(BusError::PublishForbidden(room.to_string()));
         }
-        self.check_event(event, &args)?;
-        let except: &[Sid] = match &sender {
-            Some(sid) => std::slice::from_ref(sid),
-            None => &[],
-        };
-        self.deliver_to_rooms(std::slice::from_ref(&room), except, event, args);
-        Ok(())
+        self.check_event(event, args)?;
+        Ok(room)
     }
 
-    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, args: Args) -> Result<()> {
-        self.check_event(event, &args)?;
+    /// [`ServerBus::emit`] of an event already checked.
+    fn emit_checked(&self, target: Target<'_>, except: &[Sid], event: &str, args: Args) -> Result<()> {
         match target {
             Target::Rooms(names) => {
-                let rooms = names
-                    .iter()
-                    .map(|name| self.policy.name(name))
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.deliver_to_rooms(&rooms, except, event, args);
+                self.fan_out(&self.names(names)?, except, &[], event, args, true);
             }
             Target::User(user) => {
                 let room = self.policy.name(&user_room(user))?;
-                self.deliver_to_rooms(std::slice::from_ref(&room), except, event, args);
+                self.fan_out(std::slice::from_ref(&room), except, &[], event, args, true);
             }
             Target::Sid(sid) => {
                 if except.contains(&sid) {
@@ -546,9 +590,76 @@ impl Bus for LocalBus {
         }
         Ok(())
     }
+}
 
-    fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
-        self.change_rooms(who, rooms, Self::add_member)
+impl ClientBus for LocalBus {
+    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta, rooms: &[String]) -> Heard {
+        self.register(sid, route, meta, rooms);
+        Heard::now()
+    }
+
+    fn disconnect(&self, sid: Sid) {
+        let Some((_, conn)) = self.conns.remove(&sid) else {
+            return;
+        };
+        for room in &conn.rooms {
+            drop_from_room(&self.rooms, room, sid);
+            self.forget_resuming(sid, room);
+        }
+        // A token a newer connection took over is not kept again.
+        let token_kept = conn
+            .meta
+            .resume_token
+            .as_ref()
+            .is_some_and(|token| self.tokens.remove_if(token, |_, owner| *owner == sid).is_some());
+        self.on_departure(conn.meta, conn.rooms, token_kept);
+    }
+
+    fn join(&self, sid: Sid, room: &str) -> Result<Joined> {
+        let room = self.join_room(sid, room)?;
+        Ok(Joined {
+            room,
+            heard: Heard::now(),
+        })
+    }
+
+    fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
+        let room = self.client_room(room)?;
+        self.remove_member(sid, &room)?;
+        Ok(room)
+    }
+
+    fn publish(&self, sender: Option<Sid>, room: &str, event: &str, args: Args) -> Result<()> {
+        let room = self.check_publish(room, event, &args)?;
+        let except: &[Sid] = match &sender {
+            Some(sid) => std::slice::from_ref(sid),
+            None => &[],
+        };
+        self.fan_out(std::slice::from_ref(&room), except, &[], event, args, true);
+        Ok(())
+    }
+
+    fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
+        LocalBus::connection(self, sid)
+    }
+
+    fn recovery(&self) -> Option<&dyn Recovery> {
+        self.streams.as_ref().map(|_| self as &dyn Recovery)
+    }
+}
+
+impl ServerBus for LocalBus {
+    fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, args: Args) -> Result<()> {
+        self.check_event(event, &args)?;
+        self.emit_checked(target, except, event, args)
+    }
+
+    fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<Added> {
+        let connections = self.change_rooms(who, rooms, Self::add_member)?;
+        Ok(Added {
+            connections,
+            heard: Heard::now(),
+        })
     }
 
     fn remove_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
@@ -579,46 +690,42 @@ impl Bus for LocalBus {
     }
 
     fn members(&self, room: &str) -> Vec<Sid> {
-        let mut sids: Vec<Sid> = self
-            .rooms
-            .get(room)
-            .map(|r| r.sids().collect())
-            .unwrap_or_default();
-        sids.sort();
-        sids
+        LocalBus::members(self, room)
     }
 
     fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
-        let conn = self.conns.get(&sid)?;
-        let rooms: BTreeSet<RoomName> = conn.rooms.iter().cloned().collect();
-        Some(ConnSnapshot {
-            sid,
-            meta: conn.meta.clone(),
-            rooms: rooms.into_iter().collect(),
-        })
+        LocalBus::connection(self, sid)
+    }
+}
+
+impl Recovery for LocalBus {
+    fn take_departed<'a>(
+        &'a self,
+        token: &'a str,
+        user: Option<&'a str>,
+    ) -> BusFuture<'a, Option<DepartedSession>> {
+        Box::pin(std::future::ready(self.take_departed_session(token, user)))
     }
 
-    fn recovers(&self) -> bool {
-        self.streams.is_some()
-    }
-
-    fn take_departed(&self, token: &str, user: Option<&str>) -> Option<DepartedSession> {
-        self.take_departed_session(token, user)
-    }
-
-    fn resume(
-        &self,
+    fn resume_room<'a>(
+        &'a self,
         sid: Sid,
-        room: &str,
-        from: Option<&Position>,
+        room: &'a str,
+        from: Option<&'a Position>,
         trusted: bool,
         max_events: usize,
-    ) -> Result<Resumed> {
-        let resumed = self.resume_room(sid, room, from, trusted, max_events);
-        if let Ok(outcome) = resumed {
-            self.metrics.resumed(outcome);
-        }
-        resumed
+    ) -> BusFuture<'a, Result<Rejoined>> {
+        Box::pin(async move {
+            let no_fetch =
+                None::<fn(RoomName, Position) -> std::future::Ready<Option<crate::FetchedHistory>>>;
+            let outcome = self
+                .resume_room_with(sid, room, from, trusted, max_events, no_fetch)
+                .await?;
+            Ok(Rejoined {
+                outcome,
+                heard: Heard::now(),
+            })
+        })
     }
 
     fn max_replay(&self) -> usize {
@@ -650,7 +757,7 @@ impl Directory for LocalBus {
     }
 
     fn room_members<'a>(&'a self, room: &'a str) -> DirectoryFuture<'a, Vec<Sid>> {
-        Box::pin(std::future::ready(self.members(room)))
+        Box::pin(std::future::ready(LocalBus::members(self, room)))
     }
 
     fn find_connection(&self, sid: Sid) -> DirectoryFuture<'_, Option<ConnRecord>> {

@@ -1,6 +1,7 @@
 //! The vocabulary every sockgate front shares: connection ids, room names and
 //! room policy, the message envelope (serialised once, shared by reference),
-//! and the [`Bus`] trait through which fronts join, leave and publish.
+//! and the bus's faces: [`ClientBus`] for the protocol fronts, [`ServerBus`]
+//! for the server's API, [`Recovery`] for resuming after a drop.
 //!
 //! Nothing here does I/O; the in-process bus lives in `sockgate-bus`, the
 //! protocol fronts in `sockgate-ws` and `sockgate-sio`.
@@ -23,8 +24,8 @@ mod sid;
 pub use args::Args;
 pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity, Welcome};
 pub use bus::{
-    hear_rooms_of, user_room, Bus, BusFuture, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,
-    Offer, Protocol, Recipient, Route, Target, Who, USER_ROOM_PREFIX,
+    user_room, Added, Bus, BusFuture, ClientBus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,
+    Heard, Joined, Offer, Protocol, Recipient, Route, ServerBus, Target, Who, USER_ROOM_PREFIX,
 };
 pub use directory::{ClusterStatus, ConnRecord, Directory, DirectoryFuture};
 pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};
@@ -38,8 +39,8 @@ pub use payload::{
 pub use query::query_param;
 pub use rate::{RateVerdict, TokenBucket};
 pub use recovery::{
-    new_resume_token, resume, ClientPosition, DepartedSession, GapReason, Position, ResumeReport,
-    ResumeRequest, Resumed,
+    new_resume_token, resume, ClientPosition, DepartedSession, GapReason, Position, Recovery, Rejoined,
+    ResumeReport, ResumeRequest, Resumed,
 };
 pub use room::{RoomName, RoomPolicy, RoomPolicyError};
 pub use sid::Sid;

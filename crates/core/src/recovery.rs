@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::RoomName;
+use crate::{BusFuture, ClientBus, Heard, Result, RoomName, Sid};
 
 /// Where an event sits in its room's stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,13 +111,92 @@ pub struct ResumeReport {
     pub rooms: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
+/// A room a resume put a connection back in.
+#[derive(Debug)]
+pub struct Rejoined {
+    /// What became of its missed events.
+    pub outcome: Resumed,
+    /// Resolves once the room's events reach the connection from every
+    /// node (see [`Heard`]).
+    pub heard: Heard,
+}
+
+/// Resuming after a drop: the bus's optional face, present when some rooms
+/// keep a history (see [`ClientBus::recovery`](crate::ClientBus::recovery)).
+pub trait Recovery: Send + Sync {
+    /// Takes what was kept of the connection that had resume `token`, if
+    /// it was `user`'s (once; `None` when unknown, expired or another's).
+    /// A connection still registered with the token, which the gateway has
+    /// not seen die yet, is disconnected and its rooms taken over.
+    fn take_departed<'a>(
+        &'a self,
+        token: &'a str,
+        user: Option<&'a str>,
+    ) -> BusFuture<'a, Option<DepartedSession>>;
+    /// Puts `sid` back in `room` and, given the position of the last event
+    /// the client got there, queues the events it missed, in order, before
+    /// any live one. `trusted` rooms come from the connection's own past
+    /// (its departed session) and skip the room policy; others are joined
+    /// as by [`ClientBus::join`](crate::ClientBus::join). At most
+    /// `max_events` are replayed: a room that missed more is a `too_old` gap.
+    fn resume_room<'a>(
+        &'a self,
+        sid: Sid,
+        room: &'a str,
+        from: Option<&'a Position>,
+        trusted: bool,
+        max_events: usize,
+    ) -> BusFuture<'a, Result<Rejoined>>;
+    /// Most missed events one resume replays over all its rooms, so that a
+    /// replay never fills the client's queue.
+    fn max_replay(&self) -> usize;
+}
+
 /// Resumes `sid` on `bus`: takes back the rooms of the connection that had
 /// `request.token` (if it was the same user's), joins the rooms of
 /// `request.rooms` (as joins, under the room policy), and replays each
-/// room's missed events from the client's position, in order.
+/// room's missed events from the client's position, in order. Resolves
+/// once every room is heard, so that the client learns it is back only
+/// when live events reach it. Without recovery (no room keeps a history)
+/// the rooms are only joined, and a position is a `not_recoverable` gap.
 pub async fn resume(
-    bus: &dyn crate::Bus,
-    sid: crate::Sid,
+    bus: &dyn ClientBus,
+    sid: Sid,
+    user: Option<&str>,
+    request: &ResumeRequest,
+) -> ResumeReport {
+    match bus.recovery() {
+        Some(recovery) => resume_with(recovery, sid, user, request).await,
+        None => rejoin_only(bus, sid, request).await,
+    }
+}
+
+/// [`resume`] without recovery: joins the rooms.
+async fn rejoin_only(bus: &dyn ClientBus, sid: Sid, request: &ResumeRequest) -> ResumeReport {
+    let mut report = ResumeReport::default();
+    let mut waits = Vec::new();
+    for room in request.rooms.keys() {
+        let outcome = match bus.join(sid, room) {
+            Ok(joined) => {
+                waits.push(joined.heard);
+                serde_json::json!({ "gap": GapReason::NotRecoverable.as_str() })
+            }
+            Err(error) => error_json(&error),
+        };
+        report.rooms.insert(room.clone(), outcome);
+    }
+    Heard::all(waits).await;
+    report
+}
+
+fn error_json(error: &crate::BusError) -> serde_json::Value {
+    serde_json::json!({ "error": { "code": error.code().as_str(), "message": error.to_string() } })
+}
+
+/// [`resume`] with recovery.
+async fn resume_with(
+    recovery: &dyn Recovery,
+    sid: Sid,
     user: Option<&str>,
     request: &ResumeRequest,
 ) -> ResumeReport {
@@ -126,7 +205,7 @@ pub async fn resume(
     let mut report = ResumeReport::default();
     // Only the same user (or anonymous for anonymous) gets its rooms back.
     let departed = match request.token.as_deref() {
-        Some(token) => bus.take_departed_async(token, user).await,
+        Some(token) => recovery.take_departed(token, user).await,
         None => None,
     };
     let mut rooms: Vec<(String, bool)> = Vec::new();
@@ -142,7 +221,8 @@ pub async fn resume(
         }
     }
     // Replays share one budget, so that they never fill the client's queue.
-    let mut budget = bus.max_replay();
+    let mut budget = recovery.max_replay();
+    let mut waits = Vec::new();
     for (room, trusted) in rooms {
         let from = request
             .rooms
@@ -155,18 +235,25 @@ pub async fn resume(
                 let kept = kept_positions.iter().find(|(name, _)| name.as_str() == room);
                 kept.map(|(_, position)| position.clone())
             });
-        let outcome = match bus.resume_async(sid, &room, from.as_ref(), trusted, budget).await {
-            Ok(Resumed::Replayed(count)) => {
-                budget = budget.saturating_sub(count);
-                json!({ "replayed": count })
+        let resumed = recovery
+            .resume_room(sid, &room, from.as_ref(), trusted, budget)
+            .await;
+        let outcome = match resumed {
+            Ok(Rejoined { outcome, heard }) => {
+                waits.push(heard);
+                match outcome {
+                    Resumed::Replayed(count) => {
+                        budget = budget.saturating_sub(count);
+                        json!({ "replayed": count })
+                    }
+                    Resumed::Gap(reason) => json!({ "gap": reason.as_str() }),
+                }
             }
-            Ok(Resumed::Gap(reason)) => json!({ "gap": reason.as_str() }),
-            Err(error) => json!({ "error": { "code": error.code().as_str(), "message": error.to_string() } }),
+            Err(error) => error_json(&error),
         };
         report.rooms.insert(room, outcome);
     }
-    // In a cluster, the rooms taken back are heard from every node before
-    // the client learns that it is back in them.
-    crate::hear_rooms_of(bus, sid).await;
+    // One wait for all of them.
+    Heard::all(waits).await;
     report
 }

@@ -1,22 +1,28 @@
-//! [`ClusterBus`]: the local bus plus Redis pub/sub between nodes.
+//! [`ClusterBus`]: the local bus plus Redis pub/sub between nodes, with the
+//! same faces ([`ClientBus`], [`ServerBus`], [`Recovery`]).
 //!
+//! It composes its [`LocalBus`] through that bus's own faces and one seam,
+//! [`LocalBus::deliver`], which takes what other nodes (or Redis) send.
 //! Everything a client or the API does is applied to the local bus first,
-//! synchronously, exactly as on a single node; what other nodes need is
-//! then queued for a sender task (never awaited on the delivery path).
+//! synchronously, exactly as on a single node, but for emits to rooms that
+//! keep a history: Redis numbers those, and every node (this one too)
+//! delivers them when Redis publishes them back. What other nodes need is
+//! queued for a sender task (never awaited on the delivery path).
 //! Single-room emits travel on that room's channel, to which a node is
 //! subscribed exactly while it has local members in the room (a reconciler
 //! task compares the two); everything else travels on one broadcast
-//! channel. Each node applies what it receives to its local bus only.
+//! channel. A join resolves its [`Heard`] once the room's subscription is
+//! confirmed.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
-use sockgate_bus::LocalBus;
+use sockgate_bus::{Delivery, LocalBus, Numbering};
 use sockgate_core::{
-    user_room, Args, Bus, BusError, BusFuture, ConnMeta, ConnSnapshot, DepartedSession, Position, Result,
-    Resumed, RoomName, Route, Sid, Target, Who,
+    user_room, Added, Args, BusError, ClientBus, ConnMeta, ConnSnapshot, Heard, Joined, Position, Recovery,
+    Result, RoomName, Route, ServerBus, Sid, Target, Who,
 };
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
@@ -26,7 +32,6 @@ use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
 use crate::sender::{Outgoing, SenderTask};
 
-mod recovery;
 mod shutdown;
 mod subscriptions;
 use crate::{emitter, ClusterConfig};
@@ -62,15 +67,17 @@ pub enum ClusterError {
 
 /// The cluster bus of one node.
 pub struct ClusterBus {
-    local: Arc<LocalBus>,
-    keys: Keys,
+    /// This very bus, for the futures that outlive a call ([`Heard`]).
+    me: std::sync::Weak<ClusterBus>,
+    pub(crate) local: Arc<LocalBus>,
+    pub(crate) keys: Keys,
     outgoing: mpsc::Sender<Outgoing>,
     /// The task that sends `outgoing`'s items; taken when the node leaves.
     sender: Mutex<Option<SenderTask>>,
     dirty_rooms: Mutex<HashSet<RoomName>>,
     rooms_changed: Notify,
-    metrics: Arc<ClusterMetrics>,
-    client: Client,
+    pub(crate) metrics: Arc<ClusterMetrics>,
+    pub(crate) client: Client,
     /// Rooms whose channel subscription Redis has confirmed.
     subscribed: Mutex<HashSet<RoomName>>,
     /// Counts the reconciler's batches, to wake joins waiting for theirs.
@@ -134,7 +141,8 @@ impl ClusterBus {
 
         let keys = Keys::new(&config.prefix, &config.node_id);
         let (outgoing, queue) = mpsc::channel(config.outgoing_queue.max(1));
-        let bus = Arc::new(ClusterBus {
+        let bus = Arc::new_cyclic(|me| ClusterBus {
+            me: me.clone(),
             local,
             keys: keys.clone(),
             outgoing,
@@ -211,7 +219,7 @@ impl ClusterBus {
         &self.keys
     }
 
-    fn queue(&self, item: Outgoing) {
+    pub(crate) fn queue(&self, item: Outgoing) {
         if self.outgoing.try_send(item).is_err() {
             self.metrics.send_failed();
         }
@@ -266,41 +274,36 @@ impl ClusterBus {
                 let Some(event) = message.event.as_deref() else {
                     return;
                 };
-                let besides: Vec<RoomName> = message
-                    .besides
-                    .iter()
-                    .filter_map(|room| self.local.policy().name(room).ok())
-                    .collect();
-                if let (Some(position), [room]) = (message.position, message.rooms.as_slice()) {
-                    let position = Position {
-                        epoch: position.epoch.into(),
-                        offset: position.offset,
-                    };
-                    self.local
-                        .deliver_at(room, &except, &besides, event, args, position);
-                    return;
-                }
-                if !message.besides.is_empty() {
-                    let outcome =
-                        self.local
-                            .emit_plain_copy(&message.rooms, &message.besides, &except, event, args);
-                    if let Err(error) = outcome {
-                        debug!(%error, "cluster message refused");
-                    }
-                    return;
-                }
                 let target = match (&sid, &message.user, message.all) {
                     (Some(sid), _, _) => Target::Sid(*sid),
                     (None, Some(user), _) => Target::User(user),
                     (None, None, true) => Target::All,
                     (None, None, false) => Target::Rooms(&message.rooms),
                 };
-                self.local.emit(target, &except, event, args).map(drop)
+                // Numbered by Redis; or the plain copy of an emit whose
+                // numbered copies travel apart; or as a local emit.
+                let numbering = match (message.position, message.besides.is_empty()) {
+                    (Some(position), _) => Numbering::At(Position {
+                        epoch: position.epoch.into(),
+                        offset: position.offset,
+                    }),
+                    (None, false) => Numbering::Never,
+                    (None, true) => Numbering::Here,
+                };
+                self.local.deliver(Delivery {
+                    target,
+                    except: &except,
+                    besides: &message.besides,
+                    event,
+                    args,
+                    numbering,
+                })
             }
             Op::Join | Op::Leave => {
                 let Some(who) = who else { return };
                 let result = match message.op {
-                    Op::Join => self.local.add_rooms(who, &message.rooms),
+                    Op::Join => ServerBus::add_rooms(self.local.as_ref(), who, &message.rooms)
+                        .map(|added| added.connections),
                     _ => self.local.remove_rooms(who, &message.rooms),
                 };
                 self.after_membership(who);
@@ -321,7 +324,7 @@ impl ClusterBus {
     }
 
     /// After a server-side join or leave: refresh what changed locally.
-    fn after_membership(&self, who: Who<'_>) {
+    pub(crate) fn after_membership(&self, who: Who<'_>) {
         let sids = match who {
             Who::Sid(sid) => vec![sid],
             Who::User(user) => self.local.members(&user_room(user)),
@@ -343,18 +346,26 @@ impl ClusterBus {
                 let Ok(args) = Args::from_values(&args) else {
                     return;
                 };
-                let outcome = match to.rooms.is_empty() {
-                    true => self.local.emit(Target::All, &except, &event, args),
-                    // Every node gets it: numbered by none (see emit_unnumbered).
-                    false => self.local.emit_unnumbered(&to.rooms, &except, &event, args),
+                let target = match to.rooms.is_empty() {
+                    true => Target::All,
+                    false => Target::Rooms(&to.rooms),
                 };
+                // Every node gets it: numbered by none.
+                let outcome = self.local.deliver(Delivery {
+                    target,
+                    except: &except,
+                    besides: &[],
+                    event: &event,
+                    args,
+                    numbering: Numbering::Never,
+                });
                 if let Err(error) = outcome {
                     debug!(%error, "emitter event refused");
                 }
             }
             EmitterCommand::Join { who, rooms } => {
                 for sid in self.selected(&who) {
-                    let _ = self.local.add_rooms(Who::Sid(sid), &rooms);
+                    let _ = ServerBus::add_rooms(self.local.as_ref(), Who::Sid(sid), &rooms);
                     self.after_membership(Who::Sid(sid));
                 }
             }
@@ -399,11 +410,13 @@ impl ClusterBus {
     }
 }
 
-impl Bus for ClusterBus {
-    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta) {
-        self.local.connect(sid, route, meta);
+impl ClientBus for ClusterBus {
+    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta, rooms: &[String]) -> Heard {
+        // A local bus hears every room at once: nothing to wait for there.
+        drop(self.local.connect(sid, route, meta, rooms));
         let rooms = self.local.connection(sid).map(|c| c.rooms).unwrap_or_default();
         self.changed(sid, &rooms);
+        self.heard(rooms)
     }
 
     fn disconnect(&self, sid: Sid) {
@@ -420,18 +433,11 @@ impl Bus for ClusterBus {
         }
     }
 
-    fn join(&self, sid: Sid, room: &str) -> Result<RoomName> {
-        let room = self.local.join(sid, room)?;
+    fn join(&self, sid: Sid, room: &str) -> Result<Joined> {
+        let room = self.local.join(sid, room)?.room;
         self.changed(sid, std::slice::from_ref(&room));
-        Ok(room)
-    }
-
-    fn hears(&self, room: &RoomName) -> bool {
-        self.hears_room(room)
-    }
-
-    fn hear<'a>(&'a self, rooms: &'a [RoomName]) -> BusFuture<'a, ()> {
-        Box::pin(self.hear_rooms(rooms))
+        let heard = self.heard(vec![room.clone()]);
+        Ok(Joined { room, heard })
     }
 
     fn leave(&self, sid: Sid, room: &str) -> Result<RoomName> {
@@ -457,6 +463,16 @@ impl Bus for ClusterBus {
         Ok(())
     }
 
+    fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
+        self.local.connection(sid)
+    }
+
+    fn recovery(&self) -> Option<&dyn Recovery> {
+        self.local.recovery().map(|_| self as &dyn Recovery)
+    }
+}
+
+impl ServerBus for ClusterBus {
     fn emit(&self, target: Target<'_>, except: &[Sid], event: &str, args: Args) -> Result<()> {
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
         message.except = except.iter().map(ToString::to_string).collect();
@@ -464,7 +480,7 @@ impl Bus for ClusterBus {
         message.set_args(&args);
         let channel = match target {
             Target::Sid(sid) => {
-                match self.local.emit(target, except, event, args) {
+                match ServerBus::emit(self.local.as_ref(), target, except, event, args) {
                     // Not here: the node that has it will deliver.
                     Err(BusError::UnknownConnection) => {}
                     Ok(()) => return Ok(()),
@@ -491,8 +507,14 @@ impl Bus for ClusterBus {
                 if plain.is_empty() {
                     return Ok(());
                 }
-                self.local
-                    .emit_plain_copy(&plain, &numbered, except, event, args)?;
+                self.local.deliver(Delivery {
+                    target: Target::Rooms(&plain),
+                    except,
+                    besides: &numbered,
+                    event,
+                    args: args.clone(),
+                    numbering: Numbering::Never,
+                })?;
                 message.besides = numbered;
                 let channel = match plain.as_slice() {
                     [room] => self.room_channel(room),
@@ -508,7 +530,7 @@ impl Bus for ClusterBus {
                 return Ok(());
             }
             Target::Rooms(rooms) => {
-                self.local.emit(target, except, event, args)?;
+                ServerBus::emit(self.local.as_ref(), target, except, event, args)?;
                 message.rooms = rooms.to_vec();
                 match rooms {
                     [room] => self.room_channel(room),
@@ -516,12 +538,12 @@ impl Bus for ClusterBus {
                 }
             }
             Target::User(user) => {
-                self.local.emit(target, except, event, args)?;
+                ServerBus::emit(self.local.as_ref(), target, except, event, args)?;
                 message.rooms = vec![user_room(user)];
                 self.room_channel(&user_room(user))
             }
             Target::All => {
-                self.local.emit(target, except, event, args)?;
+                ServerBus::emit(self.local.as_ref(), target, except, event, args)?;
                 message.all = true;
                 self.keys.broadcast_channel()
             }
@@ -530,20 +552,29 @@ impl Bus for ClusterBus {
         Ok(())
     }
 
-    fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
-        let local = self.local.add_rooms(who, rooms);
+    fn add_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<Added> {
+        let local = ServerBus::add_rooms(self.local.as_ref(), who, rooms).map(|added| added.connections);
         self.after_membership(who);
-        self.forward_unless_local(Op::Join, who, rooms, local)
+        let connections = self.forward_unless_local(Op::Join, who, rooms, local)?;
+        // Waited for only where this node has members (see hear_rooms).
+        let rooms = rooms
+            .iter()
+            .filter_map(|room| self.local.policy().name(room).ok())
+            .collect();
+        Ok(Added {
+            connections,
+            heard: self.heard(rooms),
+        })
     }
 
     fn remove_rooms(&self, who: Who<'_>, rooms: &[String]) -> Result<usize> {
-        let local = self.local.remove_rooms(who, rooms);
+        let local = ServerBus::remove_rooms(self.local.as_ref(), who, rooms);
         self.after_membership(who);
         self.forward_unless_local(Op::Leave, who, rooms, local)
     }
 
     fn kick(&self, who: Who<'_>) -> usize {
-        let kicked = self.local.kick(who);
+        let kicked = ServerBus::kick(self.local.as_ref(), who);
         if matches!(who, Who::User(_)) || kicked == 0 {
             let message = self.who_message(Op::Kick, who, &[]);
             self.send(self.keys.broadcast_channel(), &message);
@@ -557,50 +588,6 @@ impl Bus for ClusterBus {
 
     fn connection(&self, sid: Sid) -> Option<ConnSnapshot> {
         self.local.connection(sid)
-    }
-
-    fn recovers(&self) -> bool {
-        self.local.recovers()
-    }
-
-    fn max_replay(&self) -> usize {
-        self.local.max_replay()
-    }
-
-    fn take_departed(&self, token: &str, user: Option<&str>) -> Option<DepartedSession> {
-        self.local.take_departed(token, user)
-    }
-
-    fn take_departed_async<'a>(
-        &'a self,
-        token: &'a str,
-        user: Option<&'a str>,
-    ) -> BusFuture<'a, Option<DepartedSession>> {
-        Box::pin(self.take_shared_departed(token, user))
-    }
-
-    fn resume(
-        &self,
-        sid: Sid,
-        room: &str,
-        from: Option<&Position>,
-        trusted: bool,
-        max_events: usize,
-    ) -> Result<Resumed> {
-        let resumed = self.local.resume(sid, room, from, trusted, max_events);
-        self.after_membership(Who::Sid(sid));
-        resumed
-    }
-
-    fn resume_async<'a>(
-        &'a self,
-        sid: Sid,
-        room: &'a str,
-        from: Option<&'a Position>,
-        trusted: bool,
-        max_events: usize,
-    ) -> BusFuture<'a, Result<Resumed>> {
-        Box::pin(self.resume_anywhere(sid, room, from, trusted, max_events))
     }
 }
 

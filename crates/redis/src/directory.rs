@@ -8,7 +8,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use fred::prelude::*;
-use sockgate_core::{Bus, ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
+use sockgate_core::{ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
 use tracing::debug;
 
 use crate::ClusterBus;

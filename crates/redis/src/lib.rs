@@ -11,9 +11,9 @@ mod cluster;
 mod config;
 mod directory;
 pub mod emitter;
-mod history;
 mod message;
 mod metrics;
+mod recovery;
 mod sender;
 
 pub use cluster::{ClusterBus, ClusterError};

@@ -29,7 +29,7 @@ pub(crate) struct ClusterMessage {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) except: Vec<String>,
     /// Rooms whose members another copy of the same emit reaches (an emit
-    /// to several rooms reaches each connection once; see `Bus::emit`).
+    /// to several rooms reaches each connection once; see `ServerBus::emit`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) besides: Vec<String>,
     /// The event name (emit).

@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use fred::prelude::*;
-use sockgate_core::{Bus, RoomName, Sid};
+use sockgate_core::{RoomName, Sid};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::cluster::ClusterBus;
-use crate::{directory, history};
+use crate::directory;
 
 /// Work for the sender task.
 pub(crate) enum Outgoing {
@@ -197,7 +197,7 @@ async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
         .filter_map(|(room, _)| bus.local().policy().name(room).ok())
         .collect();
     bus.hear_rooms(&rooms).await;
-    match history::number_and_publish(bus.client(), bus.keys(), limits, numbered).await {
+    match crate::recovery::numbering::number_and_publish(bus.client(), bus.keys(), limits, numbered).await {
         Ok(()) => numbered.iter().for_each(|_| bus.metrics().sent()),
         Err(error) => {
             numbered.iter().for_each(|_| bus.metrics().send_failed());
@@ -222,7 +222,8 @@ async fn send_written(bus: &ClusterBus, written: &mut Vec<Outgoing>) {
                 let (Some(session), Some(limits)) = (bus.local().departed_session(&token), limits) else {
                     continue;
                 };
-                history::keep_departed(&pipeline, bus.keys(), &token, &session, limits.ttl).await
+                crate::recovery::departed::keep_departed(&pipeline, bus.keys(), &token, &session, limits.ttl)
+                    .await
             }
             Outgoing::Record(sid) => {
                 let snapshot = bus.local().connection(sid);

@@ -21,9 +21,9 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
-    hear_rooms_of, new_resume_token, query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth,
-    ConnectRequest, ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity,
-    Protocol, RateVerdict, RoomName, Route, Sid, TokenBucket, Welcome, Who,
+    new_resume_token, query_param, AuthError, BusError, ClientBus, ConnMeta, ConnectAuth, ConnectRequest,
+    ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Heard, Identity, Protocol,
+    RateVerdict, Route, Sid, TokenBucket, Welcome,
 };
 use tracing::info;
 
@@ -44,7 +44,7 @@ pub(crate) enum Control {
 
 /// What a namespace's handlers share.
 pub(crate) struct Bridge {
-    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) bus: Arc<dyn ClientBus>,
     pub(crate) group: GroupId,
     pub(crate) auth: ConnectAuth,
     pub(crate) events: Option<Arc<dyn EventHandler>>,
@@ -141,13 +141,9 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
                 .limiter
                 .admit(ip)
                 .map_err(|e| Box::new(e) as Box<dyn std::fmt::Display + Send>)?;
-            let joins_rooms = identity.joins_rooms();
-            on_connect(&socket, &self.0, identity, permit);
-            if joins_rooms {
-                // In a cluster, the CONNECT is answered once the rooms the
-                // socket starts in are heard from every node.
-                hear_rooms_of(self.0.bus.as_ref(), to_bus_sid(&socket)).await;
-            }
+            // The CONNECT is answered once the rooms the socket starts in
+            // are heard from every node.
+            on_connect(&socket, &self.0, identity, permit).await;
             Ok(())
         })
     }
@@ -192,8 +188,8 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
             Control::Join => match room_arg(&socket, &mut value)
                 .and_then(|room| bus.join(sid, &room).map_err(Into::into))
             {
-                Ok(room) if !bus.hears(&room) => {
-                    answer_when_heard(self.bridge.bus.clone(), room, ack);
+                Ok(joined) if !joined.heard.is_now() => {
+                    answer_when_heard(joined.heard, ack);
                     return;
                 }
                 joined => joined.map(drop),
@@ -217,9 +213,9 @@ impl MessageHandler<LocalAdapter, Inline> for ControlHandler {
 
 /// Acks a join once events published to its room on other nodes reach
 /// this node (a cluster node subscribes first).
-fn answer_when_heard(bus: Arc<dyn Bus>, room: RoomName, ack: AckSender<LocalAdapter>) {
+fn answer_when_heard(heard: Heard, ack: AckSender<LocalAdapter>) {
     tokio::spawn(async move {
-        bus.hear(std::slice::from_ref(&room)).await;
+        heard.await;
         let _ = ack.send(&json!({ "ok": true }));
     });
 }
@@ -252,7 +248,7 @@ fn room_arg(socket: &Arc<Socket<LocalAdapter>>, value: &mut Value) -> Result<Str
 }
 
 fn publish(
-    bus: &dyn Bus,
+    bus: &dyn ClientBus,
     sid: Sid,
     socket: &Arc<Socket<LocalAdapter>>,
     value: &mut Value,
@@ -319,13 +315,14 @@ pub(crate) async fn authenticate(
     outcome
 }
 
-/// Registers the connection with the bus and its control handlers on the socket.
+/// Registers the connection with the bus and its control handlers on the
+/// socket; the answer resolves once the rooms it starts in are heard.
 pub(crate) fn on_connect(
     socket: &SocketRef,
     bridge: &Arc<Bridge>,
     identity: Identity,
     permit: ConnectionPermit,
-) {
+) -> Heard {
     let events = &bridge.names;
     let sid = to_bus_sid(socket);
     let peer = socket.req_parts().extensions.get::<SocketAddr>().copied();
@@ -334,17 +331,16 @@ pub(crate) fn on_connect(
         user: identity.user.clone(),
         metadata: identity.metadata.clone().map(Arc::new),
         // When rooms keep a history, the client can come back with this.
-        resume_token: bridge.bus.recovers().then(new_resume_token),
+        resume_token: bridge.bus.recovery().is_some().then(new_resume_token),
         ..ConnMeta::new(Protocol::SocketIo, peer)
     };
 
     // The socket's own room in socketioxide's index (see `outlet`).
     socket.join(sid_key(sid));
-    bridge.bus.connect(sid, Route::Group(bridge.group), meta);
-    if !identity.rooms.is_empty() {
-        // Rooms from the token were chosen by the backend: no room policy.
-        let _ = bridge.bus.add_rooms(Who::Sid(sid), &identity.rooms);
-    }
+    // Rooms from the token were chosen by the backend: no room policy.
+    let heard = bridge
+        .bus
+        .connect(sid, Route::Group(bridge.group), meta, &identity.rooms);
     if !identity.welcome.is_empty() {
         if let Ok(mut welcomes) = bridge.welcomes.lock() {
             welcomes.insert(sid, identity.welcome.clone());
@@ -400,4 +396,5 @@ pub(crate) fn on_connect(
     socket.on_disconnect(move |reason: DisconnectReason| async move {
         bridge.depart(sid, &reason.to_string());
     });
+    heard
 }

@@ -7,7 +7,7 @@ use engineioxide::service::NotFoundService;
 use socketioxide::service::SocketIoService;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{ParserConfig, SocketIo, TransportType};
-use sockgate_core::{Bus, ConnectAuth, ConnectionLimiter, EventHandler, GroupId, GroupOutlet};
+use sockgate_core::{ClientBus, ConnectAuth, ConnectionLimiter, EventHandler, GroupId, GroupOutlet};
 use tokio_util::task::TaskTracker;
 
 use crate::bridge::{Bridge, Connector};
@@ -86,7 +86,7 @@ impl SioFront {
     /// `groups[i]` is the id the bus gave to `outlets()[i]`.
     pub fn attach(
         &self,
-        bus: Arc<dyn Bus>,
+        bus: Arc<dyn ClientBus>,
         groups: &[GroupId],
         auth: ConnectAuth,
         events: Option<Arc<dyn EventHandler>>,

@@ -1,6 +1,6 @@
 //! sockgate's socket.io front: a socketioxide engine (engine.io v4, and v3
 //! for socket.io-client 2.x) whose control events (`join`, `leave`,
-//! `publish`) are bridged onto the shared [`Bus`](sockgate_core::Bus).
+//! `publish`) are bridged onto the shared bus ([`ClientBus`](sockgate_core::ClientBus)).
 //!
 //! Each served namespace is one [`GroupOutlet`](sockgate_core::GroupOutlet):
 //! the bus calls it once per publish and socketioxide encodes the packet

@@ -16,7 +16,7 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, TryData};
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
-use sockgate_core::{resume, Bus, Envelope, ResumeRequest};
+use sockgate_core::{resume, ClientBus, Envelope, ResumeRequest};
 
 use crate::bridge::to_bus_sid;
 
@@ -29,7 +29,7 @@ pub(crate) const RESUMED_EVENT: &str = "sockgate:resumed";
 /// when the handshake `auth` payload asked to.
 pub(crate) fn after_connect(
     socket: &Arc<Socket<LocalAdapter>>,
-    bus: &Arc<dyn Bus>,
+    bus: &Arc<dyn ClientBus>,
     auth: Option<&serde_json::Value>,
 ) {
     let sid = to_bus_sid(socket);
@@ -56,7 +56,7 @@ pub(crate) fn after_connect(
 /// The `resume` control event: `{token, rooms}`; the answer is its ack.
 pub(crate) fn on_resume(
     socket: &Arc<Socket<LocalAdapter>>,
-    bus: &Arc<dyn Bus>,
+    bus: &Arc<dyn ClientBus>,
     value: &mut Value,
     ack: AckSender<LocalAdapter>,
 ) {
@@ -80,7 +80,7 @@ pub(crate) fn on_resume(
 
 async fn run(
     socket: &Arc<Socket<LocalAdapter>>,
-    bus: &dyn Bus,
+    bus: &dyn ClientBus,
     request: &ResumeRequest,
 ) -> sockgate_core::ResumeReport {
     let sid = to_bus_sid(socket);

@@ -9,7 +9,8 @@ use http::{Request, Response};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use sockgate_core::{
-    Bus, ConnMeta, ConnectAuth, ConnectRequest, ConnectionLimiter, EventHandler, Identity, Protocol, Sid,
+    ClientBus, ConnMeta, ConnectAuth, ConnectRequest, ConnectionLimiter, EventHandler, Identity, Protocol,
+    Sid,
 };
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
@@ -34,7 +35,7 @@ impl RawFront {
     /// A front that registers its connections on `bus` once `auth` lets
     /// them in, and hands their `emit`s to `events`.
     pub fn new(
-        bus: Arc<dyn Bus>,
+        bus: Arc<dyn ClientBus>,
         config: WsConfig,
         auth: ConnectAuth,
         events: Option<Arc<dyn EventHandler>>,

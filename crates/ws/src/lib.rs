@@ -4,7 +4,7 @@
 //! The flow is `RawFront::handle` (HTTP upgrade) → [`run_session`] (one
 //! task per connection: a reader that turns frames into bus calls, and a
 //! writer that drains the bounded outbound queue, pings and closes) → the
-//! [`Bus`](sockgate_core::Bus).
+//! bus ([`ClientBus`](sockgate_core::ClientBus)).
 
 mod auth;
 mod budget;

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use futures_util::{Sink, Stream, StreamExt};
 use serde_json::value::RawValue;
 use sockgate_core::{
-    hear_rooms_of, new_resume_token, Bus, ConnMeta, Envelope, EventHandler, Identity, Route, Sid,
-    TokenBucket, Who,
+    new_resume_token, ClientBus, ConnMeta, Envelope, EventHandler, Heard, Identity, Route, Sid, TokenBucket,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::task::AbortOnDropHandle;
@@ -81,15 +80,10 @@ where
         meta,
     } = unbox(start);
     let (bus, events) = (links.bus.clone(), links.events.clone());
-    let joins_rooms = identity.joins_rooms();
-    let (queue, outbound, control) = enter(sid, identity, meta, links, config);
-    if joins_rooms {
-        // The writer does not run yet: in a cluster, the client gets its open
-        // frame once the rooms it starts in are heard from every node. Boxed,
-        // so that this wait does not enlarge the session's future, which
-        // lives as long as the connection (measured: +90 bytes unboxed).
-        Box::pin(hear_rooms_of(bus.as_ref(), sid)).await;
-    }
+    let (queue, outbound, control, heard) = enter(sid, identity, meta, links, config);
+    // The writer does not run yet: in a cluster, the client gets its open
+    // frame once the rooms it starts in are heard from every node.
+    heard.await;
 
     let (sink, stream) = socket.split();
     // The writer is a task of its own, so that a delivery wakes only the
@@ -142,11 +136,11 @@ fn enter(
     meta: ConnMeta,
     links: &SessionLinks,
     config: &WsConfig,
-) -> (Sender<Outbound>, Receiver<Outbound>, Arc<Control>) {
+) -> (Sender<Outbound>, Receiver<Outbound>, Arc<Control>, Heard) {
     let (queue, outbound) = queue::bounded(config.outbound_queue);
     let control = Arc::new(Control::default());
     // When rooms keep a history, the client can come back with this.
-    let resume_token = links.bus.recovers().then(new_resume_token);
+    let resume_token = links.bus.recovery().is_some().then(new_resume_token);
     let open = protocol::open_frame(
         sid.as_str(),
         config.ping_interval.as_millis(),
@@ -162,7 +156,8 @@ fn enter(
             let _ = queue.try_send(Outbound::Reply(protocol::event_frame(&envelope)));
         }
     }
-    links.bus.connect(
+    // Rooms from the token were chosen by the backend: no room policy.
+    let heard = links.bus.connect(
         sid,
         Route::Direct(Arc::new(RawRecipient {
             queue: queue.clone(),
@@ -175,12 +170,9 @@ fn enter(
             resume_token,
             ..meta
         },
+        &identity.rooms,
     );
-    if !identity.rooms.is_empty() {
-        // Rooms from the token were chosen by the backend: no room policy.
-        let _ = links.bus.add_rooms(Who::Sid(sid), &identity.rooms);
-    }
-    (queue, outbound, control)
+    (queue, outbound, control, heard)
 }
 
 /// Moves a value out of its box and frees the box at once. (A box that is
@@ -192,7 +184,7 @@ fn unbox<T>(boxed: Box<T>) -> T {
 }
 
 /// Takes the connection off the bus (once) and tells the backend.
-fn depart(bus: &dyn Bus, events: Option<&Arc<dyn EventHandler>>, sid: Sid, reason: CloseReason) {
+fn depart(bus: &dyn ClientBus, events: Option<&Arc<dyn EventHandler>>, sid: Sid, reason: CloseReason) {
     let Some(snapshot) = bus.connection(sid) else {
         return;
     };
@@ -206,7 +198,7 @@ fn depart(bus: &dyn Bus, events: Option<&Arc<dyn EventHandler>>, sid: Sid, reaso
 #[derive(Clone)]
 pub struct SessionLinks {
     /// The bus the connection is registered on.
-    pub bus: Arc<dyn Bus>,
+    pub bus: Arc<dyn ClientBus>,
     /// Where `emit`s go (event webhooks), if anywhere.
     pub events: Option<Arc<dyn EventHandler>>,
     /// Cancelled when the gateway shuts down.

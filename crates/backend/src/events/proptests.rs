@@ -21,12 +21,12 @@ fn any_event() -> impl Strategy<Value = String> {
 /// Event webhooks over `routes`; the client and bus are built once and
 /// never used (routing calls nobody).
 fn webhooks(routes: &[EventRoute]) -> EventWebhooks {
-    static SHARED: OnceLock<(Arc<WebhookClient>, Arc<dyn Bus>)> = OnceLock::new();
+    static SHARED: OnceLock<(Arc<WebhookClient>, Arc<dyn ServerBus>)> = OnceLock::new();
     let (client, bus) = SHARED.get_or_init(|| {
         let bus = LocalBus::new(RoomPolicy::allow_all(128), BusLimits::default());
         (
             Arc::new(WebhookClient::new(WebhookConfig::default()).expect("the client builds")),
-            Arc::new(bus) as Arc<dyn Bus>,
+            Arc::new(bus) as Arc<dyn ServerBus>,
         )
     });
     EventWebhooks::new(client.clone(), routes, None, bus.clone()).expect("valid patterns")

@@ -105,9 +105,9 @@ fn publish_reaches_every_member_but_the_sender() {
         TestRecipient::new(8),
         TestRecipient::new(8),
     );
-    bus.connect(a, Route::Direct(ra.clone()), meta());
-    bus.connect(b, Route::Direct(rb.clone()), meta());
-    bus.connect(c, Route::Direct(rc.clone()), meta());
+    assert!(bus.connect(a, Route::Direct(ra.clone()), meta(), &[]).is_now());
+    assert!(bus.connect(b, Route::Direct(rb.clone()), meta(), &[]).is_now());
+    assert!(bus.connect(c, Route::Direct(rc.clone()), meta(), &[]).is_now());
     bus.join(a, "act42").unwrap();
     bus.join(b, "act42").unwrap();
     bus.join(c, "other").unwrap();
@@ -125,8 +125,8 @@ fn group_outlet_is_called_once_per_publish_and_skipped_when_only_the_sender_is_i
     let outlet = Arc::new(TestOutlet::default());
     let group = bus.add_group(outlet.clone());
     let (x, y) = (Sid::random(), Sid::random());
-    bus.connect(x, Route::Group(group), meta());
-    bus.connect(y, Route::Group(group), meta());
+    assert!(bus.connect(x, Route::Group(group), meta(), &[]).is_now());
+    assert!(bus.connect(y, Route::Group(group), meta(), &[]).is_now());
     bus.join(x, "r").unwrap();
     bus.publish(Some(x), "r", "e", data("1")).unwrap();
     bus.join(y, "r").unwrap();
@@ -149,9 +149,15 @@ fn a_full_queue_is_counted_as_a_slow_consumer_and_others_still_get_the_event() {
     let (pub_sid, slow, fast) = (Sid::random(), Sid::random(), Sid::random());
     let slow_r = TestRecipient::new(1);
     let fast_r = TestRecipient::new(8);
-    bus.connect(pub_sid, Route::Direct(TestRecipient::new(8)), meta());
-    bus.connect(slow, Route::Direct(slow_r.clone()), meta());
-    bus.connect(fast, Route::Direct(fast_r.clone()), meta());
+    assert!(bus
+        .connect(pub_sid, Route::Direct(TestRecipient::new(8)), meta(), &[])
+        .is_now());
+    assert!(bus
+        .connect(slow, Route::Direct(slow_r.clone()), meta(), &[])
+        .is_now());
+    assert!(bus
+        .connect(fast, Route::Direct(fast_r.clone()), meta(), &[])
+        .is_now());
     bus.join(slow, "r").unwrap();
     bus.join(fast, "r").unwrap();
     for n in 0..3 {
@@ -167,8 +173,12 @@ fn a_full_queue_is_counted_as_a_slow_consumer_and_others_still_get_the_event() {
 fn disconnect_leaves_every_room_and_empty_rooms_are_dropped() {
     let bus = bus();
     let (a, b) = (Sid::random(), Sid::random());
-    bus.connect(a, Route::Direct(TestRecipient::new(8)), meta());
-    bus.connect(b, Route::Direct(TestRecipient::new(8)), meta());
+    assert!(bus
+        .connect(a, Route::Direct(TestRecipient::new(8)), meta(), &[])
+        .is_now());
+    assert!(bus
+        .connect(b, Route::Direct(TestRecipient::new(8)), meta(), &[])
+        .is_now());
     bus.join(a, "one").unwrap();
     bus.join(a, "two").unwrap();
     bus.join(b, "two").unwrap();
@@ -192,13 +202,18 @@ fn policy_and_event_rules_are_enforced() {
         },
     );
     let a = Sid::random();
-    bus.connect(a, Route::Direct(TestRecipient::new(8)), meta());
-    assert_eq!(bus.join(a, "lobby"), Err(BusError::JoinForbidden("lobby".into())));
+    assert!(bus
+        .connect(a, Route::Direct(TestRecipient::new(8)), meta(), &[])
+        .is_now());
+    assert_eq!(
+        bus.join(a, "lobby").map(|j| j.room),
+        Err(BusError::JoinForbidden("lobby".into()))
+    );
     assert!(matches!(
-        bus.join(a, "act:toolong"),
+        bus.join(a, "act:toolong").map(|j| j.room),
         Err(BusError::InvalidRoom(_))
     ));
-    assert_eq!(bus.join(a, "act:1").unwrap().as_str(), "act:1");
+    assert_eq!(bus.join(a, "act:1").unwrap().room.as_str(), "act:1");
     assert_eq!(
         bus.publish(Some(a), "act:1", "chat", data("1")),
         Err(BusError::PublishForbidden("act:1".into()))
@@ -220,7 +235,10 @@ fn policy_and_event_rules_are_enforced() {
         bus.publish(None, "r", "disconnect", data("1")),
         Err(BusError::ReservedEvent("disconnect".into()))
     );
-    assert_eq!(bus.join(Sid::random(), "r"), Err(BusError::UnknownConnection));
+    assert_eq!(
+        bus.join(Sid::random(), "r").map(|j| j.room),
+        Err(BusError::UnknownConnection)
+    );
 }
 
 fn bus_with_long_events() -> LocalBus {
@@ -238,10 +256,14 @@ fn server_emits_reach_rooms_once_users_sids_and_everyone() {
         TestRecipient::new(16),
         TestRecipient::new(16),
     );
-    bus.connect(a, Route::Direct(ra.clone()), user("ann"));
-    bus.connect(b, Route::Direct(rb.clone()), user("ann"));
-    bus.connect(c, Route::Direct(rc.clone()), meta());
-    bus.connect(g, Route::Group(group), user("ann"));
+    assert!(bus
+        .connect(a, Route::Direct(ra.clone()), user("ann"), &[])
+        .is_now());
+    assert!(bus
+        .connect(b, Route::Direct(rb.clone()), user("ann"), &[])
+        .is_now());
+    assert!(bus.connect(c, Route::Direct(rc.clone()), meta(), &[]).is_now());
+    assert!(bus.connect(g, Route::Group(group), user("ann"), &[]).is_now());
     bus.add_rooms(Who::Sid(c), &["one".into(), "two".into()]).unwrap();
     bus.add_rooms(Who::Sid(a), &["two".into()]).unwrap();
 
@@ -279,10 +301,12 @@ fn server_emits_reach_rooms_once_users_sids_and_everyone() {
 fn user_rooms_are_joined_at_connect_and_closed_to_clients() {
     let bus = bus();
     let a = Sid::random();
-    bus.connect(a, Route::Direct(TestRecipient::new(8)), user("bob"));
+    assert!(bus
+        .connect(a, Route::Direct(TestRecipient::new(8)), user("bob"), &[])
+        .is_now());
     assert_eq!(bus.members("user:bob"), [a]);
     assert_eq!(
-        bus.join(a, "user:eve"),
+        bus.join(a, "user:eve").map(|j| j.room),
         Err(BusError::ReservedRoom("user:eve".into()))
     );
     assert_eq!(
@@ -307,7 +331,8 @@ fn user_rooms_are_joined_at_connect_and_closed_to_clients() {
     assert_eq!(bus.remove_rooms(Who::User("bob"), &["a".into()]).unwrap(), 1);
     assert_eq!(bus.remove_rooms(Who::User("nobody"), &["a".into()]).unwrap(), 0);
     assert_eq!(
-        bus.add_rooms(Who::Sid(Sid::random()), &["a".into()]),
+        bus.add_rooms(Who::Sid(Sid::random()), &["a".into()])
+            .map(|added| added.connections),
         Err(BusError::UnknownConnection)
     );
 }
@@ -322,12 +347,17 @@ fn a_client_cannot_join_more_rooms_than_the_limit_but_the_backend_can() {
         },
     );
     let a = Sid::random();
-    bus.connect(a, Route::Direct(TestRecipient::new(8)), meta());
+    assert!(bus
+        .connect(a, Route::Direct(TestRecipient::new(8)), meta(), &[])
+        .is_now());
     bus.join(a, "one").unwrap();
     bus.join(a, "two").unwrap();
-    assert_eq!(bus.join(a, "three"), Err(BusError::TooManyRooms(2)));
     assert_eq!(
-        bus.join(a, "two").unwrap().as_str(),
+        bus.join(a, "three").map(|j| j.room),
+        Err(BusError::TooManyRooms(2))
+    );
+    assert_eq!(
+        bus.join(a, "two").unwrap().room.as_str(),
         "two",
         "joining again is not a new room"
     );
@@ -355,7 +385,9 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
     let policy = RoomPolicy::allow_all(32).with_recover(&["act:*"]).unwrap();
     let bus = Arc::new(LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default()));
     let (first, resumer) = (Sid::random(), Sid::random());
-    bus.connect(first, Route::Direct(TestRecipient::new(10)), meta());
+    assert!(bus
+        .connect(first, Route::Direct(TestRecipient::new(10)), meta(), &[])
+        .is_now());
     bus.publish(Some(first), "act:1", "e", data("0")).unwrap();
     let position = Position {
         epoch: bus
@@ -369,7 +401,9 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
         offset: 1,
     };
     let recorder = Arc::new(OffsetRecorder::default());
-    bus.connect(resumer, Route::Direct(recorder.clone()), meta());
+    assert!(bus
+        .connect(resumer, Route::Direct(recorder.clone()), meta(), &[])
+        .is_now());
 
     // Four publishers race the resume.
     let publishers: Vec<_> = (0..4)
@@ -385,7 +419,7 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(1));
     let resumed = bus
-        .resume(resumer, "act:1", Some(&position), false, 10_000)
+        .resume_here(resumer, "act:1", Some(&position), false, 10_000)
         .unwrap();
     publishers.into_iter().for_each(|p| p.join().unwrap());
 
@@ -410,10 +444,10 @@ fn an_emit_to_history_and_plain_rooms_reaches_each_member_once() {
         TestRecipient::new(16),
         TestRecipient::new(16),
     );
-    bus.connect(a, Route::Direct(ra.clone()), meta());
-    bus.connect(b, Route::Direct(rb.clone()), meta());
-    bus.connect(c, Route::Direct(rc.clone()), meta());
-    bus.connect(g, Route::Group(group), meta());
+    assert!(bus.connect(a, Route::Direct(ra.clone()), meta(), &[]).is_now());
+    assert!(bus.connect(b, Route::Direct(rb.clone()), meta(), &[]).is_now());
+    assert!(bus.connect(c, Route::Direct(rc.clone()), meta(), &[]).is_now());
+    assert!(bus.connect(g, Route::Group(group), meta(), &[]).is_now());
     bus.add_rooms(Who::Sid(a), &["hist1".into(), "plain1".into()])
         .unwrap();
     bus.add_rooms(Who::Sid(b), &["hist1".into(), "hist2".into(), "plain1".into()])
@@ -452,7 +486,9 @@ fn a_member_that_leaves_mid_resume_is_forgotten() {
     let policy = RoomPolicy::allow_all(32).with_recover(&["act:*"]).unwrap();
     let bus = LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default());
     let sid = Sid::random();
-    bus.connect(sid, Route::Direct(TestRecipient::new(8)), meta());
+    assert!(bus
+        .connect(sid, Route::Direct(TestRecipient::new(8)), meta(), &[])
+        .is_now());
     bus.start_resume(sid, "act:1", false).unwrap();
     assert_eq!(bus.held.get("act:1").map(|r| r.len()), Some(1));
     bus.disconnect(sid);

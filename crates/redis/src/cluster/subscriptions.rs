@@ -8,7 +8,7 @@ use std::sync::Weak;
 
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
-use sockgate_core::RoomName;
+use sockgate_core::{Heard, RoomName};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn};
 
@@ -105,11 +105,25 @@ impl ClusterBus {
         self.touch_rooms(&rooms);
     }
 
-    /// Waits until this node hears `room`'s channel (see [`Self::hear_rooms`]).
-    pub(crate) async fn subscribe_now(&self, room: &str) {
-        if let Ok(name) = self.local.policy().name(room) {
-            self.hear_rooms(std::slice::from_ref(&name)).await;
+    /// When this node's members of `rooms` hear them (see
+    /// [`Self::hear_rooms`]): now, when every one is subscribed already.
+    pub(crate) fn heard(&self, rooms: Vec<RoomName>) -> Heard {
+        if !self.unheard(&rooms) {
+            return Heard::now();
         }
+        let me = self.me.clone();
+        Heard::after(async move {
+            if let Some(bus) = me.upgrade() {
+                bus.hear_rooms(&rooms).await;
+            }
+        })
+    }
+
+    /// Whether some of `rooms` have members here but are not heard yet.
+    fn unheard(&self, rooms: &[RoomName]) -> bool {
+        rooms
+            .iter()
+            .any(|room| !self.hears_room(room) && self.local.member_count(room.as_str()) > 0)
     }
 
     /// Waits until this node hears the channels of `rooms`, so that
@@ -120,17 +134,12 @@ impl ClusterBus {
     /// `cluster.timeout`, however many rooms.
     pub(crate) async fn hear_rooms(&self, rooms: &[RoomName]) {
         let mut confirmed = self.subscriptions_confirmed.subscribe();
-        let unheard = || {
-            rooms
-                .iter()
-                .any(|room| !self.hears_room(room) && self.local.member_count(room.as_str()) > 0)
-        };
-        if !unheard() {
+        if !self.unheard(rooms) {
             return;
         }
         self.touch_rooms(rooms);
         let wait = async {
-            while unheard() {
+            while self.unheard(rooms) {
                 if confirmed.changed().await.is_err() {
                     return;
                 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt};
 use serde_json::value::RawValue;
 use sockgate_core::{
-    resume, Bus, BusError, ClientEvent, ErrorCode, EventHandler, RateVerdict, RoomName, Sid, TokenBucket,
+    resume, BusError, ClientBus, ClientEvent, ErrorCode, EventHandler, Heard, RateVerdict, Sid, TokenBucket,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -21,9 +21,9 @@ pub(super) struct Reader<'a> {
     pub(super) metrics: &'a crate::WsMetrics,
     pub(super) rate: std::sync::Mutex<TokenBucket>,
     pub(super) sid: Sid,
-    pub(super) bus: &'a dyn Bus,
+    pub(super) bus: &'a dyn ClientBus,
     /// The same bus, for tasks that outlive a frame (resumes).
-    pub(super) shared_bus: &'a Arc<dyn Bus>,
+    pub(super) shared_bus: &'a Arc<dyn ClientBus>,
     pub(super) events: Option<&'a Arc<dyn EventHandler>>,
     pub(super) queue: Sender<Outbound>,
     pub(super) control: &'a Arc<Control>,
@@ -129,8 +129,8 @@ impl Reader<'_> {
         };
         let result = match frame {
             ClientFrame::Join { room } => match self.bus.join(self.sid, &room) {
-                Ok(room) if !self.bus.hears(&room) => {
-                    self.answer_when_heard(room, id);
+                Ok(joined) if !joined.heard.is_now() => {
+                    self.answer_when_heard(joined.heard, id);
                     return;
                 }
                 joined => joined.map(drop),
@@ -184,11 +184,11 @@ impl Reader<'_> {
     /// Acks a join once events published to its room on other nodes reach
     /// this node (a cluster node subscribes first), while this client's
     /// other frames go on being read.
-    fn answer_when_heard(&self, room: RoomName, id: Option<RequestId>) {
+    fn answer_when_heard(&self, heard: Heard, id: Option<RequestId>) {
         let Some(id) = id else { return };
-        let (bus, queue, control) = (self.shared_bus.clone(), self.queue.clone(), self.control.clone());
+        let (queue, control) = (self.queue.clone(), self.control.clone());
         tokio::spawn(async move {
-            bus.hear(std::slice::from_ref(&room)).await;
+            heard.await;
             reply(&queue, &control, protocol::ack_ok(&id));
         });
     }

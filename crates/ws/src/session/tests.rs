@@ -31,7 +31,7 @@ fn config() -> WsConfig {
 async fn connect(bus: &Arc<LocalBus>, config: WsConfig) -> (Client, tokio::task::JoinHandle<CloseReason>) {
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config.tungstenite())).await;
-    let bus: Arc<dyn Bus> = bus.clone();
+    let bus: Arc<dyn ClientBus> = bus.clone();
     let task = tokio::spawn(async move {
         run_session(
             server,

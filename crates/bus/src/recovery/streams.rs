@@ -1,6 +1,5 @@
 //! Room streams: the bounded history of each room with recovery on
-//! (`rooms.recover`), and the rooms of connections that went away, kept
-//! so that they can come back.
+//! (`rooms.recover`).
 //!
 //! Each stream has its own lock. Publishing to a recoverable room numbers
 //! the event, keeps it and offers it to the members while holding that
@@ -235,66 +234,6 @@ pub(crate) struct StreamGuard {
 impl StreamGuard {
     pub(crate) fn lock(&self) -> MutexGuard<'_, RoomStream> {
         self.stream.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The rooms of a connection that went away, under its resume token.
-#[derive(Debug, Clone)]
-pub(crate) struct Departed {
-    /// The user it was authenticated as.
-    pub(crate) user: Option<String>,
-    /// The rooms it was in.
-    pub(crate) rooms: Vec<RoomName>,
-    /// Where its recoverable rooms' histories stood when it went away.
-    pub(crate) positions: Vec<(RoomName, Position)>,
-    at: Instant,
-}
-
-/// Departed connections, each kept for the ttl or until it resumes.
-#[derive(Default)]
-pub(crate) struct DepartedSessions {
-    by_token: DashMap<Arc<str>, Departed>,
-}
-
-impl DepartedSessions {
-    pub(crate) fn keep(
-        &self,
-        token: Arc<str>,
-        user: Option<String>,
-        rooms: Vec<RoomName>,
-        positions: Vec<(RoomName, Position)>,
-    ) {
-        self.by_token.insert(
-            token,
-            Departed {
-                user,
-                rooms,
-                positions,
-                at: Instant::now(),
-            },
-        );
-    }
-
-    /// Takes the session under `token`, if it is still kept and was `user`'s.
-    pub(crate) fn take(&self, token: &str, ttl: Duration, user: Option<&str>) -> Option<Departed> {
-        let (_, departed) = self
-            .by_token
-            .remove_if(token, |_, departed| departed.user.as_deref() == user)?;
-        (departed.at.elapsed() < ttl).then_some(departed)
-    }
-
-    /// A copy of the session under `token`, left in place.
-    pub(crate) fn peek(&self, token: &str) -> Option<Departed> {
-        self.by_token.get(token).map(|departed| departed.clone())
-    }
-
-    pub(crate) fn sweep(&self, ttl: Duration, now: Instant) {
-        self.by_token
-            .retain(|_, departed| now.duration_since(departed.at) < ttl);
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.by_token.len()
     }
 }
 

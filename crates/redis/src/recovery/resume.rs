@@ -1,0 +1,116 @@
+//! Resuming on any node: from this node's copy of a room's history when it
+//! covers the gap, else from the stream Redis keeps, with the member's live
+//! events held back meanwhile (by the local bus); and the bus's
+//! [`Recovery`] face in a cluster.
+
+use std::sync::Arc;
+
+use fred::prelude::*;
+use fred::types::Value;
+use sockgate_bus::{FetchedHistory, HistoryEvent};
+use sockgate_core::{BusFuture, DepartedSession, Position, Recovery, Rejoined, Result, RoomName, Sid, Who};
+use tracing::warn;
+
+use crate::cluster::ClusterBus;
+use crate::directory::Keys;
+use crate::message::ClusterMessage;
+
+/// Reads a room's epoch and its events from an offset on. KEYS: events
+/// stream, epoch. ARGV: first stream id, most events. Returns the epoch
+/// then each event's message, or nothing when the room has no history.
+const READ: &str = r#"
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then return {} end
+local out = {epoch}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])) do
+  table.insert(out, entry[2][2])
+end
+return out
+"#;
+
+/// The room's history after `from`, at most `max` events and one more (so
+/// that too many shows), or `None` when Redis keeps none for the room.
+pub(crate) async fn read_after(
+    client: &Client,
+    keys: &Keys,
+    room: &str,
+    from: &Position,
+    max: usize,
+) -> Result<Option<FetchedHistory>, Error> {
+    let [events, _, epoch] = keys.history(room);
+    let first = format!("0-{}", from.offset.saturating_add(1));
+    let count = max.saturating_add(1).to_string();
+    let reply: Vec<Value> = client.eval(READ, vec![events, epoch], vec![first, count]).await?;
+    let mut values = reply.into_iter();
+    let Some(epoch) = values.next().and_then(|v| v.as_string()) else {
+        return Ok(None);
+    };
+    let events = values
+        .filter_map(|value| value.as_string())
+        .filter_map(|text| serde_json::from_str::<ClusterMessage>(&text).ok())
+        .filter_map(|mut message| {
+            Some(HistoryEvent {
+                offset: message.position.as_ref()?.offset,
+                args: message.take_args(),
+                event: message.event?,
+            })
+        })
+        .collect();
+    Ok(Some(FetchedHistory {
+        epoch: Arc::from(epoch),
+        events,
+    }))
+}
+
+impl Recovery for ClusterBus {
+    fn take_departed<'a>(
+        &'a self,
+        token: &'a str,
+        user: Option<&'a str>,
+    ) -> BusFuture<'a, Option<DepartedSession>> {
+        Box::pin(self.take_shared_departed(token, user))
+    }
+
+    fn resume_room<'a>(
+        &'a self,
+        sid: Sid,
+        room: &'a str,
+        from: Option<&'a Position>,
+        trusted: bool,
+        max_events: usize,
+    ) -> BusFuture<'a, Result<Rejoined>> {
+        Box::pin(async move {
+            // From Redis only when it numbers the room (it is reachable).
+            let from_redis = self
+                .sequences(room)
+                .then_some(|name: RoomName, from: Position| async move {
+                    self.after_membership(Who::Sid(sid));
+                    // Live events must reach this node before the gap is read,
+                    // or one published in between would be neither read nor heard.
+                    self.hear_rooms(std::slice::from_ref(&name)).await;
+                    match read_after(&self.client, &self.keys, name.as_str(), &from, max_events).await {
+                        Ok(fetched) => fetched,
+                        Err(error) => {
+                            warn!(%error, room = name.as_str(), "reading a room's history from Redis failed");
+                            None
+                        }
+                    }
+                });
+            let outcome = self
+                .local
+                .resume_room_with(sid, room, from, trusted, max_events, from_redis)
+                .await;
+            self.after_membership(Who::Sid(sid));
+            let outcome = outcome?;
+            let heard = match self.local.policy().name(room) {
+                Ok(name) => self.heard(vec![name]),
+                Err(_) => sockgate_core::Heard::now(),
+            };
+            Ok(Rejoined { outcome, heard })
+        })
+    }
+
+    fn max_replay(&self) -> usize {
+        self.local.max_replay()
+    }
+}
