@@ -17,7 +17,6 @@ use fred::prelude::*;
 use sockgate_core::{RoomName, Sid};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::cluster::ClusterBus;
@@ -71,16 +70,20 @@ impl SenderTask {
     }
 
     /// Closes the queue (what is queued still goes out; nothing more can be
-    /// queued) and waits until the task has sent it all, or `deadline`.
-    /// Past the deadline the task is stopped and what it left is counted
+    /// queued) and waits until the task has sent it all, or until `give_up`
+    /// resolves: then the task is stopped and what it left is counted
     /// (`outgoing` is the queue's sending side).
     pub(crate) async fn drain(
         mut self,
-        deadline: Instant,
+        give_up: impl std::future::Future<Output = ()>,
         outgoing: &mpsc::Sender<Outgoing>,
     ) -> Result<(), Unsent> {
         let _ = self.close.send(());
-        if tokio::time::timeout_at(deadline, &mut self.task).await.is_ok() {
+        let finished = tokio::select! {
+            _ = &mut self.task => true,
+            () = give_up => false,
+        };
+        if finished {
             return Ok(());
         }
         let unsent = Unsent {
