@@ -20,7 +20,7 @@ mod recovery;
 mod room;
 mod sid;
 
-pub use args::Args;
+pub use args::{given, Args, DataAndArgs};
 pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity, Welcome};
 pub use bus::{
     hear_rooms_of, user_room, Bus, BusFuture, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,
