@@ -21,7 +21,7 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
-    hear_rooms_of, new_resume_token, query_param, AuthError, Bus, BusError, ConnMeta, ConnectAuth,
+    hear_rooms_of, new_resume_token, query_param, Args, AuthError, Bus, BusError, ConnMeta, ConnectAuth,
     ConnectRequest, ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Identity,
     Protocol, RateVerdict, RoomName, Route, Sid, TokenBucket, Welcome, Who,
 };
@@ -153,13 +153,16 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
     }
 }
 
-/// The argument of the publish event: `{room, event, data}`.
+/// The argument of the publish event: `{room, event, data}` for one
+/// argument, `{room, event, args: […]}` for any number.
 #[derive(Deserialize)]
 struct PublishArgs {
     room: String,
     event: String,
+    #[serde(default, deserialize_with = "sockgate_core::given")]
+    data: Option<Payload>,
     #[serde(default)]
-    data: Payload,
+    args: Option<Vec<Payload>>,
 }
 
 /// Marker type for [`ControlHandler`]'s `MessageHandler` impl.
@@ -261,13 +264,25 @@ fn publish(
         Value::Str(_, Some(attachments)) => attachments.clone(),
         _ => Default::default(),
     };
-    let Ok(TryData(args)) = TryData::<PublishArgs>::from_message_parts(socket, value, &None);
-    let mut args = args.map_err(|e| bad_request(format!("expected {{room, event, data}}: {e}")))?;
-    if !attachments.is_empty() {
-        inline_attachments(&mut args.data.0, &attachments);
-    }
-    let data = serde_json::value::to_raw_value(&args.data.0).map_err(|e| bad_request(e.to_string()))?;
-    bus.publish(Some(sid), &args.room, &args.event, data.into())?;
+    let Ok(TryData(publish)) = TryData::<PublishArgs>::from_message_parts(socket, value, &None);
+    let publish = publish.map_err(|e| {
+        bad_request(format!(
+            "expected {{room, event, data}} or {{room, event, args: [...]}}: {e}"
+        ))
+    })?;
+    let to_json = |Payload(mut value): Payload| {
+        if !attachments.is_empty() {
+            inline_attachments(&mut value, &attachments);
+        }
+        serde_json::value::to_raw_value(&value).map_err(|e| bad_request(e.to_string()))
+    };
+    let data = publish.data.map(to_json).transpose()?;
+    let list = publish
+        .args
+        .map(|list| list.into_iter().map(to_json).collect::<Result<Vec<_>, _>>())
+        .transpose()?;
+    let args = Args::from_data_or_args(data, list).map_err(|e| bad_request(e.to_string()))?;
+    bus.publish(Some(sid), &publish.room, &publish.event, args)?;
     Ok(())
 }
 
