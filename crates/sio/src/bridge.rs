@@ -29,7 +29,7 @@ use tracing::info;
 
 use crate::departure::{Departures, Leaving};
 use crate::forward::EventForwarder;
-use crate::json::{inline_attachments, Payload};
+use crate::json::{inline_attachments, EventArgs, Payload};
 use crate::outlet::{room_key, sid_key};
 use crate::EventNames;
 
@@ -109,9 +109,7 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
             .map(|mut w| w.remove(&sid))
             .unwrap_or_default();
         for welcome in welcomes.unwrap_or_default() {
-            if let Ok(data) = serde_json::value::RawValue::from_string(welcome.data) {
-                let _ = socket.emit(welcome.event.as_str(), &data);
-            }
+            let _ = socket.emit(welcome.event.as_str(), &EventArgs::new(&welcome.args, None));
         }
         let auth: Option<serde_json::Value> = auth
             .as_ref()
