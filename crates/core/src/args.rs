@@ -1,9 +1,9 @@
 //! [`Args`]: an event's arguments, as the publisher sent them.
 //!
 //! socket.io events carry any number of arguments (`emit("move", x, y)`);
-//! raw protocol v1 events carry one `data`, or a list in `args`. The bus keeps every argument
-//! as validated JSON text, never re-parsed on the delivery path: each
-//! protocol front encodes them once per envelope (see
+//! raw protocol v1 events carry one `data`, or a list in `args`. The bus
+//! keeps every argument as validated JSON text, never re-parsed on the
+//! delivery path: each protocol front encodes them once per envelope (see
 //! [`Envelope::encoded`](crate::Envelope::encoded)). One argument, by far
 //! the common case, costs no more than a bare payload.
 
