@@ -72,6 +72,59 @@ async fn emitter_emits_reach_rooms_and_everyone_on_every_node() {
 }
 
 #[tokio::test]
+async fn emitter_emits_keep_every_argument_and_dates_arrive_as_iso_strings() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis)).await;
+    let b = Gateway::with_config(&node_config(&redis)).await;
+    let mut raw_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut sio_b = SioClient::connect(&b).await;
+    raw_a.join("act42").await;
+    sio_b.join("act42").await;
+
+    // emitter.to("act42").emit("move", 1, "2", {three: 3},
+    //     new Date(Date.UTC(2026, 11, 5, 12, 0, 0, 5)))
+    let date = json!({"$date": "2026-12-05T12:00:00.005Z"});
+    emitter(
+        &redis,
+        json!({"op": "emit", "event": "move", "args": [1, "2", {"three": 3}, date], "rooms": ["act42"]}),
+    )
+    .await;
+    // A Date reaches clients as the string Node's socket.io clients see.
+    let four = [
+        json!(1),
+        json!("2"),
+        json!({"three": 3}),
+        json!("2026-12-05T12:00:00.005Z"),
+    ];
+    assert_eq!(sio_b.expect_event("move").await, four);
+    assert_eq!(
+        raw_a.recv_event().await,
+        json!({"op": "event", "room": "act42", "event": "move", "data": 1, "args": four})
+    );
+
+    // Binary in a later argument stays binary; no argument is none.
+    emitter(
+        &redis,
+        json!({"op": "emit", "event": "bin", "args": ["x", {"$bytes": "AQID"}], "rooms": ["act42"]}),
+    )
+    .await;
+    assert_eq!(
+        sio_b.expect_event("bin").await,
+        [json!("x"), json!({"$bytes": "AQID"})]
+    );
+    assert_eq!(
+        raw_a.recv_event().await["args"],
+        json!(["x", {"$binary": "AQID"}])
+    );
+    emitter(&redis, json!({"op": "emit", "event": "bare", "rooms": ["act42"]})).await;
+    assert_eq!(sio_b.expect_event("bare").await, Vec::<Value>::new());
+    assert_eq!(
+        raw_a.recv_event().await,
+        json!({"op": "event", "room": "act42", "event": "bare", "data": null, "args": []})
+    );
+}
+
+#[tokio::test]
 async fn emitter_joins_leaves_and_disconnects_sockets() {
     let redis = RedisServer::start().await;
     let a = Gateway::with_config(&node_config(&redis)).await;

@@ -12,6 +12,7 @@ mod webhooks;
 
 mod abuse;
 mod api;
+mod arguments;
 mod auth;
 mod client_sdk;
 mod cluster;

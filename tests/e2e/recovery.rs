@@ -241,6 +241,83 @@ async fn a_socket_io_client_resumes_through_its_handshake_auth() {
 }
 
 #[tokio::test]
+async fn events_with_several_arguments_keep_their_position_last_and_replay_whole() {
+    let gateway = Gateway::with_config(&recovery_config(100)).await;
+    let mut publisher = SioClient::connect(&gateway).await;
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let raw_token = raw.open["resume"].as_str().unwrap().to_owned();
+    let mut sio = SioClient::connect(&gateway).await;
+    let sio_token = sio.expect_event("sockgate:session").await[0]["resume"].clone();
+    raw.join("act:1").await;
+    sio.join("act:1").await;
+
+    publisher
+        .publish_args("act:1", "move", json!([1, "2", {"three": 3}]))
+        .await;
+    // Raw: every argument in `args`, the position in its own fields.
+    let live = raw.recv_event().await;
+    assert_eq!(
+        (&live["data"], &live["args"], &live["offset"]),
+        (&json!(1), &json!([1, "2", {"three": 3}]), &json!(1)),
+        "{live}"
+    );
+    // socket.io: the position comes after the last argument.
+    let got = sio.expect_event("move").await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[..3], [json!(1), json!("2"), json!({"three": 3})]);
+    assert_eq!(
+        (&got[3]["room"], &got[3]["offset"], &got[3]["epoch"]),
+        (&json!("act:1"), &json!(1), &live["epoch"])
+    );
+
+    // Both go away; an event with no argument and one with binary in its
+    // second are missed; both come back and get each whole.
+    let raw_sid = raw.sid.clone();
+    raw.close().await;
+    sio.disconnect().await;
+    gone(&gateway, &raw_sid).await;
+    gone(&gateway, &sio.id).await;
+    publisher.publish_args("act:1", "move", json!([])).await;
+    publisher
+        .publish_args("act:1", "move", json!([4, {"$bytes": "AQID"}]))
+        .await;
+
+    let mut raw = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let (ack, replayed) = raw
+        .request(json!({"op": "resume", "token": raw_token, "rooms": {"act:1": position_of(&live)}}))
+        .await;
+    assert_eq!(ack["data"]["rooms"]["act:1"], json!({"replayed": 2}), "{ack}");
+    let replayed: Vec<Value> = replayed
+        .iter()
+        .map(|e| json!([e["data"], e["args"], e["offset"]]))
+        .collect();
+    assert_eq!(
+        replayed,
+        [json!([null, [], 2]), json!([4, [4, {"$binary": "AQID"}], 3])]
+    );
+
+    let position = json!({"epoch": got[3]["epoch"], "offset": got[3]["offset"]});
+    let mut sio = SioClient::connect_with(
+        &gateway,
+        SioOptions {
+            auth: Some(json!({"resume": {"token": sio_token, "rooms": {"act:1": position}}})),
+            ..SioOptions::default()
+        },
+    )
+    .await;
+    // With no argument, the position is the only one.
+    let bare = sio.expect_event("move").await;
+    assert_eq!((bare.len(), &bare[0]["offset"]), (1, &json!(2)), "{bare:?}");
+    let binary = sio.expect_event("move").await;
+    assert_eq!(binary[..2], [json!(4), json!({"$bytes": "AQID"})]);
+    assert_eq!(binary[2]["offset"], 3, "{binary:?}");
+    assert_eq!(
+        sio.expect_event("sockgate:resumed").await[0]["rooms"],
+        json!({"act:1": {"replayed": 2}})
+    );
+}
+
+#[tokio::test]
 async fn a_socket_io_2_client_resumes_with_the_resume_event() {
     let gateway = Gateway::with_config(&recovery_config(100)).await;
     let v2 = SioOptions {

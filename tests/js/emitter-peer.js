@@ -11,7 +11,8 @@
 //   {"op":"emit","event":"msg","args":[...],"rooms":["a"],"except":["c"],
 //    "volatile":true,"compress":false}
 //       rooms/except/volatile/compress are optional; any {"$bytes":"<base64>"} object
-//       inside args (exactly one key, any depth) becomes a Buffer (msgpack bin).
+//       inside args (exactly one key, any depth) becomes a Buffer (msgpack bin), and
+//       any {"$date":"<ISO-8601>"} object a Date (msgpack timestamp, ext -1).
 //   {"op":"socketsJoin","rooms":["new"],"in":["a"],"except":["z"]}
 //   {"op":"socketsLeave","rooms":["x"],"in":["a"],"except":["z"]}
 //   {"op":"disconnectSockets","close":false,"in":["a"],"except":["z"]}
@@ -115,10 +116,37 @@ function eventName(op) {
   return op.event;
 }
 
+function isDateMarker(value) {
+  return (
+    value &&
+    typeof value === "object" &&
+    !Array.isArray(value) &&
+    Object.keys(value).length === 1 &&
+    typeof value.$date === "string"
+  );
+}
+
+// Every {"$date": ISO string} object (recursively) becomes a Date; Buffers stay.
+function decodeDates(value) {
+  if (isDateMarker(value)) {
+    const date = new Date(value.$date);
+    if (Number.isNaN(date.getTime())) throw new Error(`bad $date ${JSON.stringify(value.$date)}`);
+    return date;
+  }
+  if (Buffer.isBuffer(value)) return value;
+  if (Array.isArray(value)) return value.map(decodeDates);
+  if (value && typeof value === "object") {
+    const out = {};
+    for (const [k, v] of Object.entries(value)) out[k] = decodeDates(v);
+    return out;
+  }
+  return value;
+}
+
 function argList(op) {
   if (op.args === undefined || op.args === null) return [];
   if (!Array.isArray(op.args)) throw new Error('"args" must be an array');
-  return decodeBytes(op.args);
+  return decodeDates(decodeBytes(op.args));
 }
 
 // Checks the --op object and normalises it to the fields the emitter calls need.

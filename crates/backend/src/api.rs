@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, value::RawValue, Value};
+use serde_json::{json, Value};
 use sockgate_core::{ConnRecord, Directory, ServerBus, Sid};
 use tracing::debug;
 
@@ -164,9 +164,8 @@ impl Api {
             self.ensure_connected(*sid).await?;
         }
         let except = request.except();
-        let data = request.data.take().unwrap_or_else(|| RawValue::NULL.to_owned());
-        self.bus
-            .emit(target.as_target(), &except, &request.event, data.into())?;
+        let args = request.take_args()?;
+        self.bus.emit(target.as_target(), &except, &request.event, args)?;
         Ok(json!({}))
     }
 

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use sockgate_core::{AuthError, AuthFuture, Authenticator, ConnectRequest, Identity, Welcome};
+use sockgate_core::{Args, AuthError, AuthFuture, Authenticator, ConnectRequest, Identity, Welcome};
 
 use crate::webhook::{CallError, WebhookClient};
 
@@ -30,11 +31,14 @@ struct ConnectAnswer {
     emit: Vec<WelcomeAnswer>,
 }
 
+/// One welcome event: one argument (`data`) or any number (`args`).
 #[derive(Deserialize)]
 struct WelcomeAnswer {
     event: String,
+    #[serde(default, deserialize_with = "sockgate_core::given")]
+    data: Option<Box<RawValue>>,
     #[serde(default)]
-    data: Value,
+    args: Option<Vec<Box<RawValue>>>,
 }
 
 impl ConnectWebhook {
@@ -78,18 +82,20 @@ impl ConnectWebhook {
             Some(Value::String(user)) => Some(user),
             Some(other) => Some(other.to_string()),
         };
+        let welcome = answer
+            .emit
+            .into_iter()
+            .map(|w| {
+                Args::from_data_or_args(w.data, w.args)
+                    .map(|args| Welcome { event: w.event, args })
+                    .map_err(|e| AuthError::Unavailable(format!("unusable connect answer: in \"emit\": {e}")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Identity {
             user,
             rooms: answer.rooms,
             metadata: answer.meta,
-            welcome: answer
-                .emit
-                .into_iter()
-                .map(|w| Welcome {
-                    event: w.event,
-                    data: w.data.to_string(),
-                })
-                .collect(),
+            welcome,
         })
     }
 }

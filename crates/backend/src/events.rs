@@ -187,11 +187,10 @@ fn apply(bus: &dyn ServerBus, sid: Sid, answer: EventAnswer) -> Result<(Vec<Valu
                 .map_err(|e| EventError::Invalid(format!("in \"emit\": {e}")))?,
         };
         let except = emit.except();
-        let data = emit
-            .data
-            .take()
-            .unwrap_or_else(|| serde_json::value::RawValue::NULL.to_owned());
-        match bus.emit(target.as_target(), &except, &emit.event, data.into()) {
+        let args = emit
+            .take_args()
+            .map_err(|e| EventError::Invalid(format!("in \"emit\": {e}")))?;
+        match bus.emit(target.as_target(), &except, &emit.event, args) {
             Ok(()) => {}
             // The target left meanwhile: nothing to deliver, not an error.
             Err(sockgate_core::BusError::UnknownConnection)

@@ -2,17 +2,22 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sockgate_core::{Sid, Target, Who};
+use sockgate_core::{Args, Sid, Target, Who};
 
 use crate::ApiError;
 
-/// `POST /emit`: an event for exactly one of the targets.
+/// `POST /emit`: an event for exactly one of the targets, with one
+/// argument (`data`) or any number (`args`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EmitRequest {
     pub(crate) event: String,
+    /// One argument; `null` is one too.
+    #[serde(default, deserialize_with = "sockgate_core::given")]
+    data: Option<Box<RawValue>>,
+    /// Every argument, instead of `data`.
     #[serde(default)]
-    pub(crate) data: Option<Box<RawValue>>,
+    args: Option<Vec<Box<RawValue>>>,
     #[serde(default)]
     room: Option<String>,
     #[serde(default)]
@@ -54,6 +59,13 @@ impl EmitRequest {
     /// clears the flag.
     pub(crate) fn take_sender(&mut self) -> bool {
         std::mem::take(&mut self.sender)
+    }
+
+    /// The event's arguments: `data` (one, `null` when absent) or `args`,
+    /// never both.
+    pub(crate) fn take_args(&mut self) -> Result<Args, ApiError> {
+        Args::from_data_or_args(self.data.take(), self.args.take())
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
     }
 
     /// The one target this request names.
@@ -170,4 +182,54 @@ impl DisconnectRequest {
 pub(crate) fn parse_sid(sid: &str) -> Result<Sid, ApiError> {
     sid.parse()
         .map_err(|_| ApiError::NotFound(format!("no connection {sid:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// An emit as the API reads it (text) and as a webhook answer holds it
+    /// (a parsed value): the same arguments either way.
+    fn args_of(body: serde_json::Value) -> Result<Vec<String>, ApiError> {
+        let from_text: EmitRequest = serde_json::from_str(&body.to_string()).unwrap();
+        let from_value: EmitRequest = serde_json::from_value(body).unwrap();
+        let [text, value] = [from_text, from_value].map(|mut request| {
+            request
+                .take_args()
+                .map(|args| args.iter().map(|arg| arg.get().to_owned()).collect::<Vec<_>>())
+        });
+        assert_eq!(format!("{text:?}"), format!("{value:?}"));
+        text
+    }
+
+    #[test]
+    fn data_is_one_argument_and_args_every_one() {
+        let args = |body| args_of(body).unwrap();
+        assert_eq!(args(json!({"event": "e", "all": true})), ["null"]);
+        assert_eq!(
+            args(json!({"event": "e", "all": true, "data": [1, 2]})),
+            ["[1,2]"]
+        );
+        assert_eq!(
+            args(json!({"event": "e", "all": true, "args": [1, "2", {"three": 3}]})),
+            ["1", "\"2\"", r#"{"three":3}"#]
+        );
+        assert!(args(json!({"event": "e", "all": true, "args": []})).is_empty());
+    }
+
+    #[test]
+    fn data_and_args_together_are_refused_by_name() {
+        for data in [json!(null), json!(1)] {
+            let refused = args_of(json!({"event": "e", "all": true, "data": data, "args": [1]}));
+            let Err(ApiError::BadRequest(message)) = refused else {
+                panic!("expected a bad request, got {refused:?}");
+            };
+            assert!(
+                message.contains("\"data\"") && message.contains("\"args\""),
+                "{message}"
+            );
+        }
+    }
 }

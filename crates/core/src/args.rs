@@ -1,12 +1,13 @@
 //! [`Args`]: an event's arguments, as the publisher sent them.
 //!
 //! socket.io events carry any number of arguments (`emit("move", x, y)`);
-//! raw protocol v1 events carry one `data`. The bus keeps every argument
-//! as validated JSON text, never re-parsed on the delivery path: each
-//! protocol front encodes them once per envelope (see
+//! raw protocol v1 events carry one `data`, or a list in `args`. The bus
+//! keeps every argument as validated JSON text, never re-parsed on the
+//! delivery path: each protocol front encodes them once per envelope (see
 //! [`Envelope::encoded`](crate::Envelope::encoded)). One argument, by far
 //! the common case, costs no more than a bare payload.
 
+use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 
@@ -53,6 +54,22 @@ impl Args {
             .map(Args::list)
     }
 
+    /// The arguments of a request that names them either as `data` (one
+    /// argument, raw protocol v1's field) or as `args` (every argument, in
+    /// order). Neither is one `null`, as `data` alone always meant; both is
+    /// an error, even when `data` is `null` (see [`given`]).
+    pub fn from_data_or_args(
+        data: Option<Box<RawValue>>,
+        args: Option<Vec<Box<RawValue>>>,
+    ) -> Result<Self, DataAndArgs> {
+        match (data, args) {
+            (Some(_), Some(_)) => Err(DataAndArgs),
+            (Some(data), None) => Ok(Args::one(data)),
+            (None, Some(args)) => Ok(Args::list(args)),
+            (None, None) => Ok(Args::one(RawValue::NULL.to_owned())),
+        }
+    }
+
     /// How many arguments there are.
     pub fn len(&self) -> usize {
         match &self.0 {
@@ -96,6 +113,23 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// A request gave both `data` and `args`: one argument or a list, not both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("give either \"data\" (one argument) or \"args\" (an array of every argument), not both")]
+pub struct DataAndArgs;
+
+/// Deserialises an optional field so that an explicit `null` counts as
+/// given (serde's `Option` reads it as absent): for `data`, where `null`
+/// is an argument like any other. Use with `#[serde(default,
+/// deserialize_with = "sockgate_core::given")]`.
+pub fn given<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Equal when every argument is the same JSON text.
@@ -155,6 +189,39 @@ mod tests {
 
         // A list of one is one argument.
         assert_eq!(Args::list(vec![raw("5")]), Args::one(raw("5")));
+    }
+
+    #[test]
+    fn data_is_one_argument_args_every_one_and_both_is_refused() {
+        let from = |data: Option<&str>, args: Option<&[&str]>| {
+            Args::from_data_or_args(
+                data.map(raw),
+                args.map(|args| args.iter().map(|arg| raw(arg)).collect()),
+            )
+        };
+        assert_eq!(from(Some("[1,2]"), None), Ok(Args::one(raw("[1,2]"))));
+        assert_eq!(from(None, Some(&["1", "2"])).map(|a| a.len()), Ok(2));
+        assert_eq!(from(None, Some(&[])).map(|a| a.len()), Ok(0));
+        assert_eq!(from(None, None), Ok(Args::one(raw("null"))));
+        assert_eq!(from(Some("null"), Some(&["1"])), Err(DataAndArgs));
+    }
+
+    #[test]
+    fn an_explicit_null_is_given() {
+        #[derive(serde::Deserialize)]
+        struct Frame {
+            #[serde(default, deserialize_with = "given")]
+            data: Option<Box<RawValue>>,
+        }
+        let data = |json: &str| {
+            serde_json::from_str::<Frame>(json)
+                .unwrap()
+                .data
+                .map(|d| d.get().to_owned())
+        };
+        assert_eq!(data(r#"{"data":null}"#).as_deref(), Some("null"));
+        assert_eq!(data(r#"{"data":[1]}"#).as_deref(), Some("[1]"));
+        assert_eq!(data("{}"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::Protocol;
+use crate::{Args, Protocol};
 
 /// What a connecting client presented.
 #[derive(Debug, Clone)]
@@ -49,8 +49,8 @@ impl ConnectRequest {
 pub struct Welcome {
     /// The event name.
     pub event: String,
-    /// Its JSON payload.
-    pub data: String,
+    /// Its arguments.
+    pub args: Args,
 }
 
 /// Who a connection is, once authenticated.

@@ -21,7 +21,7 @@ mod recovery;
 mod room;
 mod sid;
 
-pub use args::Args;
+pub use args::{given, Args, DataAndArgs};
 pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity, Welcome};
 pub use bus::{
     user_room, Added, Bus, BusFuture, ClientBus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,

@@ -21,15 +21,15 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
 use sockgate_core::{
-    new_resume_token, query_param, AuthError, BusError, ClientBus, ConnMeta, ConnectAuth, ConnectRequest,
-    ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Heard, Identity, Protocol,
-    RateVerdict, Route, Sid, TokenBucket, Welcome,
+    new_resume_token, query_param, Args, AuthError, BusError, ClientBus, ConnMeta, ConnectAuth,
+    ConnectRequest, ConnectionLimiter, ConnectionPermit, ErrorCode, EventHandler, GroupId, Heard, Identity,
+    Protocol, RateVerdict, Route, Sid, TokenBucket, Welcome,
 };
 use tracing::info;
 
 use crate::departure::{Departures, Leaving};
 use crate::forward::EventForwarder;
-use crate::json::{inline_attachments, Payload};
+use crate::json::{inline_attachments, EventArgs, Payload};
 use crate::outlet::{room_key, sid_key};
 use crate::EventNames;
 
@@ -109,9 +109,7 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
             .map(|mut w| w.remove(&sid))
             .unwrap_or_default();
         for welcome in welcomes.unwrap_or_default() {
-            if let Ok(data) = serde_json::value::RawValue::from_string(welcome.data) {
-                let _ = socket.emit(welcome.event.as_str(), &data);
-            }
+            let _ = socket.emit(welcome.event.as_str(), &EventArgs::new(&welcome.args, None));
         }
         let auth: Option<serde_json::Value> = auth
             .as_ref()
@@ -149,13 +147,16 @@ impl ConnectHandler<LocalAdapter, Inline> for Connector {
     }
 }
 
-/// The argument of the publish event: `{room, event, data}`.
+/// The argument of the publish event: `{room, event, data}` for one
+/// argument, `{room, event, args: […]}` for any number.
 #[derive(Deserialize)]
 struct PublishArgs {
     room: String,
     event: String,
+    #[serde(default, deserialize_with = "sockgate_core::given")]
+    data: Option<Payload>,
     #[serde(default)]
-    data: Payload,
+    args: Option<Vec<Payload>>,
 }
 
 /// Marker type for [`ControlHandler`]'s `MessageHandler` impl.
@@ -257,13 +258,25 @@ fn publish(
         Value::Str(_, Some(attachments)) => attachments.clone(),
         _ => Default::default(),
     };
-    let Ok(TryData(args)) = TryData::<PublishArgs>::from_message_parts(socket, value, &None);
-    let mut args = args.map_err(|e| bad_request(format!("expected {{room, event, data}}: {e}")))?;
-    if !attachments.is_empty() {
-        inline_attachments(&mut args.data.0, &attachments);
-    }
-    let data = serde_json::value::to_raw_value(&args.data.0).map_err(|e| bad_request(e.to_string()))?;
-    bus.publish(Some(sid), &args.room, &args.event, data.into())?;
+    let Ok(TryData(publish)) = TryData::<PublishArgs>::from_message_parts(socket, value, &None);
+    let publish = publish.map_err(|e| {
+        bad_request(format!(
+            "expected {{room, event, data}} or {{room, event, args: [...]}}: {e}"
+        ))
+    })?;
+    let to_json = |Payload(mut value): Payload| {
+        if !attachments.is_empty() {
+            inline_attachments(&mut value, &attachments);
+        }
+        serde_json::value::to_raw_value(&value).map_err(|e| bad_request(e.to_string()))
+    };
+    let data = publish.data.map(to_json).transpose()?;
+    let list = publish
+        .args
+        .map(|list| list.into_iter().map(to_json).collect::<Result<Vec<_>, _>>())
+        .transpose()?;
+    let args = Args::from_data_or_args(data, list).map_err(|e| bad_request(e.to_string()))?;
+    bus.publish(Some(sid), &publish.room, &publish.event, args)?;
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //! the placeholder; [`Payload`] turns them into `{"$binary":"<base64>"}`,
 //! the documented form in which raw clients (and socket.io receivers) get
 //! them. [`inline_attachments`] does the same for any placeholder left as
-//! plain JSON.
+//! plain JSON. On the way out, [`EventArgs`] and [`AckArgs`] turn those
+//! objects back into binary attachments.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,6 +17,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+use sockgate_core::{may_carry_binary, Args};
 
 /// A JSON value decoded from a socket.io event, binary attachments included.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -136,6 +138,58 @@ impl serde::Serialize for AckArgs<'_> {
     }
 }
 
+/// An event's arguments for socketioxide, each its own argument (a tuple:
+/// `emit("move", 1, 2)` reaches `(x, y) => …`), serialised once per emit
+/// however many sockets get it.
+///
+/// Arguments pass through as the JSON text the bus carries, except those
+/// that may hold a `{"$binary":…}` object: only they pay for parsing (the
+/// same test, and the same marker rule, by which the bus counted them
+/// against `limits.max_binary_attachments`), so that their markers become
+/// binary attachments again. `last`, a recoverable room's position, comes
+/// after every argument.
+pub(crate) struct EventArgs<'a> {
+    args: &'a Args,
+    /// Per argument, its parsed value when it may hold binary; empty when
+    /// no argument may.
+    parsed: Vec<Option<Value>>,
+    last: Option<Value>,
+}
+
+impl<'a> EventArgs<'a> {
+    /// `args`, followed by `last` when there is one.
+    pub(crate) fn new(args: &'a Args, last: Option<Value>) -> Self {
+        let binary = |arg: &serde_json::value::RawValue| {
+            may_carry_binary(arg.get())
+                .then(|| serde_json::from_str::<Value>(arg.get()).ok())
+                .flatten()
+        };
+        let parsed = match args.iter().any(|arg| may_carry_binary(arg.get())) {
+            true => args.iter().map(binary).collect(),
+            false => Vec::new(),
+        };
+        EventArgs { args, parsed, last }
+    }
+}
+
+impl serde::Serialize for EventArgs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let len = self.args.len() + usize::from(self.last.is_some());
+        let mut tuple = serializer.serialize_tuple(len)?;
+        for (index, arg) in self.args.iter().enumerate() {
+            match self.parsed.get(index).and_then(Option::as_ref) {
+                Some(value) => tuple.serialize_element(&WithBinary(value))?,
+                None => tuple.serialize_element(arg)?,
+            }
+        }
+        if let Some(last) = &self.last {
+            tuple.serialize_element(last)?;
+        }
+        tuple.end()
+    }
+}
+
 /// A JSON value whose `{"$binary":"<base64>"}` objects serialise as bytes.
 struct WithBinary<'a>(&'a Value);
 
@@ -180,6 +234,41 @@ mod tests {
             .visit_bytes::<serde::de::value::Error>(&[1, 2, 3])
             .unwrap();
         assert_eq!(bytes, json!({"$binary": "AQID"}));
+    }
+
+    /// Each argument becomes its own, binary ones as attachments, the
+    /// position after the last: checked on the packet socket.io clients get.
+    #[test]
+    fn event_args_are_separate_arguments_with_binary_and_the_position_last() {
+        use socketioxide_core::parser::Parse;
+        let packet = |args: &EventArgs<'_>| {
+            let parser = socketioxide_parser_common::CommonParser;
+            match parser.encode_value(args, Some("move")).unwrap() {
+                socketioxide_core::Value::Str(text, bins) => {
+                    (text.as_str().to_owned(), bins.map_or(0, |bins| bins.len()))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let args = |json: &str| {
+            Args::from_array(&serde_json::from_str::<Box<serde_json::value::RawValue>>(json).unwrap())
+                .unwrap()
+        };
+        let three = args(r#"[1,"2",{"three":3}]"#);
+        assert_eq!(
+            packet(&EventArgs::new(&three, None)),
+            (r#"["move",1,"2",{"three":3}]"#.into(), 0)
+        );
+        let none = args("[]");
+        assert_eq!(packet(&EventArgs::new(&none, None)), (r#"["move"]"#.into(), 0));
+        let binary = args(r#"[1,{"b":{"$binary":"AQID"}}]"#);
+        assert_eq!(
+            packet(&EventArgs::new(&binary, Some(json!({"offset": 4})))),
+            (
+                r#"["move",1,{"b":{"_placeholder":true,"num":0}},{"offset":4}]"#.into(),
+                1
+            )
+        );
     }
 
     #[test]

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use socketioxide::socket::Sid as SioSid;
 use socketioxide::SocketIo;
-use sockgate_core::{may_carry_binary, Envelope, GroupOutlet, GroupTarget, RoomName, Sid};
+use sockgate_core::{Envelope, GroupOutlet, GroupTarget, RoomName, Sid};
 use tracing::{debug, warn};
 
-use crate::json::AckArgs;
+use crate::json::EventArgs;
 
 /// The socketioxide room mirroring bus room `room`.
 pub(crate) fn room_key(room: &str) -> String {
@@ -74,32 +74,12 @@ impl GroupOutlet for SioOutlet {
                     .collect::<Vec<_>>(),
             ),
         };
-        // Binary data travels the bus as {"$binary":"<base64>"}; socket.io
-        // clients get it back as binary attachments. Only payloads that may
-        // hold a marker pay for parsing: the same test, and the same marker
-        // rule, by which the bus counted them against the limit.
-        let data = envelope.args().first();
-        let binary = may_carry_binary(data.get())
-            .then(|| serde_json::from_str::<serde_json::Value>(data.get()).ok())
-            .flatten();
-        // Events of recoverable rooms carry their position as a second argument.
-        let position = crate::resume::position_arg(envelope);
+        // Every argument is its own, binary markers become attachments
+        // again, and events of recoverable rooms carry their position after
+        // the last argument (see `EventArgs`).
+        let args = EventArgs::new(envelope.args(), crate::resume::position_arg(envelope));
         // socketioxide's local adapter completes a broadcast synchronously.
-        let outcome = match (&binary, position) {
-            (Some(value), None) => operators
-                .emit(envelope.event(), &AckArgs(std::slice::from_ref(value)))
-                .now_or_never(),
-            (None, None) => operators.emit(envelope.event(), data).now_or_never(),
-            (binary, Some(position)) => {
-                let data = match binary {
-                    Some(value) => value.clone(),
-                    None => serde_json::from_str(data.get()).unwrap_or_default(),
-                };
-                operators
-                    .emit(envelope.event(), &AckArgs(&[data, position]))
-                    .now_or_never()
-            }
-        };
+        let outcome = operators.emit(envelope.event(), &args).now_or_never();
         let Some(outcome) = outcome else {
             warn!(namespace = %self.namespace, "socket.io adapter did not complete synchronously; event dropped");
             return;

@@ -6,8 +6,9 @@
 //! room, either in its handshake `auth` payload (`{resume: {token, rooms}}`,
 //! answered by a `sockgate:resumed` event) or in a `resume` control event
 //! (answered by its ack, and the only way for socket.io-client 2.x, which
-//! has no `auth`). Events of recoverable rooms carry their position as a
-//! second argument, which `(data) => …` listeners never see.
+//! has no `auth`). Events of recoverable rooms carry their position as an
+//! extra argument after the last one, which listeners written for the
+//! event's own arguments (`(data) => …`) never see.
 
 use std::sync::Arc;
 
@@ -88,7 +89,8 @@ async fn run(
     resume(bus, sid, user.as_deref(), request).await
 }
 
-/// The second argument of an event from a recoverable room.
+/// The extra, last argument of an event from a recoverable room:
+/// `{room, epoch, offset}`.
 pub(crate) fn position_arg(envelope: &Envelope) -> Option<serde_json::Value> {
     let position = envelope.position()?;
     Some(json!({

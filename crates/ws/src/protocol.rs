@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sockgate_core::{Envelope, ErrorCode, ResumeRequest};
+use sockgate_core::{Args, Envelope, ErrorCode, ResumeRequest};
 
 /// A request id chosen by the client, echoed verbatim in its ack.
 pub(crate) type RequestId = Box<RawValue>;
@@ -20,7 +20,7 @@ pub(crate) enum ClientFrame {
     Publish {
         room: String,
         event: String,
-        data: Box<RawValue>,
+        args: Args,
     },
     Ping,
     /// `{"op":"auth"}` after the session started: refused with a reason.
@@ -28,7 +28,7 @@ pub(crate) enum ClientFrame {
     /// An application event for the backend (event webhooks).
     Emit {
         event: String,
-        data: Box<RawValue>,
+        args: Args,
     },
     /// Back after a disconnect: rooms and missed events (recovery).
     Resume(ResumeRequest),
@@ -52,7 +52,11 @@ struct WireFrame {
     token: Option<String>,
     room: Option<String>,
     event: Option<String>,
+    /// One argument; `null` is one too.
+    #[serde(default, deserialize_with = "sockgate_core::given")]
     data: Option<Box<RawValue>>,
+    /// Every argument, instead of `data`.
+    args: Option<Vec<Box<RawValue>>>,
     rooms: Option<Box<RawValue>>,
     id: Option<RequestId>,
 }
@@ -74,6 +78,8 @@ pub(crate) fn parse(text: &str) -> Result<(ClientFrame, Option<RequestId>), Fram
         Some(value) => Ok(value),
         None => Err(format!("op {:?} needs a string {name:?}", wire.op)),
     };
+    let (data, args) = (wire.data, wire.args);
+    let args = move || Args::from_data_or_args(data, args).map_err(|e| e.to_string());
     let frame = match wire.op.as_str() {
         "join" => need(wire.room, "room").map(|room| ClientFrame::Join { room }),
         "leave" => need(wire.room, "room").map(|room| ClientFrame::Leave { room }),
@@ -81,15 +87,12 @@ pub(crate) fn parse(text: &str) -> Result<(ClientFrame, Option<RequestId>), Fram
             Ok(ClientFrame::Publish {
                 room,
                 event: need(wire.event, "event")?,
-                data: wire.data.unwrap_or_else(null),
+                args: args()?,
             })
         }),
         "ping" => Ok(ClientFrame::Ping),
         "auth" => Ok(ClientFrame::Auth),
-        "emit" => need(wire.event, "event").map(|event| ClientFrame::Emit {
-            event,
-            data: wire.data.unwrap_or_else(null),
-        }),
+        "emit" => need(wire.event, "event").and_then(|event| Ok(ClientFrame::Emit { event, args: args()? })),
         "resume" => resume_request(wire.token, wire.rooms.as_deref()).map(ClientFrame::Resume),
         other => Err(format!("unknown op {other:?}")),
     };
@@ -122,10 +125,6 @@ fn bad_request(id: Option<RequestId>, message: &str) -> FrameError {
 
 fn is_valid_id(id: &RawValue) -> bool {
     matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9'))
-}
-
-fn null() -> Box<RawValue> {
-    RawValue::from_string("null".to_owned()).expect("null is valid JSON")
 }
 
 #[derive(Serialize)]
@@ -248,6 +247,9 @@ pub(crate) fn ack_with_args(id: &RawValue, args: &[serde_json::Value]) -> String
 pub(crate) const PONG_FRAME: &str = r#"{"op":"pong"}"#;
 
 /// `{"op":"event","room":…,"event":…,"data":…}`: encoded once per publish.
+/// `data` is the first argument (`null` when there is none), as raw
+/// protocol v1 always had it; `args` holds every argument when there are
+/// not exactly one, as in an `emit`'s ack.
 pub(crate) fn event_frame(envelope: &Envelope) -> String {
     #[derive(Serialize)]
     struct Event<'a> {
@@ -256,6 +258,8 @@ pub(crate) fn event_frame(envelope: &Envelope) -> String {
         room: Option<&'a str>,
         event: &'a str,
         data: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        args: Option<&'a Args>,
         #[serde(skip_serializing_if = "Option::is_none")]
         epoch: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -267,6 +271,7 @@ pub(crate) fn event_frame(envelope: &Envelope) -> String {
         room: envelope.room().map(|room| room.as_str()),
         event: envelope.event(),
         data: envelope.args().first(),
+        args: Some(envelope.args()).filter(|args| args.len() != 1),
         epoch: position.map(|p| &*p.epoch),
         offset: position.map(|p| p.offset),
     })
@@ -315,10 +320,10 @@ mod tests {
         let (frame, id) =
             parse_ok(r#"{"op":"publish","room":"r","event":"chat","data":{"t":[1,2]},"id":"x"}"#);
         match frame {
-            ClientFrame::Publish { room, event, data } => {
+            ClientFrame::Publish { room, event, args } => {
                 assert_eq!(
-                    (room.as_str(), event.as_str(), data.get()),
-                    ("r", "chat", r#"{"t":[1,2]}"#)
+                    (room.as_str(), event.as_str(), args.len(), args.first().get()),
+                    ("r", "chat", 1, r#"{"t":[1,2]}"#)
                 );
             }
             other => panic!("unexpected {other:?}"),
@@ -330,7 +335,44 @@ mod tests {
     #[test]
     fn publish_without_data_sends_null() {
         let (frame, _) = parse_ok(r#"{"op":"publish","room":"r","event":"e"}"#);
-        assert!(matches!(frame, ClientFrame::Publish { ref data, .. } if data.get() == "null"));
+        assert!(
+            matches!(frame, ClientFrame::Publish { ref args, .. } if args.len() == 1 && args.first().get() == "null")
+        );
+    }
+
+    fn args_of(frame: ClientFrame) -> Vec<String> {
+        match frame {
+            ClientFrame::Publish { args, .. } | ClientFrame::Emit { args, .. } => {
+                args.iter().map(|arg| arg.get().to_owned()).collect()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn args_carry_every_argument_and_exclude_data() {
+        let (frame, _) = parse_ok(r#"{"op":"publish","room":"r","event":"e","args":[1,"2",{"three":3}]}"#);
+        assert_eq!(args_of(frame), ["1", "\"2\"", r#"{"three":3}"#]);
+        let (frame, _) = parse_ok(r#"{"op":"emit","event":"e","args":[]}"#);
+        assert!(args_of(frame).is_empty());
+        let (frame, _) = parse_ok(r#"{"op":"emit","event":"e","data":[1,2]}"#);
+        assert_eq!(args_of(frame), ["[1,2]"]);
+        // A null `data` is still an argument: naming both is refused.
+        for both in [
+            r#"{"op":"publish","room":"r","event":"e","data":null,"args":[1],"id":9}"#,
+            r#"{"op":"emit","event":"e","data":1,"args":[1],"id":9}"#,
+        ] {
+            let err = parse(both).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadRequest);
+            assert!(
+                err.message.contains("\"data\"") && err.message.contains("\"args\""),
+                "{}",
+                err.message
+            );
+            assert_eq!(err.id.unwrap().get(), "9");
+        }
+        let err = parse(r#"{"op":"publish","room":"r","event":"e","args":{"a":1}}"#).unwrap_err();
+        assert!(err.message.contains("invalid type"), "{}", err.message);
     }
 
     #[test]
@@ -420,6 +462,33 @@ mod tests {
         assert_eq!(
             event_frame(&direct),
             r#"{"op":"event","event":"chat","data":[1,"x"]}"#
+        );
+    }
+
+    #[test]
+    fn events_with_other_than_one_argument_list_them_all_in_args() {
+        let room = RoomPolicy::allow_all(8).name("r").unwrap();
+        let args =
+            Args::from_array(&RawValue::from_string(r#"[1,"2",{"three":3}]"#.into()).unwrap()).unwrap();
+        let env = Envelope::new(Some(room.clone()), "move".into(), args);
+        assert_eq!(
+            event_frame(&env),
+            r#"{"op":"event","room":"r","event":"move","data":1,"args":[1,"2",{"three":3}]}"#
+        );
+        let none = Envelope::new(None, "ping".into(), Args::list(Vec::new()));
+        assert_eq!(
+            event_frame(&none),
+            r#"{"op":"event","event":"ping","data":null,"args":[]}"#
+        );
+        let position = sockgate_core::Position {
+            epoch: "AAoT0qyV".into(),
+            offset: 17,
+        };
+        let args = Args::from_array(&RawValue::from_string("[1,2]".into()).unwrap()).unwrap();
+        let numbered = Envelope::new(Some(room), "move".into(), args).with_position(position);
+        assert_eq!(
+            event_frame(&numbered),
+            r#"{"op":"event","room":"r","event":"move","data":1,"args":[1,2],"epoch":"AAoT0qyV","offset":17}"#
         );
     }
 }

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::{Sink, Stream, StreamExt};
-use serde_json::value::RawValue;
 use sockgate_core::{
     new_resume_token, ClientBus, ConnMeta, Envelope, EventHandler, Heard, Identity, Route, Sid, TokenBucket,
 };
@@ -151,10 +150,8 @@ fn enter(
     // the backend's welcome events, before the bus can deliver anything.
     let _ = queue.try_send(Outbound::Reply(open));
     for welcome in &identity.welcome {
-        if let Ok(data) = RawValue::from_string(welcome.data.clone()) {
-            let envelope = Envelope::new(None, welcome.event.as_str().into(), data.into());
-            let _ = queue.try_send(Outbound::Reply(protocol::event_frame(&envelope)));
-        }
+        let envelope = Envelope::new(None, welcome.event.as_str().into(), welcome.args.clone());
+        let _ = queue.try_send(Outbound::Reply(protocol::event_frame(&envelope)));
     }
     // Rooms from the token were chosen by the backend: no room policy.
     let heard = links.bus.connect(

@@ -142,6 +142,14 @@ impl RawClient {
         assert_eq!(ack["ok"], true, "publish to {room}: {ack}");
     }
 
+    /// Publishes every one of `args` (`"args":[…]`) and asserts the ack is ok.
+    pub async fn publish_args(&mut self, room: &str, event: &str, args: Value) {
+        let (ack, _) = self
+            .request(json!({"op": "publish", "room": room, "event": event, "args": args}))
+            .await;
+        assert_eq!(ack["ok"], true, "publish to {room}: {ack}");
+    }
+
     /// The next JSON text frame (pings are answered and skipped).
     pub async fn recv(&mut self) -> Value {
         let text = tokio::time::timeout(WAIT, async {

@@ -265,6 +265,15 @@ impl SioClient {
         assert_eq!(ack, [json!({"ok": true})], "publish to {room}");
     }
 
+    /// Publishes every one of `args` (`{room, event, args}`) and asserts
+    /// the ack is `{ok:true}`; `{"$bytes"}` objects are sent as binary.
+    pub async fn publish_args(&mut self, room: &str, event: &str, args: Value) {
+        let ack = self
+            .emit_with_ack("publish", json!([{"room": room, "event": event, "args": args}]))
+            .await;
+        assert_eq!(ack, [json!({"ok": true})], "publish to {room}");
+    }
+
     /// Asks the peer for its current transport.
     pub async fn current_transport(&mut self) -> String {
         self.command(json!({"cmd": "transport"})).await;

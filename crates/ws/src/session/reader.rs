@@ -6,7 +6,8 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt};
 use serde_json::value::RawValue;
 use sockgate_core::{
-    resume, BusError, ClientBus, ClientEvent, ErrorCode, EventHandler, Heard, RateVerdict, Sid, TokenBucket,
+    resume, Args, BusError, ClientBus, ClientEvent, ErrorCode, EventHandler, Heard, RateVerdict, Sid,
+    TokenBucket,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -136,8 +137,8 @@ impl Reader<'_> {
                 joined => joined.map(drop),
             },
             ClientFrame::Leave { room } => self.bus.leave(self.sid, &room).map(drop),
-            ClientFrame::Publish { room, event, data } => {
-                self.bus.publish(Some(self.sid), &room, &event, data.into())
+            ClientFrame::Publish { room, event, args } => {
+                self.bus.publish(Some(self.sid), &room, &event, args)
             }
             ClientFrame::Ping => {
                 self.reply(protocol::PONG_FRAME.to_owned());
@@ -152,9 +153,9 @@ impl Reader<'_> {
                 ));
                 return;
             }
-            ClientFrame::Emit { event, data } => {
-                match sockgate_core::check_payload(&data, self.config.payload) {
-                    Ok(_) => self.forward(event, &data, id),
+            ClientFrame::Emit { event, args } => {
+                match args.check(self.config.payload) {
+                    Ok(()) => self.forward(event, &args, id),
                     Err(error) => self.answer(id, Err(error.into())),
                 }
                 return;
@@ -214,17 +215,20 @@ impl Reader<'_> {
 
     /// Hands an `emit` to the backend; its answer becomes the ack later,
     /// while this client's other frames go on being read.
-    fn forward(&self, event: String, data: &RawValue, id: Option<RequestId>) {
+    fn forward(&self, event: String, args: &Args, id: Option<RequestId>) {
         let Some(events) = self.events else {
             let message = format!("no handler for event {event:?}");
             self.reply(protocol::failure(id.as_deref(), "no_handler", &message));
             return;
         };
-        let arg = serde_json::from_str(data.get()).unwrap_or(serde_json::Value::Null);
+        let args = args
+            .iter()
+            .map(|arg| serde_json::from_str(arg.get()).unwrap_or(serde_json::Value::Null))
+            .collect();
         let call = events.on_event(ClientEvent {
             sid: self.sid,
             event,
-            args: vec![arg],
+            args,
         });
         let (queue, control) = (self.queue.clone(), self.control.clone());
         tokio::spawn(async move {
