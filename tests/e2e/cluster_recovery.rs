@@ -250,3 +250,77 @@ async fn an_emit_to_history_and_plain_rooms_reaches_each_client_once_on_another_
     let b = Gateway::with_config(&node_config(&redis)).await;
     crate::recovery::an_emit_to_several_rooms_arrives_once(&a, &b).await;
 }
+
+/// Events with several arguments cross nodes whole, through Redis's
+/// numbering (a recoverable room) and plain (another room), binary
+/// included, and a resume on another node replays them whole.
+#[tokio::test]
+async fn events_with_several_arguments_cross_nodes_whole_and_resume_whole_on_another() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis)).await;
+    let b = Gateway::with_config(&node_config(&redis)).await;
+    let mut prober = RawClient::connect(&b.ws_url("/ws")).await;
+    let mut raw = RawClient::connect(&a.ws_url("/ws")).await;
+    let token = raw.open["resume"].as_str().unwrap().to_owned();
+    let mut sio = SioClient::connect(&a).await;
+    let _session = sio.expect_event("sockgate:session").await;
+    let rooms = ["act:9".to_owned(), "plain9".to_owned()];
+    for room in &rooms {
+        raw.join(room).await;
+        sio.join(room).await;
+    }
+    // Node b hears both rooms of node a before the test publishes.
+    assert_heard_after(&mut prober, &mut raw, &rooms, "on the other node").await;
+    let mut publisher = SioClient::connect(&b).await;
+    let three = json!([1, "2", {"three": 3}]);
+    let binary = json!([4, {"$bytes": "AQID"}]);
+    publisher.publish_args("act:9", "move", three.clone()).await;
+    publisher.publish_args("plain9", "move", binary).await;
+
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let frame = next_event(&mut raw).await;
+        if frame["event"] == "move" {
+            got.push(frame);
+        }
+    }
+    assert_eq!(
+        (&got[0]["room"], &got[0]["data"], &got[0]["args"]),
+        (&json!("act:9"), &json!(1), &three),
+        "numbered by Redis, every argument kept: {}",
+        got[0]
+    );
+    assert!(got[0]["offset"].is_u64(), "{}", got[0]);
+    assert_eq!(
+        (&got[1]["room"], &got[1]["data"], &got[1]["args"]),
+        (&json!("plain9"), &json!(4), &json!([4, {"$binary": "AQID"}])),
+        "plain, binary kept: {}",
+        got[1]
+    );
+    let numbered = sio.expect_event("move").await;
+    assert_eq!(numbered[..3], [json!(1), json!("2"), json!({"three": 3})]);
+    assert_eq!(numbered[3]["offset"], got[0]["offset"], "{numbered:?}");
+    let plain = sio.expect_event("move").await;
+    assert_eq!(plain[0], json!(4));
+    assert_eq!(
+        plain[1],
+        json!({"$bytes": "AQID"}),
+        "a Buffer on the socket.io side: {plain:?}"
+    );
+    assert_eq!(plain.len(), 2, "{plain:?}");
+
+    // The raw client drops; two more with several arguments are missed;
+    // it comes back on node b and gets each whole.
+    let raw_sid = raw.sid.clone();
+    raw.close().await;
+    gone(&a, &raw_sid).await;
+    publisher.publish_args("act:9", "move", json!([])).await;
+    publisher.publish_args("act:9", "move", json!([5, 6])).await;
+    let mut back = RawClient::connect(&b.ws_url("/ws")).await;
+    let (ack, replayed) = back
+        .request(json!({"op": "resume", "token": token, "rooms": {"act:9": position_of(&got[0])}}))
+        .await;
+    assert_eq!(ack["data"]["rooms"]["act:9"], json!({"replayed": 2}), "{ack}");
+    let replayed: Vec<Value> = replayed.iter().map(|e| json!([e["data"], e["args"]])).collect();
+    assert_eq!(replayed, [json!([null, []]), json!([5, [5, 6]])]);
+}
