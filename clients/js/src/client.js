@@ -395,6 +395,8 @@ export class SockgateClient extends Emitter {
 
   _onEvent(frame) {
     const meta = { room: frame.room, event: frame.event };
+    // Events with several arguments (or none) carry them all; data is the first.
+    if (Array.isArray(frame.args)) meta.args = frame.args;
     const position = eventPosition(frame);
     if (position) {
       if (this._recovery.isDelivered(frame.room, position)) {

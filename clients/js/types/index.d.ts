@@ -135,6 +135,8 @@ export interface EventMeta {
   epoch?: string;
   /** For rooms that keep a history: the event's number in the room's stream (grows by 1 per event). */
   offset?: number;
+  /** Every argument, for events with several or none (socket.io's `emit(event, a, b)`); `data` is the first. */
+  args?: any[];
 }
 
 /**

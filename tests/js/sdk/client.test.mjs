@@ -77,6 +77,16 @@ describe(`sockgate-client over the ${gateway.adapter} transport`, () => {
     assert.deepEqual(seen, [null], "the handler removed with off() was called");
   });
 
+  test("an event with several arguments hands every one in meta.args", async () => {
+    const bob = await connected();
+    const r = room("args");
+    await bob.join(r);
+    const arrived = next(bob, "move");
+    const answer = await api("emit", { room: r, event: "move", args: [1, "2", { three: 3 }] });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(await arrived, [1, { room: r, event: "move", args: [1, "2", { three: 3 }] }]);
+  });
+
   test("refusals reject with the gateway's error code", async () => {
     const client = await connected();
     const forbiddenJoin = await rejection(client.join("secret"));
