@@ -330,7 +330,7 @@ impl LocalBus {
             (Numbering::At(position), Target::Rooms([room])) => {
                 let room = self.policy.name(room)?;
                 if self.recovers(&room) {
-                    self.deliver_numbered_at(&room, except, &besides, event, args, position);
+                    self.deliver_numbered(&room, except, &besides, event, args, Some(position));
                 }
             }
             (Numbering::At(_), _) => {}
@@ -368,7 +368,7 @@ impl LocalBus {
         // One room, the common case: no split, no allocation.
         if let [room] = rooms {
             match numbered && self.recovers(room) {
-                true => self.deliver_numbered_here(room, except, besides, event, args),
+                true => self.deliver_numbered(room, except, besides, event, args, None),
                 false => self.deliver_plain(rooms, except, besides, event, args),
             }
             return;
@@ -385,7 +385,7 @@ impl LocalBus {
             };
             let reached_otherwise = [besides, &streamed[..index]].concat();
             if let Some(payload) = payload {
-                self.deliver_numbered_here(room, except, &reached_otherwise, event, payload);
+                self.deliver_numbered(room, except, &reached_otherwise, event, payload, None);
             }
         }
         if let Some(args) = args.filter(|_| !plain.is_empty()) {

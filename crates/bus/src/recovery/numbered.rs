@@ -13,38 +13,19 @@ use crate::local::Delivered;
 use crate::LocalBus;
 
 impl LocalBus {
-    /// Numbers the event in `room`'s stream, keeps it, and offers it to the
-    /// room's members but those of `besides` (another copy of the same emit
-    /// reaches them).
-    pub(crate) fn deliver_numbered_here(
-        &self,
-        room: &RoomName,
-        except: &[Sid],
-        besides: &[RoomName],
-        event: &str,
-        args: Args,
-    ) {
-        let Some(streams) = &self.streams else {
-            return;
-        };
-        let stream = streams.lock(room);
-        let mut stream = stream.lock();
-        let envelope = Envelope::new(Some(room.clone()), event.into(), args);
-        let envelope = stream.append(envelope, streams.limits, Instant::now());
-        self.offer_numbered(room, except, besides, &envelope);
-    }
-
-    /// Delivers an event a cluster's Redis numbered at `position`, keeping
-    /// it in this node's copy of the room's history; an event already
+    /// Numbers the event in `room`'s stream (here, or where a cluster's
+    /// Redis numbered it: `at`), keeps it, and offers it to the room's
+    /// members but those of `besides` (another copy of the same emit
+    /// reaches them). An event numbered elsewhere that this node already
     /// delivered is dropped.
-    pub(crate) fn deliver_numbered_at(
+    pub(crate) fn deliver_numbered(
         &self,
         room: &RoomName,
         except: &[Sid],
         besides: &[RoomName],
         event: &str,
         args: Args,
-        position: Position,
+        at: Option<Position>,
     ) {
         let Some(streams) = &self.streams else {
             return;
@@ -52,7 +33,11 @@ impl LocalBus {
         let stream = streams.lock(room);
         let mut stream = stream.lock();
         let envelope = Envelope::new(Some(room.clone()), event.into(), args);
-        if let Some(envelope) = stream.append_at(envelope, position, streams.limits, Instant::now()) {
+        let envelope = match at {
+            None => Some(stream.append(envelope, streams.limits, Instant::now())),
+            Some(position) => stream.append_at(envelope, position, streams.limits, Instant::now()),
+        };
+        if let Some(envelope) = envelope {
             self.offer_numbered(room, except, besides, &envelope);
         }
     }

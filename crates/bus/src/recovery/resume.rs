@@ -283,6 +283,8 @@ impl LocalBus {
         })
     }
 
+    /// Resumes `sid` in `room` from this node's copy of the room's
+    /// history, joined and replayed under the stream's lock.
     pub(crate) fn resume_here(
         &self,
         sid: Sid,
