@@ -450,7 +450,7 @@ impl ClientBus for ClusterBus {
         if self.sequences(room) {
             self.local.check_publish(room, event, &args)?;
             let except: Vec<Sid> = sender.into_iter().collect();
-            self.sequence(room, &except, &[], event, args);
+            self.sequence(room, &except, &[], event, &args);
             return Ok(());
         }
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
@@ -502,7 +502,7 @@ impl ServerBus for ClusterBus {
                     self.local.policy().name(room)?;
                 }
                 for (index, room) in numbered.iter().enumerate() {
-                    self.sequence(room, except, &numbered[..index], event, args.clone());
+                    self.sequence(room, except, &numbered[..index], event, &args);
                 }
                 if plain.is_empty() {
                     return Ok(());
@@ -512,7 +512,7 @@ impl ServerBus for ClusterBus {
                     except,
                     besides: &numbered,
                     event,
-                    args: args.clone(),
+                    args,
                     numbering: Numbering::Never,
                 })?;
                 message.besides = numbered;
@@ -526,7 +526,7 @@ impl ServerBus for ClusterBus {
             }
             Target::User(user) if self.sequences(&user_room(user)) => {
                 self.local.check_event(event, &args)?;
-                self.sequence(&user_room(user), except, &[], event, args);
+                self.sequence(&user_room(user), except, &[], event, &args);
                 return Ok(());
             }
             Target::Rooms(rooms) => {

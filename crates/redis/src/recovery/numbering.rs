@@ -74,13 +74,13 @@ impl ClusterBus {
     /// node with members, this one included, delivers it when Redis
     /// publishes it back with its position.
     /// Members of `besides` get another copy of the same emit.
-    pub(crate) fn sequence(&self, room: &str, except: &[Sid], besides: &[String], event: &str, args: Args) {
+    pub(crate) fn sequence(&self, room: &str, except: &[Sid], besides: &[String], event: &str, args: &Args) {
         let mut message = ClusterMessage::new(self.keys.node(), Op::Emit);
         message.rooms = vec![room.to_owned()];
         message.except = except.iter().map(ToString::to_string).collect();
         message.besides = besides.to_vec();
         message.event = Some(event.to_owned());
-        message.set_args(&args);
+        message.set_args(args);
         match serde_json::to_string(&message) {
             Ok(payload) => self.queue(Outgoing::Sequence {
                 room: room.to_owned(),
