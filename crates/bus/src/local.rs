@@ -612,7 +612,11 @@ impl ClientBus for LocalBus {
             .resume_token
             .as_ref()
             .is_some_and(|token| self.tokens.remove_if(token, |_, owner| *owner == sid).is_some());
-        self.on_departure(conn.meta, conn.rooms, token_kept);
+        let trail = match (&conn.route, token_kept) {
+            (Route::Direct(recipient), true) => recipient.trail(),
+            _ => Vec::new(),
+        };
+        self.on_departure(conn.meta, conn.rooms, token_kept, trail);
     }
 
     fn join(&self, sid: Sid, room: &str) -> Result<Joined> {

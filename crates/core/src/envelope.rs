@@ -34,7 +34,19 @@ pub struct Envelope {
     event: EventName,
     args: Args,
     position: Option<Position>,
-    encoded: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// One cache slot per front ([`Encoding`]).
+    encoded: [OnceLock<Box<dyn Any + Send + Sync>>; 2],
+}
+
+/// Whose encoding of an envelope is cached: each protocol front has a slot
+/// of its own, so that a room with members of both is encoded once per
+/// protocol, never once per receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// The raw-WebSocket frame.
+    Raw,
+    /// socket.io packets (per namespace, inside the cached value).
+    SocketIo,
 }
 
 impl std::fmt::Debug for Envelope {
@@ -55,7 +67,7 @@ impl Envelope {
             event,
             args,
             position: None,
-            encoded: OnceLock::new(),
+            encoded: [OnceLock::new(), OnceLock::new()],
         }
     }
 
@@ -85,19 +97,27 @@ impl Envelope {
         &self.args
     }
 
-    /// The per-receiver encoding of this envelope (the raw-WebSocket frame),
-    /// built by `encode` on the first call and cloned by every later one, so
-    /// a publish is serialised once however many receivers it has.
-    ///
-    /// `T` should be a cheap-to-clone handle such as `Bytes`. The envelope
-    /// has one cache slot: a caller asking for another type gets a fresh,
-    /// uncached encoding.
+    /// The raw-WebSocket encoding of this envelope: see [`Envelope::encoded_as`].
     pub fn encoded<T>(&self, encode: impl FnOnce(&Envelope) -> T) -> T
     where
         T: Any + Clone + Send + Sync,
     {
+        self.encoded_as(Encoding::Raw, encode)
+    }
+
+    /// The encoding of this envelope for one front, built by `encode` on
+    /// the first call and cloned by every later one, so a publish is
+    /// serialised once per protocol however many receivers it has.
+    ///
+    /// `T` should be a cheap-to-clone handle such as `Bytes` or an `Arc`.
+    /// Each front has one cache slot: a caller asking for another type in
+    /// the same slot gets a fresh, uncached encoding.
+    pub fn encoded_as<T>(&self, slot: Encoding, encode: impl FnOnce(&Envelope) -> T) -> T
+    where
+        T: Any + Clone + Send + Sync,
+    {
         let mut encode = Some(encode);
-        let cached = self.encoded.get_or_init(|| {
+        let cached = self.encoded[slot as usize].get_or_init(|| {
             let encode = encode.take().expect("get_or_init runs its closure once");
             Box::new(encode(self))
         });
@@ -135,6 +155,10 @@ mod tests {
         assert_eq!(calls.load(Ordering::Relaxed), 1);
         // Another type does not clobber the cache.
         assert_eq!(env.encoded(|e| e.event().len()), 4);
+        assert_eq!(env.encoded(encode), first);
+        // The other front's slot is its own.
+        assert_eq!(env.encoded_as(Encoding::SocketIo, |e| e.event().len()), 4);
+        assert_eq!(env.encoded_as(Encoding::SocketIo, |_| 0usize), 4);
         assert_eq!(env.encoded(encode), first);
     }
 }

@@ -28,7 +28,7 @@ pub use bus::{
     Heard, Joined, Offer, Protocol, Recipient, Route, ServerBus, Target, Who, USER_ROOM_PREFIX,
 };
 pub use directory::{ClusterStatus, ConnRecord, Directory, DirectoryFuture};
-pub use envelope::{is_reserved_event, Envelope, EventName, RESERVED_EVENT_NAMES};
+pub use envelope::{is_reserved_event, Encoding, Envelope, EventName, RESERVED_EVENT_NAMES};
 pub use error::{BusError, ErrorCode, Result};
 pub use events::{ClientEvent, EventError, EventFuture, EventHandler};
 pub use limiter::{ConnectionLimiter, ConnectionPermit, LimitError};

@@ -68,6 +68,11 @@ pub struct DepartedSession {
     /// resume that brings no position for such a room replays from there,
     /// so a client that had got nothing yet (a quiet room) misses nothing.
     pub positions: Vec<(RoomName, Position)>,
+    /// The recoverable events it was sent last, oldest first, as its
+    /// recipient kept them ([`Recipient::trail`](crate::Recipient::trail)):
+    /// what socket.io's connection state recovery turns a client's one
+    /// offset into a position per room with. Empty for others.
+    pub trail: Vec<(RoomName, Position)>,
 }
 
 /// A fresh resume token: 22 random letters and digits (about 130 bits).

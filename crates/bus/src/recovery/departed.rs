@@ -16,6 +16,8 @@ pub(crate) struct Departed {
     pub(crate) rooms: Vec<RoomName>,
     /// Where its recoverable rooms' histories stood when it went away.
     pub(crate) positions: Vec<(RoomName, Position)>,
+    /// The recoverable events it was sent last (see `DepartedSession::trail`).
+    pub(crate) trail: Vec<(RoomName, Position)>,
     at: Instant,
 }
 
@@ -32,6 +34,7 @@ impl DepartedSessions {
         user: Option<String>,
         rooms: Vec<RoomName>,
         positions: Vec<(RoomName, Position)>,
+        trail: Vec<(RoomName, Position)>,
     ) {
         self.by_token.insert(
             token,
@@ -39,6 +42,7 @@ impl DepartedSessions {
                 user,
                 rooms,
                 positions,
+                trail,
                 at: Instant::now(),
             },
         );

@@ -67,6 +67,7 @@ impl LocalBus {
             user: departed.user,
             rooms: departed.rooms,
             positions: departed.positions,
+            trail: departed.trail,
         })
     }
 

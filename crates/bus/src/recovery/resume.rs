@@ -236,7 +236,13 @@ impl LocalBus {
 
     /// A connection went away: its recoverable rooms' streams are kept at
     /// least another ttl, and its rooms under its resume token.
-    pub(crate) fn on_departure(&self, meta: ConnMeta, rooms: HashSet<RoomName>, token_kept: bool) {
+    pub(crate) fn on_departure(
+        &self,
+        meta: ConnMeta,
+        rooms: HashSet<RoomName>,
+        token_kept: bool,
+        trail: Vec<(RoomName, Position)>,
+    ) {
         let Some(streams) = &self.streams else {
             return;
         };
@@ -250,7 +256,7 @@ impl LocalBus {
         }
         if let (Some(token), true) = (meta.resume_token, token_kept) {
             let rooms = without_user_room(rooms.into_iter(), meta.user.as_deref());
-            self.departed.keep(token, meta.user, rooms, positions);
+            self.departed.keep(token, meta.user, rooms, positions, trail);
         }
     }
 
@@ -265,6 +271,7 @@ impl LocalBus {
                 user: departed.user,
                 rooms: departed.rooms,
                 positions: departed.positions,
+                trail: departed.trail,
             });
         }
         let old = *self.tokens.get(token)?;
@@ -273,6 +280,10 @@ impl LocalBus {
             return None;
         }
         self.tokens.remove(token);
+        let trail = match self.conns.get(&old).map(|conn| conn.route.clone()) {
+            Some(Route::Direct(recipient)) => recipient.trail(),
+            _ => Vec::new(),
+        };
         sockgate_core::ServerBus::kick(self, sockgate_core::Who::Sid(old));
         let user = snapshot.meta.user;
         let rooms = without_user_room(snapshot.rooms.into_iter(), user.as_deref());
@@ -280,6 +291,7 @@ impl LocalBus {
             positions: self.positions_of(&rooms),
             rooms,
             user,
+            trail,
         })
     }
 

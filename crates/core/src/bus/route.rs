@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::{Envelope, RoomName, Sid};
+use crate::{Envelope, Position, RoomName, Sid};
 
 /// What happened when the bus offered an envelope to a [`Recipient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,12 @@ pub trait Recipient: Send + Sync {
     fn offer(&self, envelope: &Arc<Envelope>) -> Offer;
     /// Ends the connection because the server asked to (HTTP API).
     fn disconnect(&self);
+    /// The recoverable events it was sent last, oldest first, kept with its
+    /// departed session (see [`DepartedSession::trail`](crate::DepartedSession::trail)).
+    /// Only recipients whose clients resume from one offset keep one.
+    fn trail(&self) -> Vec<(RoomName, Position)> {
+        Vec::new()
+    }
 }
 
 /// Which of a group outlet's members an emit is for.

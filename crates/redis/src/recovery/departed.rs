@@ -4,7 +4,7 @@
 
 use fred::prelude::*;
 use serde::{Deserialize, Serialize};
-use sockgate_core::{DepartedSession, Position, Recovery, RoomPolicy};
+use sockgate_core::{DepartedSession, Position, Recovery, RoomName, RoomPolicy};
 use tracing::debug;
 
 use crate::cluster::ClusterBus;
@@ -18,6 +18,9 @@ struct StoredSession {
     /// Room, epoch, offset.
     #[serde(default)]
     positions: Vec<(String, String, u64)>,
+    /// Room, epoch, offset of the recoverable events it was sent last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    trail: Vec<(String, String, u64)>,
 }
 
 /// Keeps a departed connection's rooms under its token for `ttl`, with
@@ -32,11 +35,8 @@ pub(crate) async fn keep_departed<C: KeysInterface + Sync>(
     let stored = StoredSession {
         user: session.user.clone(),
         rooms: session.rooms.iter().map(ToString::to_string).collect(),
-        positions: session
-            .positions
-            .iter()
-            .map(|(room, p)| (room.to_string(), p.epoch.to_string(), p.offset))
-            .collect(),
+        positions: stored_positions(&session.positions),
+        trail: stored_positions(&session.trail),
     };
     let json = serde_json::to_string(&stored).unwrap_or_default();
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
@@ -73,18 +73,31 @@ async fn take_departed(
             .iter()
             .filter_map(|room| policy.name(room).ok())
             .collect(),
-        positions: stored
-            .positions
-            .into_iter()
-            .filter_map(|(room, epoch, offset)| {
-                let position = Position {
-                    epoch: epoch.into(),
-                    offset,
-                };
-                Some((policy.name(&room).ok()?, position))
-            })
-            .collect(),
+        positions: read_positions(policy, stored.positions),
+        trail: read_positions(policy, stored.trail),
     }))
+}
+
+/// Positions as Redis keeps them: (room, epoch, offset).
+fn stored_positions(positions: &[(RoomName, Position)]) -> Vec<(String, String, u64)> {
+    positions
+        .iter()
+        .map(|(room, p)| (room.to_string(), p.epoch.to_string(), p.offset))
+        .collect()
+}
+
+/// Positions read back, dropping rooms the policy no longer names.
+fn read_positions(policy: &RoomPolicy, stored: Vec<(String, String, u64)>) -> Vec<(RoomName, Position)> {
+    stored
+        .into_iter()
+        .filter_map(|(room, epoch, offset)| {
+            let position = Position {
+                epoch: epoch.into(),
+                offset,
+            };
+            Some((policy.name(&room).ok()?, position))
+        })
+        .collect()
 }
 
 impl ClusterBus {
