@@ -12,7 +12,9 @@ use sockgate_backend::{Api, Webhooks};
 use sockgate_bus::LocalBus;
 use sockgate_core::{Bus, ConnectAuth, ConnectionLimiter, Directory, EventHandler, GroupId};
 use sockgate_redis::ClusterBus;
-use sockgate_sio::SioFront;
+use sockgate_sio::{SioEngine, SioFront, SocketIoServer};
+
+use crate::socketio::SioServer;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -35,7 +37,7 @@ pub struct Gateway {
     bus: Arc<LocalBus>,
     cluster: Option<Arc<ClusterBus>>,
     router: Arc<Router>,
-    sio: SioFront,
+    sio: SioServer,
     raw: RawFront,
     webhooks: Webhooks,
     readiness: Arc<Readiness>,
@@ -49,7 +51,12 @@ impl Gateway {
     /// than start without them, when the cluster cannot be joined, the
     /// webhooks' HTTP client cannot be built or an event route does not compile.
     pub async fn new(config: GatewayConfig) -> Result<Self, ServeError> {
-        let sio = SioFront::new(config.socketio.clone());
+        let sio = match config.socketio.engine {
+            SioEngine::Socketioxide => SioServer::Socketioxide(SioFront::new(config.socketio.clone())),
+            SioEngine::Sockgate => {
+                SioServer::Sockgate(Arc::new(SocketIoServer::new(config.socketio.clone())))
+            }
+        };
         let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone()).with_history(config.history);
         let groups: Vec<GroupId> = sio
             .outlets()

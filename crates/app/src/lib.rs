@@ -21,6 +21,7 @@ mod origin;
 mod readiness;
 mod rejection;
 mod router;
+mod socketio;
 mod tls;
 
 pub use config::{

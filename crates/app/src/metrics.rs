@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::socketio::SioStats;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -11,14 +12,13 @@ use prometheus_client::registry::Registry;
 use sockgate_backend::Webhooks;
 use sockgate_bus::{LocalBus, RESUME_OUTCOMES};
 use sockgate_redis::ClusterBus;
-use sockgate_sio::SioCounters;
 use sockgate_ws::RawFront;
 
 /// Everything `/metrics` reads.
 pub(crate) struct Telemetry {
     pub(crate) bus: Arc<LocalBus>,
     pub(crate) raw: RawFront,
-    pub(crate) sio: SioCounters,
+    pub(crate) sio: SioStats,
     pub(crate) webhooks: Webhooks,
     pub(crate) cluster: Option<Arc<ClusterBus>>,
 }

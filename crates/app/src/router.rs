@@ -16,7 +16,6 @@ use hyper::body::Incoming;
 use hyper::service::Service as _;
 use sockgate_backend::Api;
 use sockgate_core::query_param;
-use sockgate_sio::{NotFoundService, SocketIoService};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
 use crate::body_deadline::{BodyDeadline, TimedBody};
@@ -27,6 +26,7 @@ use crate::metrics::Telemetry;
 use crate::origin::{add_cors, add_preflight, OriginCheck, OriginPolicy};
 use crate::readiness::Readiness;
 use crate::rejection::{plain_text, Refusal};
+use crate::socketio::SioService;
 use crate::GatewayConfig;
 
 /// Every response body the listener sends.
@@ -36,7 +36,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Routes requests to the socket.io engine, the raw front or the health check.
 pub(crate) struct Router {
     sio_path: String,
-    sio: SocketIoService<NotFoundService>,
+    sio: SioService,
     allow_eio3: bool,
     raw_paths: Vec<String>,
     raw: RawFront,
@@ -55,7 +55,7 @@ pub(crate) struct Router {
 impl Router {
     pub(crate) fn new(
         config: &GatewayConfig,
-        sio: SocketIoService<NotFoundService>,
+        sio: SioService,
         raw: RawFront,
         api: Api,
         readiness: Arc<Readiness>,
@@ -251,9 +251,8 @@ impl Router {
 
     async fn engine<B>(&self, mut req: Request<B>, peer: SocketAddr) -> Response<Body>
     where
-        B: http_body::Body + Send + Unpin + std::fmt::Debug + 'static,
-        B::Error: std::fmt::Debug,
-        B::Data: Send,
+        B: http_body::Body<Data = Bytes> + Send + Unpin + std::fmt::Debug + 'static,
+        B::Error: std::fmt::Debug + std::fmt::Display,
     {
         if !self.allow_eio3 && query_param(req.uri().query(), "EIO").as_deref() == Some("3") {
             return refuse(Refusal::UnsupportedEngineVersion);
@@ -265,14 +264,20 @@ impl Router {
             SubprotocolChoice::NoneOffered => None,
             SubprotocolChoice::Rejected => return refuse(Refusal::Subprotocol),
         };
-        req.extensions_mut().insert(peer);
-        let response = match self.sio.call(req).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let mut response = match response.status() {
-            StatusCode::BAD_REQUEST => crate::engine_error::normalize(response).await.map(full),
-            _ => response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()),
+        let mut response = match &self.sio {
+            SioService::Socketioxide(service) => {
+                req.extensions_mut().insert(peer);
+                let response = match service.call(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                match response.status() {
+                    StatusCode::BAD_REQUEST => crate::engine_error::normalize(response).await.map(full),
+                    _ => response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()),
+                }
+            }
+            // sockgate's engine answers errors in the protocol's form already.
+            SioService::Sockgate(server) => server.handle(req, peer).await.map(full),
         };
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(protocol)) = (response.status(), protocol) {
             response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, protocol);

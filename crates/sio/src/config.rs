@@ -27,6 +27,17 @@ impl Default for EventNames {
     }
 }
 
+/// Which socket.io server serves clients (`socketio.engine`), while
+/// sockgate's own replaces socketioxide's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SioEngine {
+    /// socketioxide's server (engineioxide sessions), being replaced.
+    #[default]
+    Socketioxide,
+    /// sockgate's own engine.io + socket.io server.
+    Sockgate,
+}
+
 /// How the socket.io engine is set up; defaults are socket.io's own.
 #[derive(Debug, Clone)]
 pub struct SioConfig {
@@ -58,6 +69,12 @@ pub struct SioConfig {
     /// Binary attachments one packet may carry; more close the connection
     /// with socket.io's "parse error" (`limits.max_binary_attachments`).
     pub max_binary_attachments: usize,
+    /// socket.io's connection state recovery for stock clients
+    /// (`socketio.connection_state_recovery`): CONNECT answers carry a
+    /// `pid`, and events of recoverable rooms end with a string offset.
+    pub connection_state_recovery: bool,
+    /// Which server serves clients (`socketio.engine`).
+    pub engine: SioEngine,
 }
 
 impl Default for SioConfig {
@@ -75,6 +92,8 @@ impl Default for SioConfig {
             messages_per_second: 100,
             message_burst: 200,
             max_binary_attachments: 10,
+            connection_state_recovery: false,
+            engine: SioEngine::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use socketioxide::socket::Socket;
 use sockgate_core::{ClientEvent, EventHandler};
 
 use crate::bridge::{over_rate, to_bus_sid, Inline, SocketRate};
-use crate::json::{inline_attachments, AckArgs};
+use crate::json::{decode_event, AckArgs};
 
 /// The fallback handler: every event without a handler of its own.
 pub(crate) struct EventForwarder {
@@ -58,24 +58,4 @@ impl MessageHandler<LocalAdapter, Inline> for EventForwarder {
 /// The ack of a failed event: `{ok:false, error:{code, message}}`.
 fn failure(code: &str, message: &str) -> serde_json::Value {
     json!({ "ok": false, "error": { "code": code, "message": message } })
-}
-
-/// The event name and every argument, attachments inlined.
-fn decode_event(value: &Value) -> Option<(String, Vec<serde_json::Value>)> {
-    let Value::Str(text, attachments) = value else {
-        return None;
-    };
-    let mut items: Vec<serde_json::Value> = serde_json::from_str(text.as_str()).ok()?;
-    if items.is_empty() {
-        return None;
-    }
-    let serde_json::Value::String(event) = items.remove(0) else {
-        return None;
-    };
-    if let Some(attachments) = attachments {
-        items
-            .iter_mut()
-            .for_each(|item| inline_attachments(item, attachments));
-    }
-    Some((event, items))
 }

@@ -219,6 +219,38 @@ impl serde::Serialize for WithBinary<'_> {
     }
 }
 
+/// The extra, last argument of an event from a recoverable room, for
+/// sockgate's own resume: `{room, epoch, offset}`.
+pub(crate) fn position_arg(envelope: &sockgate_core::Envelope) -> Option<Value> {
+    let position = envelope.position()?;
+    Some(serde_json::json!({
+        "room": envelope.room().map(|room| room.as_str()),
+        "epoch": &*position.epoch,
+        "offset": position.offset,
+    }))
+}
+
+/// A socket.io event's name and every argument, attachments inlined as
+/// `{"$binary"}` objects; `None` when it is not `[name, ...args]`.
+pub(crate) fn decode_event(value: &socketioxide_core::Value) -> Option<(String, Vec<Value>)> {
+    let socketioxide_core::Value::Str(text, attachments) = value else {
+        return None;
+    };
+    let mut items: Vec<Value> = serde_json::from_str(text.as_str()).ok()?;
+    if items.is_empty() {
+        return None;
+    }
+    let Value::String(event) = items.remove(0) else {
+        return None;
+    };
+    if let Some(attachments) = attachments {
+        items
+            .iter_mut()
+            .for_each(|item| inline_attachments(item, attachments));
+    }
+    Some((event, items))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -14,8 +14,10 @@ mod front;
 mod json;
 mod outlet;
 mod resume;
+mod server;
 
-pub use config::{EventNames, SioConfig};
+pub use config::{EventNames, SioConfig, SioEngine};
 pub use engineioxide::service::NotFoundService;
 pub use front::{SioCounters, SioFront};
+pub use server::{SocketIoCounters, SocketIoServer};
 pub use socketioxide::service::SocketIoService;

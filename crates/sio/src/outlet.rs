@@ -77,7 +77,7 @@ impl GroupOutlet for SioOutlet {
         // Every argument is its own, binary markers become attachments
         // again, and events of recoverable rooms carry their position after
         // the last argument (see `EventArgs`).
-        let args = EventArgs::new(envelope.args(), crate::resume::position_arg(envelope));
+        let args = EventArgs::new(envelope.args(), crate::json::position_arg(envelope));
         // socketioxide's local adapter completes a broadcast synchronously.
         let outcome = operators.emit(envelope.event(), &args).now_or_never();
         let Some(outcome) = outcome else {

@@ -17,7 +17,7 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, TryData};
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
-use sockgate_core::{resume, ClientBus, Envelope, ResumeRequest};
+use sockgate_core::{resume, ClientBus, ResumeRequest};
 
 use crate::bridge::to_bus_sid;
 
@@ -87,15 +87,4 @@ async fn run(
     let sid = to_bus_sid(socket);
     let user = bus.connection(sid).and_then(|c| c.meta.user);
     resume(bus, sid, user.as_deref(), request).await
-}
-
-/// The extra, last argument of an event from a recoverable room:
-/// `{room, epoch, offset}`.
-pub(crate) fn position_arg(envelope: &Envelope) -> Option<serde_json::Value> {
-    let position = envelope.position()?;
-    Some(json!({
-        "room": envelope.room().map(|room| room.as_str()),
-        "epoch": &*position.epoch,
-        "offset": position.offset,
-    }))
 }

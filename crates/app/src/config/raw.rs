@@ -100,6 +100,8 @@ pub(crate) struct RawSocketIo {
     pub(crate) max_payload: u64,
     pub(crate) ws_read_buffer_bytes: usize,
     pub(crate) serve_client: bool,
+    pub(crate) connection_state_recovery: bool,
+    pub(crate) engine: String,
 }
 
 impl Default for RawSocketIo {
@@ -114,6 +116,8 @@ impl Default for RawSocketIo {
             max_payload: 100_000,
             ws_read_buffer_bytes: 1024,
             serve_client: true,
+            connection_state_recovery: false,
+            engine: "socketioxide".into(),
         }
     }
 }

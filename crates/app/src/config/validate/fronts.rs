@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sockgate_core::is_reserved_event;
-use sockgate_sio::{EventNames, SioConfig};
+use sockgate_sio::{EventNames, SioConfig, SioEngine};
 use sockgate_ws::WsConfig;
 
 use super::limits::Limits;
@@ -25,6 +25,8 @@ pub(super) struct SocketIo {
     pub(super) ws_read_buffer_bytes: usize,
     pub(super) allow_eio3: bool,
     pub(super) serve_client: bool,
+    pub(super) connection_state_recovery: bool,
+    pub(super) engine: SioEngine,
 }
 
 impl SocketIo {
@@ -44,6 +46,8 @@ impl SocketIo {
             messages_per_second: limits.messages_per_second,
             message_burst: limits.message_burst,
             max_binary_attachments: limits.max_binary_attachments,
+            connection_state_recovery: self.connection_state_recovery,
+            engine: self.engine,
         }
     }
 }
@@ -85,6 +89,17 @@ pub(super) fn socketio(sio: RawSocketIo) -> Result<SocketIo> {
         ws_read_buffer_bytes: sio.ws_read_buffer_bytes,
         allow_eio3: sio.allow_eio3,
         serve_client: sio.serve_client,
+        connection_state_recovery: sio.connection_state_recovery,
+        engine: match sio.engine.as_str() {
+            "socketioxide" => SioEngine::Socketioxide,
+            "sockgate" => SioEngine::Sockgate,
+            other => {
+                return Err(ConfigError::invalid(
+                    "socketio.engine",
+                    format!("{other:?} is neither \"sockgate\" nor \"socketioxide\""),
+                ))
+            }
+        },
     })
 }
 
