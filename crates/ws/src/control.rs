@@ -11,8 +11,8 @@ use sockgate_core::{Envelope, Offer, Recipient};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::budget::QueueBudget;
-use crate::queue::{Sender, TrySendError};
 use crate::{protocol, CloseReason};
+use sockgate_queue::{Sender, TrySendError};
 
 /// Something for the writer to send.
 #[derive(Debug)]

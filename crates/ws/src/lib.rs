@@ -19,7 +19,6 @@ pub mod fuzzing;
 mod handshake;
 mod metrics;
 mod protocol;
-mod queue;
 mod rejection;
 mod session;
 

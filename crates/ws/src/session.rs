@@ -18,8 +18,8 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::control::{Control, Outbound, RawRecipient};
 use crate::protocol;
-use crate::queue::{self, Receiver, Sender};
 use crate::{CloseReason, WsConfig};
+use sockgate_queue::{self as queue, Receiver, Sender};
 
 mod heartbeat;
 mod reader;

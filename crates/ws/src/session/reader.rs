@@ -14,8 +14,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::depart;
 use crate::control::{Control, Outbound, Waiter};
 use crate::protocol::{self, ClientFrame, RequestId};
-use crate::queue::{Sender, TrySendError};
 use crate::{CloseReason, WsConfig};
+use sockgate_queue::{Sender, TrySendError};
 
 /// Reads the client's frames and turns them into bus calls and replies.
 pub(super) struct Reader<'a> {

@@ -9,8 +9,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::heartbeat::{Beat, Heartbeat};
 use crate::control::{Control, Outbound, Waiter};
-use crate::queue::Receiver;
 use crate::CloseReason;
+use sockgate_queue::Receiver;
 
 /// Most queued messages written before one flush.
 const WRITE_BATCH: usize = 64;

@@ -1,5 +1,6 @@
 //! A connection's bounded outbound queue: many senders (the bus, the
-//! reader's replies, webhook answers), one receiver (the writer).
+//! reader's replies, webhook answers), one receiver (the writer). Shared by
+//! the raw front (`sockgate-ws`) and the engine.io engine (`sockgate-engine`).
 //!
 //! tokio's mpsc channel allocates its first 32-slot block and a 128-byte
 //! aligned header up front, about 1.6 KB per connection whether it ever
@@ -12,7 +13,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 
@@ -33,9 +34,9 @@ impl<T> Shared<T> {
     }
 }
 
-/// Why [`Sender::try_send`] did not queue the item.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum TrySendError {
+/// Why [`Sender::try_send`] or [`Sender::try_send_all`] did not queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrySendError {
     /// The queue holds `capacity` items.
     Full,
     /// The receiver is gone.
@@ -43,17 +44,17 @@ pub(crate) enum TrySendError {
 }
 
 /// Queues items; cheap to clone.
-pub(crate) struct Sender<T> {
+pub struct Sender<T> {
     shared: Arc<Shared<T>>,
 }
 
 /// Takes items in order.
-pub(crate) struct Receiver<T> {
+pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
 }
 
 /// A queue holding at most `capacity` items (at least 1).
-pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         items: Mutex::new(VecDeque::new()),
         capacity: capacity.max(1),
@@ -71,7 +72,7 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 impl<T> Sender<T> {
     /// Queues `item` unless the queue is full or the receiver is gone.
-    pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError> {
+    pub fn try_send(&self, item: T) -> Result<(), TrySendError> {
         if self.shared.receiver_gone.load(Ordering::Acquire) {
             return Err(TrySendError::Closed);
         }
@@ -86,13 +87,48 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Queues every item of `items`, or none of them when they would not all
+    /// fit (`Full`) or the receiver is gone (`Closed`): a message made of
+    /// several frames (a packet and its binary attachments) is never split by
+    /// a full queue.
+    pub fn try_send_all<I>(&self, items: I) -> Result<(), TrySendError>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let items_in = items.into_iter();
+        if self.shared.receiver_gone.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed);
+        }
+        {
+            let mut items = self.shared.items();
+            if items.len().saturating_add(items_in.len()) > self.shared.capacity {
+                return Err(TrySendError::Full);
+            }
+            items.extend(items_in);
+        }
+        self.shared.writer.wake();
+        Ok(())
+    }
+
+    /// Wakes the receiver without queueing anything, so that it looks again
+    /// at whatever else it waits on (a session that was closed, say).
+    pub fn wake_receiver(&self) {
+        self.shared.writer.wake();
+    }
+
+    /// Whether the receiver is gone.
+    pub fn is_closed(&self) -> bool {
+        self.shared.receiver_gone.load(Ordering::Acquire)
+    }
+
     /// Items waiting.
-    pub(crate) fn backlog(&self) -> usize {
+    pub fn backlog(&self) -> usize {
         self.shared.items().len()
     }
 
     /// Most items the queue holds.
-    pub(crate) fn capacity(&self) -> usize {
+    pub fn capacity(&self) -> usize {
         self.shared.capacity
     }
 }
@@ -116,7 +152,7 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Receiver<T> {
     /// The next item, if one is waiting.
-    pub(crate) fn try_recv(&mut self) -> Option<T> {
+    pub fn try_recv(&mut self) -> Option<T> {
         let mut items = self.shared.items();
         let item = items.pop_front();
         if items.is_empty() && items.capacity() > KEEP_CAPACITY {
@@ -127,22 +163,31 @@ impl<T> Receiver<T> {
 
     /// Waits for the next item; `None` once every sender is gone and the
     /// queue is empty.
-    pub(crate) async fn recv(&mut self) -> Option<T> {
-        poll_fn(|cx| {
-            if let Some(item) = self.try_recv() {
-                return Poll::Ready(Some(item));
-            }
-            self.shared.writer.register(cx.waker());
-            // Checked again after registering, so a push in between wakes us.
-            if let Some(item) = self.try_recv() {
-                return Poll::Ready(Some(item));
-            }
-            if self.shared.senders.load(Ordering::Acquire) == 0 {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await
+    pub async fn recv(&mut self) -> Option<T> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next item: `Ready(None)` once every sender is gone and
+    /// the queue is empty; `Pending` registers the task to be woken by the
+    /// next push or [`Sender::wake_receiver`].
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if let Some(item) = self.try_recv() {
+            return Poll::Ready(Some(item));
+        }
+        self.shared.writer.register(cx.waker());
+        // Checked again after registering, so a push in between wakes us.
+        if let Some(item) = self.try_recv() {
+            return Poll::Ready(Some(item));
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    }
+
+    /// Items waiting.
+    pub fn backlog(&self) -> usize {
+        self.shared.items().len()
     }
 }
 
@@ -188,6 +233,22 @@ mod tests {
         assert_eq!(item, Some("hello"));
         drop(rx);
         assert_eq!(tx.try_send("late"), Err(TrySendError::Closed));
+    }
+
+    #[test]
+    fn send_all_queues_every_item_or_none() {
+        let (tx, mut rx) = bounded(3);
+        assert_eq!(tx.try_send(0), Ok(()));
+        assert_eq!(tx.try_send_all([1, 2, 3]), Err(TrySendError::Full));
+        assert_eq!(tx.backlog(), 1);
+        assert_eq!(tx.try_send_all([1, 2]), Ok(()));
+        assert_eq!(tx.try_send_all(std::iter::empty()), Ok(()));
+        assert_eq!(
+            (0..3).map(|_| rx.try_recv()).collect::<Vec<_>>(),
+            [Some(0), Some(1), Some(2)]
+        );
+        drop(rx);
+        assert_eq!(tx.try_send_all([4]), Err(TrySendError::Closed));
     }
 
     #[test]
