@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
 /// Settings; defaults are engine.io's own.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -40,5 +42,25 @@ impl Default for EngineConfig {
             ws_read_buffer_bytes: 1024,
             allow_eio3: true,
         }
+    }
+}
+
+impl EngineConfig {
+    /// tungstenite's settings: a small resident read buffer, messages and
+    /// frames bounded by `max_payload`, and a bounded write buffer, so that
+    /// a client that does not read backs up into the outbound queue.
+    pub(crate) fn tungstenite(&self) -> WebSocketConfig {
+        let max_message = usize::try_from(self.max_payload).unwrap_or(usize::MAX);
+        let write_batch = 16 * 1024;
+        WebSocketConfig::default()
+            .read_buffer_size(self.ws_read_buffer_bytes)
+            .write_buffer_size(write_batch)
+            .max_write_buffer_size(
+                write_batch
+                    .saturating_add(max_message.saturating_mul(2))
+                    .max(128 * 1024),
+            )
+            .max_message_size(Some(max_message))
+            .max_frame_size(Some(max_message))
     }
 }

@@ -13,7 +13,13 @@ mod engine;
 mod error;
 mod frame;
 mod handler;
+mod heartbeat;
+mod inbound;
+mod payload;
+mod polling;
+mod request;
 mod session;
+mod websocket;
 
 pub use close::CloseReason;
 pub use config::EngineConfig;

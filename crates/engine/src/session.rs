@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use engineioxide_core::{ProtocolVersion, Sid, TransportType};
+use futures_util::task::AtomicWaker;
 use sockgate_queue::{Receiver, Sender, TrySendError};
 use tokio::sync::Notify;
 
@@ -27,6 +28,32 @@ pub struct Handshake {
     pub headers: http::HeaderMap,
     /// The client's address as the front listener saw it.
     pub peer: SocketAddr,
+}
+
+impl Handshake {
+    /// A handshake that owns its bytes: hyper parses a request's URI and
+    /// header values as slices of the connection's 8 KiB read buffer, which
+    /// would stay allocated for the session's whole life; the values are
+    /// copied into one exact-sized allocation instead.
+    pub(crate) fn detached(uri: &http::Uri, mut headers: http::HeaderMap, peer: SocketAddr) -> Handshake {
+        let uri = uri.to_string().parse().unwrap_or_else(|_| uri.clone());
+        let mut owned = bytes::BytesMut::with_capacity(headers.values().map(http::HeaderValue::len).sum());
+        for value in headers.values() {
+            owned.extend_from_slice(value.as_bytes());
+        }
+        let owned = owned.freeze();
+        // `values()` and `values_mut()` walk the map in the same order.
+        let mut start = 0;
+        for value in headers.values_mut() {
+            let end = start + value.len();
+            if let Ok(mut copy) = http::HeaderValue::from_maybe_shared(owned.slice(start..end)) {
+                copy.set_sensitive(value.is_sensitive());
+                *value = copy;
+            }
+            start = end;
+        }
+        Handshake { uri, headers, peer }
+    }
 }
 
 /// Where a session is in its life.
@@ -62,16 +89,17 @@ pub struct Session<D> {
     state: AtomicU8,
     reason: AtomicU8,
     finished: AtomicBool,
-    /// Set by a POST or the websocket reader when the heartbeat packet the
-    /// engine waits for (v4 pong, v3 ping) arrives.
-    pub(crate) heard: AtomicBool,
+    /// [`POSTING`], [`CLOSE_SENT`], [`HEARD`].
+    flags: AtomicU8,
     queue: Sender<Frame>,
     /// The queue's receiving end while the session is on polling: taken by
     /// the pending GET (none here means a GET is pending), handed to the
     /// websocket task on upgrade.
-    receiver: Mutex<Option<Receiver<Frame>>>,
+    receiver: Mutex<Option<PollSlot>>,
     /// Wakes the polling timer task (close, heartbeat, upgrade).
     pub(crate) driver: Notify,
+    /// Wakes the websocket task when the session is closed.
+    closer: AtomicWaker,
     pub(crate) shared: Arc<Shared>,
     handshake: Handshake,
     data: D,
@@ -99,10 +127,11 @@ impl<D> Session<D> {
             state: AtomicU8::new(state as u8),
             reason: AtomicU8::new(0),
             finished: AtomicBool::new(false),
-            heard: AtomicBool::new(false),
+            flags: AtomicU8::new(0),
             queue,
             receiver: Mutex::new(None),
             driver: Notify::new(),
+            closer: AtomicWaker::new(),
             shared,
             handshake,
             data,
@@ -210,6 +239,36 @@ impl<D> Session<D> {
         tracing::debug!(sid = %self.id, reason = reason.as_str(), "session closing");
         self.queue.wake_receiver();
         self.driver.notify_one();
+        self.closer.wake();
+    }
+
+    /// Resolves once the session is closed (for the websocket task).
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            if self.is_closed() {
+                return std::task::Poll::Ready(());
+            }
+            self.closer.register(cx.waker());
+            if self.is_closed() {
+                return std::task::Poll::Ready(());
+            }
+            std::task::Poll::Pending
+        })
+    }
+
+    /// Sets `flag`; whether it was clear.
+    pub(crate) fn set_flag(&self, flag: u8) -> bool {
+        self.flags.fetch_or(flag, Ordering::AcqRel) & flag == 0
+    }
+
+    /// Clears `flag`; whether it was set.
+    pub(crate) fn take_flag(&self, flag: u8) -> bool {
+        self.flags.fetch_and(!flag, Ordering::AcqRel) & flag != 0
+    }
+
+    /// Whether `flag` is set.
+    pub(crate) fn has_flag(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Acquire) & flag != 0
     }
 
     /// Whether the session is closed (or closing).
@@ -247,9 +306,24 @@ impl<D> Session<D> {
     }
 
     /// The receiver slot shared by polling GETs and the upgrade.
-    pub(crate) fn receiver(&self) -> MutexGuard<'_, Option<Receiver<Frame>>> {
+    pub(crate) fn receiver(&self) -> MutexGuard<'_, Option<PollSlot>> {
         self.receiver.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A POST is being read (one at a time, so messages stay in order).
+pub(crate) const POSTING: u8 = 1;
+/// A GET has carried the close packet of a closed polling session.
+pub(crate) const CLOSE_SENT: u8 = 2;
+/// The heartbeat packet the engine waits for arrived over polling.
+pub(crate) const HEARD: u8 = 4;
+
+/// The outbound queue's receiving end while a session is on polling.
+pub(crate) struct PollSlot {
+    pub(crate) rx: Receiver<Frame>,
+    /// A frame taken from the queue that did not fit in the last payload:
+    /// it goes first in the next.
+    pub(crate) held: Option<Frame>,
 }
 
 /// Marks, in `reason`, a session that was on websocket when it closed.
@@ -262,5 +336,19 @@ impl<D> std::fmt::Debug for Session<D> {
             .field("protocol", &self.protocol)
             .field("state", &self.state())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Not a limit to hit exactly: a reminder that every session carries
+    /// this, and a figure for `docs/engine.md`.
+    #[test]
+    fn a_session_stays_small() {
+        let size = std::mem::size_of::<Session<()>>();
+        eprintln!("size_of::<Session<()>>() = {size}");
+        assert!(size <= 512, "Session grew to {size} bytes");
     }
 }
