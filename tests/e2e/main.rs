@@ -34,6 +34,8 @@ mod raw_protocol;
 mod recovery;
 mod rolling_restart;
 mod room_policy;
+mod sio_engine;
+mod sio_recovery;
 mod socketio;
 mod socketio_errors;
 mod subprotocol;

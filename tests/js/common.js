@@ -47,6 +47,9 @@ function baseOptions({ path, transports, reconnect }) {
     path,
     transports,
     reconnection: !!reconnect,
+    // Tests drop transports on purpose: come back quickly.
+    reconnectionDelay: 100,
+    reconnectionDelayMax: 500,
     forceNew: true,
     forceNode: true,
     timeout: 10000,

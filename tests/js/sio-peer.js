@@ -161,7 +161,13 @@ function connectErrorLine(err) {
 
 function watchLifecycle(socket, client) {
   socket.on("connect", () => {
-    send({ type: "connect", id: socket.id, transport: currentTransport(socket) });
+    // `recovered` is socket.io's connection state recovery (v4.6+ only).
+    send({
+      type: "connect",
+      id: socket.id,
+      transport: currentTransport(socket),
+      recovered: socket.recovered,
+    });
   });
   socket.on("disconnect", (reason) => {
     send({ type: "disconnect", reason: String(reason) });

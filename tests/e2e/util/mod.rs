@@ -6,6 +6,7 @@ pub mod flood;
 pub mod frames;
 pub mod gateway;
 pub mod jwt;
+pub mod proxy;
 mod raw;
 pub mod recovery;
 pub mod redis;

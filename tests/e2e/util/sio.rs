@@ -38,6 +38,8 @@ pub struct SioOptions {
     pub auth: Option<Value>,
     /// Handshake query parameters.
     pub query: Option<Value>,
+    /// Reconnect after a drop, as browsers do by default.
+    pub reconnect: bool,
 }
 
 impl Default for SioOptions {
@@ -53,6 +55,7 @@ impl Default for SioOptions {
             emit_on_start: None,
             auth: None,
             query: None,
+            reconnect: false,
         }
     }
 }
@@ -111,6 +114,9 @@ impl SioClient {
         }
         if let Some(query) = &options.query {
             command.args(["--query", &query.to_string()]);
+        }
+        if options.reconnect {
+            command.arg("--reconnect");
         }
         if let Some(commands) = &options.emit_on_start {
             command.args(["--emit-on-start", &commands.to_string()]);

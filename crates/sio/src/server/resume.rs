@@ -24,7 +24,10 @@ pub(crate) fn after_connect(socket: &Arc<Socket>, bus: Arc<dyn ClientBus>, auth:
     let Some(token) = bus.connection(socket.id()).and_then(|c| c.meta.resume_token) else {
         return;
     };
-    socket.emit(SESSION_EVENT, &[json!({ "resume": &*token })]);
+    // With socket.io's own recovery, the CONNECT answer's pid is the token.
+    if !socket.namespace().recovery {
+        socket.emit(SESSION_EVENT, &[json!({ "resume": &*token })]);
+    }
     let Some(request) = auth.and_then(|auth| auth.get("resume")) else {
         return;
     };
