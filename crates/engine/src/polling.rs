@@ -88,7 +88,13 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         .is_some_and(|slot| slot.held.is_none() && slot.rx.backlog() == 0);
     match session.state() {
         State::Closed if drained => {
-            frames.push(Frame::control("1"));
+            // Node: a client's own close ends its pending poll with a noop,
+            // any other close with the close packet.
+            let last = match session.close_reason() {
+                Some(CloseReason::ForcedClose) => "6",
+                _ => "1",
+            };
+            frames.push(Frame::control(last));
             session.set_flag(CLOSE_SENT);
             session.driver.notify_one();
         }
@@ -225,12 +231,9 @@ pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, session: Arc
     }
     engine.finish(&session);
     // A client told to go (server close, shutdown) gets the close packet
-    // from its next poll, as from Node's; then the sid is forgotten.
-    let linger = matches!(
-        session.close_reason(),
-        Some(CloseReason::ServerClose | CloseReason::ShuttingDown)
-    );
-    if linger {
+    // from its next poll, as from Node's, a client that closed gets a noop;
+    // then the sid is forgotten.
+    if session.awaits_last_poll() {
         let deadline = Instant::now() + config.ping_timeout.min(std::time::Duration::from_secs(5));
         while !session.has_flag(CLOSE_SENT) {
             let notified = session.driver.notified();
