@@ -31,3 +31,6 @@ pub use error::SendError;
 pub use frame::{Frame, Message};
 pub use handler::EngineHandler;
 pub use session::{Handshake, Session};
+
+#[cfg(test)]
+mod tests;

@@ -23,6 +23,10 @@ use crate::payload::{encode, size_hint, Framing};
 use crate::session::{PollSlot, State, CLOSE_SENT, HEARD, POSTING};
 use crate::{CloseReason, EngineHandler, Session};
 
+/// Longest a closed session waits for the client's last poll (a client
+/// polls again as soon as a poll returns, so this is generous).
+const LAST_POLL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Puts the receiver back in its slot when the GET ends, however it ends
 /// (a client that drops the connection drops the GET's future).
 struct SlotGuard<'a, D> {
@@ -234,7 +238,7 @@ pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, session: Arc
     // from its next poll, as from Node's, a client that closed gets a noop;
     // then the sid is forgotten.
     if session.awaits_last_poll() {
-        let deadline = Instant::now() + config.ping_timeout.min(std::time::Duration::from_secs(5));
+        let deadline = Instant::now() + config.ping_timeout.min(LAST_POLL_WAIT);
         while !session.has_flag(CLOSE_SENT) {
             let notified = session.driver.notified();
             if session.has_flag(CLOSE_SENT) {
