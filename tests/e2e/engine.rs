@@ -381,7 +381,10 @@ async fn a_post_over_max_payload_is_refused_and_ends_the_session() {
     let mut ws = websocket(&gateway, "EIO=4&transport=websocket").await;
     assert!(next_text(&mut ws).await.starts_with('0'));
     let _ = ws.send(Message::text(big)).await;
-    assert!(matches!(next(&mut ws).await, Some(Message::Close(_)) | None));
+    match next(&mut ws).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected close 1009, got {other:?}"),
+    }
 }
 
 #[tokio::test]
