@@ -18,6 +18,7 @@ mod client_sdk;
 mod cluster;
 mod cluster_recovery;
 mod emitter;
+mod engine;
 
 mod config;
 mod conformance;

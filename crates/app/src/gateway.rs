@@ -271,6 +271,7 @@ impl RunningGateway {
             tokio::join!(
                 gateway.raw.shut_down(),
                 gateway.sio.shut_down(),
+                gateway.router.shut_down(),
                 self.connections.wait()
             );
             gateway.webhooks.idle().await;

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::service::Service as _;
 use sockgate_backend::Api;
 use sockgate_core::query_param;
+use sockgate_engine::{EchoHandler, Engine, EngineConfig};
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
 use crate::body_deadline::{BodyDeadline, TimedBody};
@@ -48,6 +49,8 @@ pub(crate) struct Router {
     connect_rate: ConnectRate,
     bodies: BodyDeadline,
     echo_path: Option<String>,
+    /// `diagnostics.engineio_echo_path` and its bare engine.io engine.
+    engine_echo: Option<(String, Arc<Engine<EchoHandler>>)>,
     metrics: Option<(String, Arc<Telemetry>)>,
     console: Console,
 }
@@ -73,6 +76,18 @@ impl Router {
             proxies: TrustedProxies::new(config.trusted_proxies.clone(), config.forwarded_header),
             origins: OriginPolicy::new(config.allowed_origins.clone()),
             echo_path: config.echo_path.clone(),
+            engine_echo: config.engineio_echo_path.clone().map(|path| {
+                let engine = EngineConfig {
+                    ping_interval: config.socketio.ping_interval,
+                    ping_timeout: config.socketio.ping_timeout,
+                    max_payload: config.socketio.max_payload,
+                    outbound_queue: config.socketio.outbound_queue,
+                    ws_read_buffer_bytes: config.socketio.ws_read_buffer_bytes,
+                    allow_eio3: config.allow_eio3,
+                    ..EngineConfig::default()
+                };
+                (path, Engine::new(engine, Arc::new(EchoHandler)))
+            }),
             console: Console::new(config),
             connect_rate: ConnectRate::new(config.connects_per_second_per_ip, config.connect_burst_per_ip),
             bodies: BodyDeadline::new(config.body_read_timeout, config.max_connections_per_ip),
@@ -107,6 +122,13 @@ impl Router {
         // but the query string, yet clients may or may not send the slash).
         if path.starts_with(&self.sio_path) || path == self.sio_path.trim_end_matches('/') {
             return Ok(self.socketio(req, peer).await);
+        }
+        // Diagnostics: a bare engine.io endpoint for the engine.io-protocol suite.
+        if let Some((echo_path, engine)) = &self.engine_echo {
+            if path.starts_with(echo_path.as_str()) || path == echo_path.trim_end_matches('/') {
+                let engine = engine.clone();
+                return Ok(self.engineio_echo(req, peer, &engine).await);
+            }
         }
         let upgrade = RawFront::wants_upgrade(&req);
         if self.raw_paths.iter().any(|p| p == path) {
@@ -231,6 +253,59 @@ impl Router {
             add_cors(response.headers_mut(), origin);
         }
         response
+    }
+
+    /// Serves `diagnostics.engineio_echo_path` with sockgate's own engine:
+    /// the same origin check, subprotocol echo and POST body deadline as
+    /// socket.io, and no connect rate (it is not for production).
+    async fn engineio_echo(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        engine: &Arc<Engine<EchoHandler>>,
+    ) -> Response<Body> {
+        let cors = match self.origins.check(req.headers()) {
+            OriginCheck::Refused => return refuse(Refusal::OriginNotAllowed),
+            OriginCheck::Allowed(origin) => Some(origin),
+            OriginCheck::Unchecked => None,
+        };
+        if req.method() == Method::OPTIONS {
+            let mut response = text(StatusCode::NO_CONTENT, "");
+            if let Some(origin) = cors {
+                add_cors(response.headers_mut(), origin);
+                add_preflight(response.headers_mut(), req.headers());
+            }
+            return response;
+        }
+        // The 101 must name the subprotocol the client offered, if any.
+        let protocol = match negotiate_subprotocol(req.headers(), &self.raw.config().subprotocols) {
+            SubprotocolChoice::Selected(name) => HeaderValue::from_str(name).ok(),
+            SubprotocolChoice::NoneOffered => None,
+            SubprotocolChoice::Rejected => return refuse(Refusal::Subprotocol),
+        };
+        let mut response = if req.body().is_end_stream() {
+            engine.handle(req, peer).await.map(full)
+        } else {
+            // Polling POSTs: their body must arrive in time.
+            match self.timed(req, peer) {
+                Ok(req) => engine.handle(req, peer).await.map(full),
+                Err(refusal) => return refusal,
+            }
+        };
+        if let (StatusCode::SWITCHING_PROTOCOLS, Some(protocol)) = (response.status(), protocol) {
+            response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, protocol);
+        }
+        if let Some(origin) = cors {
+            add_cors(response.headers_mut(), origin);
+        }
+        response
+    }
+
+    /// Closes the diagnostics engine's sessions; resolves once they are gone.
+    pub(crate) async fn shut_down(&self) {
+        if let Some((_, engine)) = &self.engine_echo {
+            engine.shut_down().await;
+        }
     }
 
     /// `req` with its body bounded by `server.body_read_timeout` and

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use engineioxide_core::Sid;
@@ -104,6 +105,15 @@ impl<H: EngineHandler> Engine<H> {
         if session.protocol() != query.protocol {
             return Refusal::BadRequest.into_response();
         }
+        // A closed session is gone for the client, except that a session the
+        // server closed keeps its close packet for the client's next poll.
+        if session.is_closed() {
+            let lingers = session.awaits_last_poll();
+            let poll = query.transport == TransportType::Polling && req.method() == http::Method::GET;
+            if !(lingers && poll) {
+                return Refusal::UnknownSid.into_response();
+            }
+        }
         match (query.transport, session.state()) {
             // Once on websocket, polling requests are refused (Node:
             // "TRANSPORT_MISMATCH"); during the upgrade they are served.
@@ -177,13 +187,19 @@ impl<H: EngineHandler> Engine<H> {
             Ok(response) => response,
             Err(refusal) => return refusal.into_response(),
         };
-        // One upgrade at a time, and only from polling (Node: "transport
-        // has already been upgraded").
-        if !session.transition(State::Polling, State::Upgrading) {
-            return Refusal::BadRequest.into_response();
-        }
         let on_upgrade = hyper::upgrade::on(&mut req);
         drop(req);
+        // One upgrade at a time, and only from polling. As Node does ("transport
+        // has already been upgraded"), the connection is accepted, then closed.
+        if !session.transition(State::Polling, State::Upgrading) {
+            let engine = self.clone();
+            self.tasks.spawn(async move {
+                if let Some(mut socket) = engine.websocket(on_upgrade).await {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
+                }
+            });
+            return response;
+        }
         let engine = self.clone();
         let span = tracing::debug_span!("engine.io", sid = %session.id());
         self.tasks.spawn(

@@ -65,7 +65,9 @@ impl Heartbeat {
             return Beat::Dead;
         }
         self.awaiting_pong = true;
-        self.deadline = now + self.timeout;
+        // From when the ping was due, not from when the timer woke: a late
+        // wake-up does not stretch the timeout.
+        self.deadline += self.timeout;
         Beat::Ping
     }
 

@@ -9,6 +9,7 @@
 
 mod close;
 mod config;
+mod echo;
 mod engine;
 mod error;
 mod frame;
@@ -23,9 +24,13 @@ mod websocket;
 
 pub use close::CloseReason;
 pub use config::EngineConfig;
+pub use echo::EchoHandler;
 pub use engine::Engine;
 pub use engineioxide_core::{ProtocolVersion, Sid as EngineSid, Str, TransportType};
 pub use error::SendError;
 pub use frame::{Frame, Message};
 pub use handler::EngineHandler;
 pub use session::{Handshake, Session};
+
+#[cfg(test)]
+mod tests;

@@ -23,6 +23,10 @@ use crate::payload::{encode, size_hint, Framing};
 use crate::session::{PollSlot, State, CLOSE_SENT, HEARD, POSTING};
 use crate::{CloseReason, EngineHandler, Session};
 
+/// Longest a closed session waits for the client's last poll (a client
+/// polls again as soon as a poll returns, so this is generous).
+const LAST_POLL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Puts the receiver back in its slot when the GET ends, however it ends
 /// (a client that drops the connection drops the GET's future).
 struct SlotGuard<'a, D> {
@@ -88,7 +92,13 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         .is_some_and(|slot| slot.held.is_none() && slot.rx.backlog() == 0);
     match session.state() {
         State::Closed if drained => {
-            frames.push(Frame::control("1"));
+            // Node: a client's own close ends its pending poll with a noop,
+            // any other close with the close packet.
+            let last = match session.close_reason() {
+                Some(CloseReason::ForcedClose) => "6",
+                _ => "1",
+            };
+            frames.push(Frame::control(last));
             session.set_flag(CLOSE_SENT);
             session.driver.notify_one();
         }
@@ -225,13 +235,10 @@ pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, session: Arc
     }
     engine.finish(&session);
     // A client told to go (server close, shutdown) gets the close packet
-    // from its next poll, as from Node's; then the sid is forgotten.
-    let linger = matches!(
-        session.close_reason(),
-        Some(CloseReason::ServerClose | CloseReason::ShuttingDown)
-    );
-    if linger {
-        let deadline = Instant::now() + config.ping_timeout.min(std::time::Duration::from_secs(5));
+    // from its next poll, as from Node's, a client that closed gets a noop;
+    // then the sid is forgotten.
+    if session.awaits_last_poll() {
+        let deadline = Instant::now() + config.ping_timeout.min(LAST_POLL_WAIT);
         while !session.has_flag(CLOSE_SENT) {
             let notified = session.driver.notified();
             if session.has_flag(CLOSE_SENT) {

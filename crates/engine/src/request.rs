@@ -27,10 +27,11 @@ pub(crate) fn parse<B>(req: &Request<B>, config: &EngineConfig) -> Result<Query,
         Some("websocket") => TransportType::Websocket,
         _ => return Err(Refusal::UnknownTransport),
     };
-    // Node treats anything but "4" as 3.
+    // Node takes anything but "4" for 3 when v3 is allowed; the
+    // engine.io-protocol suite expects a missing or unknown EIO refused.
     let protocol = match param(query, "EIO") {
         Some("4") => ProtocolVersion::V4,
-        _ if config.allow_eio3 => ProtocolVersion::V3,
+        Some("3") if config.allow_eio3 => ProtocolVersion::V3,
         _ => return Err(Refusal::UnsupportedProtocol),
     };
     let upgrade = wants_upgrade(req.headers());
@@ -117,6 +118,14 @@ mod tests {
         };
         let v3 = get("/e/?EIO=3&transport=polling");
         assert_eq!(parse(&v3, &strict), Err(Refusal::UnsupportedProtocol));
+        assert_eq!(
+            check(get("/e/?transport=polling")),
+            Err(Refusal::UnsupportedProtocol)
+        );
+        assert_eq!(
+            check(get("/e/?EIO=abc&transport=polling")),
+            Err(Refusal::UnsupportedProtocol)
+        );
         assert_eq!(
             parse(&get("/e/?transport=polling"), &strict),
             Err(Refusal::UnsupportedProtocol)

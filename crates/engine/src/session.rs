@@ -292,6 +292,16 @@ impl<D> Session<D> {
         CloseReason::from_u8(self.reason.load(Ordering::Acquire) & !WAS_WEBSOCKET)
     }
 
+    /// Whether a closed polling session still waits for the client's last
+    /// poll, which takes the close packet (a server close) or a noop (the
+    /// client's own close: its poll may arrive just after its close).
+    pub(crate) fn awaits_last_poll(&self) -> bool {
+        matches!(
+            self.close_reason(),
+            Some(CloseReason::ServerClose | CloseReason::ShuttingDown | CloseReason::ForcedClose)
+        ) && !self.has_flag(CLOSE_SENT)
+    }
+
     /// True exactly once: for the caller that finishes the session.
     pub(crate) fn take_finish(&self) -> bool {
         !self.finished.swap(true, Ordering::AcqRel)

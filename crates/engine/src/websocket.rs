@@ -18,6 +18,8 @@ use engineioxide_core::{Packet, ProtocolVersion, Str};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use sockgate_queue::Receiver;
 use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::engine::Engine;
@@ -305,7 +307,20 @@ where
 {
     engine.finish(session);
     engine.forget(session);
-    if session.close_reason() != Some(CloseReason::TransportClose) {
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
-    }
+    let goodbye = async {
+        match session.close_reason() {
+            Some(CloseReason::TransportClose) => return,
+            // As the raw front and Node's ws say it: 1009 "message too big".
+            Some(CloseReason::PayloadTooLarge) => {
+                let frame = CloseFrame {
+                    code: CloseCode::Size,
+                    reason: tungstenite::Utf8Bytes::from_static("message too big"),
+                };
+                let _ = socket.send(WsMessage::Close(Some(frame))).await;
+            }
+            _ => {}
+        }
+        let _ = socket.close().await;
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
 }

@@ -114,6 +114,9 @@ pub struct GatewayConfig {
     /// A WebSocket endpoint that echoes every message, for conformance
     /// suites (`diagnostics.echo_path`; `None`: off).
     pub echo_path: Option<String>,
+    /// A bare engine.io endpoint that echoes every message, for the
+    /// engine.io-protocol suite (`diagnostics.engineio_echo_path`; `None`: off).
+    pub engineio_echo_path: Option<String>,
     /// Where the demo page is served (`console.demo_path`; `None`: off).
     pub demo_path: Option<String>,
     /// Where the admin dashboard is served (`console.admin_path`; `None`: off).

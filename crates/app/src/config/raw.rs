@@ -426,6 +426,7 @@ impl Default for RawMetrics {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawDiagnostics {
     pub(crate) echo_path: String,
+    pub(crate) engineio_echo_path: String,
 }
 
 /// `[console]`: the pages served from the binary.

@@ -11,6 +11,7 @@ pub(super) struct Taken<'a> {
     pub(super) raw_paths: &'a [String],
     pub(super) api_path: &'a str,
     pub(super) echo_path: Option<&'a str>,
+    pub(super) engineio_echo_path: Option<&'a str>,
 }
 
 /// `[console]`, validated; `None` for a page that is off.
@@ -52,6 +53,7 @@ fn page_path(key: &str, path: &str, taken: &Taken<'_>) -> Result<Option<String>>
         .into_iter()
         .chain(taken.raw_paths.iter().map(String::as_str))
         .chain(taken.echo_path)
+        .chain(taken.engineio_echo_path)
         .find(|other| inside(other));
     if let Some(other) = clash {
         return Err(ConfigError::invalid(

@@ -210,22 +210,47 @@ pub(super) fn events(events: RawEvents) -> Result<EventNames> {
     })
 }
 
-/// `[diagnostics]`: the echo endpoint, which must not shadow another one.
+/// `[diagnostics]`, validated: `None` for an endpoint that is off.
+pub(super) struct Diagnostics {
+    pub(super) echo_path: Option<String>,
+    pub(super) engineio_echo_path: Option<String>,
+}
+
+/// `[diagnostics]`: the echo endpoints, which must not shadow another one.
 pub(super) fn diagnostics(
     diagnostics: &RawDiagnostics,
     sio_path: &str,
     raw_paths: &[String],
-) -> Result<Option<String>> {
-    let key = "diagnostics.echo_path";
-    let path = match diagnostics.echo_path.as_str() {
-        "" => return Ok(None),
-        path => mount_path(key, path)?,
+) -> Result<Diagnostics> {
+    let free = |key: &str, path: &str| -> Result<Option<String>> {
+        let path = match path {
+            "" => return Ok(None),
+            path => mount_path(key, path)?,
+        };
+        // The same path, or one inside the other (both are prefixes).
+        let (a, b) = (path.trim_end_matches('/'), sio_path.trim_end_matches('/'));
+        let nested = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+        if nested(a, b) || nested(b, a) || raw_paths.iter().any(|p| p == path) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{path:?} is already socket.io's or a raw path"),
+            ));
+        }
+        Ok(Some(path.to_owned()))
     };
-    if path.starts_with(sio_path) || raw_paths.iter().any(|p| p == path) {
-        return Err(ConfigError::invalid(
-            key,
-            format!("{path:?} is already socket.io's or a raw path"),
-        ));
+    let echo_path = free("diagnostics.echo_path", &diagnostics.echo_path)?;
+    let key = "diagnostics.engineio_echo_path";
+    let engineio_echo_path = free(key, &diagnostics.engineio_echo_path)?;
+    if let (Some(echo), Some(engineio)) = (&echo_path, &engineio_echo_path) {
+        if echo.trim_end_matches('/') == engineio.trim_end_matches('/') {
+            return Err(ConfigError::invalid(
+                key,
+                "must differ from diagnostics.echo_path",
+            ));
+        }
     }
-    Ok(Some(path.to_owned()))
+    Ok(Diagnostics {
+        echo_path,
+        engineio_echo_path,
+    })
 }

@@ -18,7 +18,7 @@ mod server;
 use backend::{api, auth, webhooks};
 use cluster::cluster;
 use console::{console, Taken};
-use fronts::{diagnostics, events, raw, socketio};
+use fronts::{diagnostics, events, raw, socketio, Diagnostics};
 use limits::{limits, rooms};
 use server::{listen, log, metrics, server, tls};
 
@@ -39,7 +39,10 @@ pub(super) fn validate(file: RawConfig) -> Result<GatewayConfig> {
     let events = events(file.events)?;
     let rooms = rooms(file.rooms)?;
     let limits = limits(file.limits)?;
-    let echo_path = diagnostics(&file.diagnostics, &socketio.path, &raw.paths)?;
+    let Diagnostics {
+        echo_path,
+        engineio_echo_path,
+    } = diagnostics(&file.diagnostics, &socketio.path, &raw.paths)?;
     let api = api(file.api, &socketio.path, &raw.paths)?;
     let console = console(
         &file.console,
@@ -48,6 +51,7 @@ pub(super) fn validate(file: RawConfig) -> Result<GatewayConfig> {
             raw_paths: &raw.paths,
             api_path: &api.path,
             echo_path: echo_path.as_deref(),
+            engineio_echo_path: engineio_echo_path.as_deref(),
         },
     )?;
     let webhooks = webhooks(&file.webhooks, &file.auth.webhook_url)?;
@@ -87,6 +91,7 @@ pub(super) fn validate(file: RawConfig) -> Result<GatewayConfig> {
         metrics_listen: metrics.listen,
         metrics_path: metrics.path,
         echo_path,
+        engineio_echo_path,
         demo_path: console.demo_path,
         admin_path: console.admin_path,
         tls,
