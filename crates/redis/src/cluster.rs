@@ -12,7 +12,7 @@
 //! subscribed exactly while it has local members in the room (a reconciler
 //! task compares the two); everything else travels on one broadcast
 //! channel. A join resolves its [`Heard`] once the room's subscription is
-//! confirmed.
+//! confirmed. On a Redis Cluster the channels are sharded (see `pubsub`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,8 @@ use sockgate_core::{
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
 
-use crate::directory::{self, Keys};
+use crate::directory;
+use crate::keys::Keys;
 use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
 use crate::sender::{Outgoing, SenderTask};
@@ -43,6 +44,10 @@ pub enum ClusterError {
     /// The Redis URL is not valid.
     #[error("cluster.redis_url: {0}")]
     Url(String),
+    /// The prefix has braces, which on a Redis Cluster would decide the
+    /// hash slots of every key.
+    #[error("cluster.prefix {0:?}: braces are not allowed with a Redis Cluster (they would choose the keys' hash slots)")]
+    Prefix(String),
     /// Redis did not answer in time at start and `cluster.required` is on.
     #[error("cannot reach Redis at {url} within {timeout:?} (set cluster.required = false to start local-only): {reason}")]
     Unreachable {
@@ -93,6 +98,11 @@ impl ClusterBus {
             config.node_id = Sid::random().to_string();
         }
         let mut redis = Config::from_url(&config.redis_url).map_err(|e| ClusterError::Url(e.to_string()))?;
+        // A Redis Cluster: sharded channels, and room keys in one slot each.
+        let sharded = redis.server.is_clustered();
+        if sharded && config.prefix.contains(['{', '}']) {
+            return Err(ClusterError::Prefix(config.prefix));
+        }
         // A first connection that fails is retried like a lost one, so a
         // node started local-only (`cluster.required = false`) joins once
         // Redis answers; fred gives up on it by default.
@@ -139,7 +149,7 @@ impl ClusterBus {
             warn!(url = %config.redis_url, "Redis is unreachable: serving local-only until it is back");
         }
 
-        let keys = Keys::new(&config.prefix, &config.node_id);
+        let keys = Keys::new(&config.prefix, &config.node_id, sharded);
         let (outgoing, queue) = mpsc::channel(config.outgoing_queue.max(1));
         let bus = Arc::new_cyclic(|me| ClusterBus {
             me: me.clone(),

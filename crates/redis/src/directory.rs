@@ -11,62 +11,8 @@ use fred::prelude::*;
 use sockgate_core::{ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
 use tracing::debug;
 
+use crate::keys::Keys;
 use crate::ClusterBus;
-
-/// Key and channel names of one node in one cluster.
-#[derive(Debug, Clone)]
-pub(crate) struct Keys {
-    prefix: String,
-    node: String,
-}
-
-impl Keys {
-    pub(crate) fn new(prefix: &str, node: &str) -> Self {
-        Keys {
-            prefix: prefix.to_owned(),
-            node: node.to_owned(),
-        }
-    }
-    pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
-    }
-    pub(crate) fn node(&self) -> &str {
-        &self.node
-    }
-    /// The set of node ids that have joined the cluster.
-    fn nodes(&self) -> String {
-        format!("{}:nodes", self.prefix)
-    }
-    /// A node's heartbeat key.
-    fn alive(&self, node: &str) -> String {
-        format!("{}:node:{node}", self.prefix)
-    }
-    /// A node's connection records.
-    fn conns(&self, node: &str) -> String {
-        format!("{}:node:{node}:conns", self.prefix)
-    }
-    /// The channel for everything but single-room emits.
-    pub(crate) fn broadcast_channel(&self) -> String {
-        format!("{}#all", self.prefix)
-    }
-    /// The channel of one room.
-    pub(crate) fn room_channel(&self, room: &str) -> String {
-        format!("{}#room#{room}", self.prefix)
-    }
-    /// A recoverable room's history: its stream, offset counter and epoch.
-    pub(crate) fn history(&self, room: &str) -> [String; 3] {
-        let base = format!("{}:history:{room}", self.prefix);
-        [
-            format!("{base}:events"),
-            format!("{base}:offset"),
-            format!("{base}:epoch"),
-        ]
-    }
-    /// The rooms of a departed connection, under its resume token.
-    pub(crate) fn departed(&self, token: &str) -> String {
-        format!("{}:departed:{token}", self.prefix)
-    }
-}
 
 /// Writes (or, for a connection that is gone, removes) one record, with
 /// `client` or queued on a pipeline.
@@ -153,10 +99,11 @@ impl ClusterBus {
     pub(crate) async fn remove_records(&self) {
         let keys = self.keys();
         let node = keys.node().to_owned();
-        let removed: Result<(), Error> = self
-            .client()
-            .del(vec![keys.alive(&node), keys.conns(&node)])
-            .await;
+        // One key per DEL: a node's keys may sit on different shards.
+        let mut removed: Result<(), Error> = Ok(());
+        for key in [keys.alive(&node), keys.conns(&node)] {
+            removed = removed.and(self.client().del::<(), _>(key).await);
+        }
         let forgotten: Result<(), Error> = self.client().srem(keys.nodes(), node).await;
         if let Err(error) = removed.and(forgotten) {
             debug!(%error, "removing this node's records failed: they expire after cluster.node_ttl");

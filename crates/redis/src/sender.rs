@@ -161,16 +161,21 @@ async fn send_loop(
     }
 }
 
-/// Publishes the queued messages, in order, as one pipeline.
+/// Publishes the queued messages, in order, as one pipeline (on a Redis
+/// Cluster, fred sends each to its channel's shard, in order per shard).
 async fn send_published(bus: &ClusterBus, published: &mut Vec<(String, String)>) {
     if published.is_empty() {
         return;
     }
     let pipeline = bus.client().pipeline();
+    let sharded = bus.keys().sharded();
     for (channel, payload) in published.drain(..) {
-        let queued: std::result::Result<(), Error> = pipeline.publish(channel, payload).await;
-        if let Err(error) = queued {
-            debug!(%error, "cluster publish could not be queued");
+        match crate::pubsub::queue_publish(&pipeline, sharded, channel, payload).await {
+            Ok(()) => {}
+            Err(error) => {
+                bus.metrics().send_failed();
+                debug!(%error, "cluster publish could not be queued");
+            }
         }
     }
     for outcome in pipeline.try_all::<Value>().await {
@@ -200,12 +205,20 @@ async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
         .filter_map(|(room, _)| bus.local().policy().name(room).ok())
         .collect();
     bus.hear_rooms(&rooms).await;
-    match crate::recovery::numbering::number_and_publish(bus.client(), bus.keys(), limits, numbered).await {
-        Ok(()) => numbered.iter().for_each(|_| bus.metrics().sent()),
-        Err(error) => {
-            numbered.iter().for_each(|_| bus.metrics().send_failed());
-            warn!(%error, events = numbered.len(), "numbering events in Redis failed: they are lost");
+    let outcome =
+        crate::recovery::numbering::number_and_publish(bus.client(), bus.keys(), limits, numbered).await;
+    let lost = match outcome {
+        Ok(()) => 0,
+        Err(failed) => {
+            warn!(error = %failed.error, events = failed.lost, "numbering events in Redis failed: they are lost");
+            failed.lost
         }
+    };
+    for _ in lost..numbered.len() {
+        bus.metrics().sent();
+    }
+    for _ in 0..lost {
+        bus.metrics().send_failed();
     }
     numbered.clear();
 }
