@@ -182,6 +182,9 @@ impl Directory for ClusterBus {
                 let value: Option<String> = client.hget(keys.conns(&node), sid.to_string()).await.ok()?;
                 let alive: bool = client.exists(keys.alive(&node)).await.unwrap_or(false);
                 if let (Some(value), true) = (value, alive) {
+                    // Remembered, so that what the API sends it next goes
+                    // to its node's channel only.
+                    self.locate(sid, &node);
                     return serde_json::from_str(&value).ok();
                 }
             }

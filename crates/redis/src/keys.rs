@@ -18,6 +18,25 @@ pub(crate) struct Keys {
     sharded: bool,
 }
 
+/// Which of a node's channels a message goes on (counted per kind, so the
+/// share left on the broadcast channel shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChannelKind {
+    /// A room's channel: nodes with members in the room hear it.
+    Room,
+    /// One node's own channel.
+    Node,
+    /// The broadcast channel, which every node hears.
+    Broadcast,
+}
+
+/// A channel a message is published on, and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Channel {
+    pub(crate) name: String,
+    pub(crate) kind: ChannelKind,
+}
+
 impl Keys {
     pub(crate) fn new(prefix: &str, node: &str, sharded: bool) -> Self {
         Keys {
@@ -48,13 +67,28 @@ impl Keys {
     pub(crate) fn conns(&self, node: &str) -> String {
         format!("{}:node:{node}:conns", self.prefix)
     }
-    /// The channel for everything but emits to one room.
-    pub(crate) fn broadcast_channel(&self) -> String {
-        format!("{}#all", self.prefix)
+    /// The channel for what concerns every node (emits to everyone, and
+    /// what cannot be addressed more narrowly).
+    pub(crate) fn broadcast_channel(&self) -> Channel {
+        Channel {
+            name: format!("{}#all", self.prefix),
+            kind: ChannelKind::Broadcast,
+        }
+    }
+    /// A node's own channel: emits, joins, leaves and kicks for one of its
+    /// connections.
+    pub(crate) fn node_channel(&self, node: &str) -> Channel {
+        Channel {
+            name: format!("{}#node#{node}", self.prefix),
+            kind: ChannelKind::Node,
+        }
     }
     /// The channel of one room.
-    pub(crate) fn room_channel(&self, room: &str) -> String {
-        format!("{}#room#{}", self.prefix, self.room_part(room))
+    pub(crate) fn room_channel(&self, room: &str) -> Channel {
+        Channel {
+            name: format!("{}#room#{}", self.prefix, self.room_part(room)),
+            kind: ChannelKind::Room,
+        }
     }
     /// A recoverable room's history: its stream, offset counter and epoch.
     pub(crate) fn history(&self, room: &str) -> [String; 3] {
@@ -104,30 +138,31 @@ mod tests {
 
     fn slots(keys: &Keys, room: &str) -> Vec<u16> {
         let mut names = keys.history(room).to_vec();
-        names.push(keys.room_channel(room));
+        names.push(keys.room_channel(room).name);
         names.iter().map(|name| redis_keyslot(name.as_bytes())).collect()
     }
 
     #[test]
     fn one_redis_keeps_the_names_it_always_had() {
         let keys = Keys::new("sockgate", "n1", false);
-        assert_eq!(keys.room_channel("act42"), "sockgate#room#act42");
+        assert_eq!(keys.room_channel("act42").name, "sockgate#room#act42");
         assert_eq!(keys.history("act42")[0], "sockgate:history:act42:events");
-        assert_eq!(keys.broadcast_channel(), "sockgate#all");
+        assert_eq!(keys.broadcast_channel().name, "sockgate#all");
+        assert_eq!(keys.node_channel("n1").name, "sockgate#node#n1");
     }
 
     #[test]
     fn on_a_cluster_every_key_of_a_room_shares_its_slot() {
         let keys = Keys::new("sockgate", "n1", true);
-        assert_eq!(keys.room_channel("act42"), "sockgate#room#{act42}");
+        assert_eq!(keys.room_channel("act42").name, "sockgate#room#{act42}");
         assert_eq!(keys.history("act42")[1], "sockgate:history:{act42}:offset");
         for room in ["act42", "user:7", "a{b", "}", "a}b", "{x}", "}{", "{}", "é"] {
             let slots = slots(&keys, room);
             assert!(slots.windows(2).all(|w| w[0] == w[1]), "{room}: {slots:?}");
         }
         // Rooms whose names differ only after a '}' stay apart.
-        assert_ne!(keys.room_channel("a}b"), keys.room_channel("a}c"));
-        assert_ne!(keys.room_channel("x"), keys.room_channel("{x}"));
+        assert_ne!(keys.room_channel("a}b").name, keys.room_channel("a}c").name);
+        assert_ne!(keys.room_channel("x").name, keys.room_channel("{x}").name);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod config;
 mod directory;
 pub mod emitter;
 mod keys;
+mod located;
 mod message;
 mod metrics;
 mod pubsub;

@@ -17,9 +17,10 @@ use crate::keys::Keys;
 use crate::{emitter, pubsub, ClusterConfig};
 
 /// The channels a node hears whatever its rooms: the broadcast channel,
-/// and the `@socket.io/redis-emitter` patterns when `cluster.emitter` is on.
+/// its own channel, and the `@socket.io/redis-emitter` patterns when
+/// `cluster.emitter` is on.
 pub(super) struct NodeChannels {
-    /// The broadcast channel.
+    /// The broadcast channel and this node's own.
     channels: Vec<String>,
     patterns: Vec<String>,
     /// Sharded channels (a Redis Cluster); patterns never are.
@@ -29,7 +30,7 @@ pub(super) struct NodeChannels {
 impl NodeChannels {
     pub(super) fn new(keys: &Keys, config: &ClusterConfig) -> Self {
         NodeChannels {
-            channels: vec![keys.broadcast_channel()],
+            channels: vec![keys.broadcast_channel().name, keys.node_channel(keys.node()).name],
             patterns: match config.emitter {
                 true => emitter::patterns(&config.emitter_prefix),
                 false => Vec::new(),
@@ -213,13 +214,16 @@ pub(super) async fn reconcile_loop(
                 .into_iter()
                 .partition(|room| bus.local.member_count(room.as_str()) == 0);
             bus.set_subscribed(&rejoined, true);
-            let names = empty.iter().map(|room| bus.room_channel(room.as_str())).collect();
+            let names = empty
+                .iter()
+                .map(|room| bus.room_channel(room.as_str()).name)
+                .collect();
             pubsub::unsubscribe(&subscriber, channels.sharded, names).await;
         }
         if !wanted.is_empty() {
             let names = wanted
                 .iter()
-                .map(|room| bus.room_channel(room.as_str()))
+                .map(|room| bus.room_channel(room.as_str()).name)
                 .collect();
             let outcomes = pubsub::subscribe(&subscriber, channels.sharded, names).await;
             let mut confirmed = Vec::with_capacity(wanted.len());

@@ -103,7 +103,7 @@ async fn run_script(
     let (mut script_keys, mut args) = (Vec::new(), Vec::new());
     for (room, message) in events.iter().copied() {
         let [events, offset, epoch] = keys.history(room);
-        script_keys.extend([events, offset, epoch, keys.room_channel(room)]);
+        script_keys.extend([events, offset, epoch, keys.room_channel(room).name]);
         let fresh_epoch = sockgate_core::new_resume_token()[..8].to_owned();
         args.extend([
             fresh_epoch,
