@@ -9,6 +9,7 @@ pub mod jwt;
 mod raw;
 pub mod recovery;
 pub mod redis;
+pub mod redis_cluster;
 pub mod sio;
 
 pub use gateway::Gateway;

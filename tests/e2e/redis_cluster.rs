@@ -1,0 +1,443 @@
+//! Nodes on a Redis Cluster (three masters, three replicas, all real
+//! `redis-server`s) behave as one gateway, as they do on one Redis: rooms
+//! on every shard, for both protocols, the API to sids and users on other
+//! nodes, resumes across nodes, and Node backends' emitter. Each room's
+//! traffic stays on the shard that owns its slot (sharded pub/sub), and
+//! what concerns one connection or one user never goes on the broadcast
+//! channel, on one Redis as on a cluster.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde_json::{json, Value};
+
+use crate::emitter::emitter_at;
+use crate::util::api::api_config;
+use crate::util::jwt::{claims, Keys};
+use crate::util::recovery::{gone, position_of};
+use crate::util::redis::RedisServer;
+use crate::util::redis_cluster::{key_slot, RedisCluster};
+use crate::util::{Gateway, RawClient, SioClient, SioOptions, WAIT};
+
+/// A node with the API and `extra`, on `redis_url`.
+fn node_config(redis_url: &str, extra: &str) -> String {
+    format!(
+        "{}{extra}\n[cluster]\nredis_url = \"{redis_url}\"\nheartbeat = \"200ms\"\nnode_ttl = \"1s\"\ntimeout = \"10s\"\n",
+        api_config(),
+    )
+}
+
+/// Recovery for `act:*` rooms.
+const RECOVER: &str = "[rooms]\nrecover = [\"act:*\"]\nhistory_size = 100\n";
+
+/// One room name starting with `stem` per master of `cluster`, so that a
+/// test covers every shard.
+async fn room_per_shard(cluster: &RedisCluster, stem: &str) -> Vec<String> {
+    let masters = cluster.masters().await;
+    assert_eq!(masters.len(), 3, "{masters:?}");
+    let mut rooms: BTreeMap<u16, String> = BTreeMap::new();
+    for i in 0.. {
+        let room = format!("{stem}{i}");
+        let slot = key_slot(&room);
+        let master = masters
+            .iter()
+            .find(|m| m.serves(slot))
+            .expect("every slot is served")
+            .port;
+        rooms.entry(master).or_insert(room);
+        if rooms.len() == masters.len() {
+            break;
+        }
+    }
+    rooms.into_values().collect()
+}
+
+/// How many sockgate nodes the master that owns `room` counts as
+/// subscribed to its (sharded) channel.
+async fn shard_subscribers(cluster: &RedisCluster, room: &str) -> u64 {
+    let channel = format!("sockgate#room#{{{room}}}");
+    let master = cluster.master_of(&channel).await;
+    let reply = cluster
+        .command(master, &["PUBSUB", "SHARDNUMSUB", &channel])
+        .await;
+    reply
+        .lines()
+        .nth(1)
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("PUBSUB SHARDNUMSUB {channel}: {reply:?}"))
+}
+
+/// The sum of the samples whose line starts with `name` (a metric, or a
+/// metric with its labels).
+async fn metric(gateway: &Gateway, name: &str) -> u64 {
+    let text = gateway.http_get("/metrics").await;
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
+
+/// The next event frame, skipping anything else.
+async fn next_event(client: &mut RawClient) -> Value {
+    loop {
+        let frame = client.recv().await;
+        if frame["op"] == "event" {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test]
+async fn clients_on_different_nodes_share_rooms_on_every_shard() {
+    let cluster = RedisCluster::start().await;
+    let a = Gateway::with_config(&node_config(&cluster.url(), "")).await;
+    let b = Gateway::with_config(&node_config(&cluster.url(), "")).await;
+    let mut raw_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut sio_b = SioClient::connect(&b).await;
+    let mut raw_b = RawClient::connect(&b.ws_url("/ws")).await;
+    let rooms = room_per_shard(&cluster, "shard").await;
+    for room in &rooms {
+        raw_a.join(room).await;
+        sio_b.join(room).await;
+        raw_b.join(room).await;
+    }
+
+    for room in &rooms {
+        // Both nodes hear the room on the shard that owns it, and only there.
+        assert_eq!(shard_subscribers(&cluster, room).await, 2, "{room}");
+        raw_a
+            .publish_args(room, "chat", json!([{"from": "A raw"}, 2, "three"]))
+            .await;
+        assert_eq!(
+            sio_b.expect_event("chat").await,
+            [json!({"from": "A raw"}), json!(2), json!("three")],
+            "{room}"
+        );
+        let event = raw_b.recv_event().await;
+        assert_eq!(
+            (&event["room"], &event["data"], &event["args"]),
+            (
+                &json!(room),
+                &json!({"from": "A raw"}),
+                &json!([{"from": "A raw"}, 2, "three"])
+            )
+        );
+        sio_b.publish(room, "chat", json!({"from": "B socket.io"})).await;
+        assert_eq!(raw_a.recv_event().await["data"], json!({"from": "B socket.io"}));
+        assert_eq!(raw_b.recv_event().await["data"], json!({"from": "B socket.io"}));
+    }
+
+    // One API emit to the three rooms: one copy per room's shard, none on
+    // the broadcast channel, and each client, a member of all three, gets
+    // it once.
+    let published = |kind: &'static str| {
+        let a = &a;
+        async move {
+            metric(
+                a,
+                &format!("sockgate_cluster_published_total{{channel=\"{kind}\"}}"),
+            )
+            .await
+        }
+    };
+    let (rooms_before, broadcast_before) = (published("room").await, published("broadcast").await);
+    let answer = a
+        .api_post(
+            "/api/emit",
+            &json!({"rooms": rooms, "event": "news", "data": "once"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(sio_b.expect_event("news").await, [json!("once")]);
+    assert_eq!(raw_b.recv_event().await["data"], "once");
+    assert_eq!(raw_a.recv_event().await["data"], "once");
+    sio_b.assert_no_event().await;
+    raw_b.assert_silent().await;
+    raw_a.assert_silent().await;
+    assert_eq!(
+        (published("room").await, published("broadcast").await),
+        (rooms_before + 3, broadcast_before)
+    );
+
+    // A node that no longer has members leaves the room's shard channel.
+    let room = &rooms[0];
+    let (ack, _) = raw_a.request(json!({"op": "leave", "room": room})).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    tokio::time::timeout(WAIT, async {
+        while shard_subscribers(&cluster, room).await != 1 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("node A never unsubscribed");
+}
+
+/// The API on one node reaches a connection, and a user, on the other:
+/// through the connection's node channel and the user's room channel,
+/// never the broadcast channel; a resulting join is heard at once.
+async fn api_reaches_sids_and_users_on_other_nodes(redis_url: &str) {
+    let keys = Keys::get();
+    let a = Gateway::with_config(&node_config(redis_url, "")).await;
+    let b = Gateway::with_config(&node_config(redis_url, &keys.config(""))).await;
+    let token = keys.token(Algorithm::HS256, &claims("ada"));
+    let mut raw = RawClient::connect(&b.ws_url(&format!("/ws?token={token}"))).await;
+    let mut sio = SioClient::connect_with(
+        &b,
+        SioOptions {
+            auth: Some(json!({"token": token})),
+            ..SioOptions::default()
+        },
+    )
+    .await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let broadcast_before = metric(&a, "sockgate_cluster_published_total{channel=\"broadcast\"}").await;
+
+    // To one connection, by sid: with every argument.
+    let answer = a
+        .api_post(
+            "/api/emit",
+            &json!({"sid": sio.id, "event": "direct", "args": [1, "two", {"three": 3}]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        sio.expect_event("direct").await,
+        [json!(1), json!("two"), json!({"three": 3})]
+    );
+    let answer = a
+        .api_post(
+            "/api/emit",
+            &json!({"sid": raw.sid, "event": "direct", "data": "raw"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(raw.recv_event().await["data"], "raw");
+
+    // To the user: both of its connections.
+    let answer = a
+        .api_post(
+            "/api/emit",
+            &json!({"user": "ada", "event": "hello", "data": "ada"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(sio.expect_event("hello").await, [json!("ada")]);
+    assert_eq!(raw.recv_event().await["data"], "ada");
+
+    // A join through the API, by sid and by user, is heard once answered.
+    let answer = a
+        .api_post("/api/join", &json!({"sid": raw.sid, "rooms": ["vip"]}))
+        .await;
+    assert_eq!(answer.body["result"]["connections"], 1, "{answer:?}");
+    let answer = a
+        .api_post("/api/join", &json!({"user": "ada", "rooms": ["team"]}))
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    for attempt in 0..50 {
+        publisher.publish("team", "probe", json!(attempt)).await;
+        if let Some(event) = sio.next_event_now().await {
+            assert_eq!(event["args"][0], json!(attempt), "{event}");
+            break;
+        }
+        assert!(attempt < 49, "the user's connections never joined team");
+    }
+    publisher.publish("vip", "vip", json!("in")).await;
+    // raw is in team too: skip its probes.
+    loop {
+        let event = next_event(&mut raw).await;
+        if event["room"] == "vip" {
+            assert_eq!(event["data"], "in");
+            break;
+        }
+    }
+
+    // Disconnect one connection by sid, then the user's others.
+    let answer = a.api_post("/api/disconnect", &json!({"sid": sio.id})).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        sio.expect_type("disconnect").await["reason"],
+        "io server disconnect"
+    );
+    let answer = a.api_post("/api/disconnect", &json!({"user": "ada"})).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    raw.expect_close().await;
+
+    assert_eq!(
+        metric(&a, "sockgate_cluster_published_total{channel=\"broadcast\"}").await,
+        broadcast_before,
+        "nothing for one connection or one user went on the broadcast channel"
+    );
+    assert!(metric(&a, "sockgate_cluster_published_total{channel=\"node\"}").await >= 3);
+}
+
+#[tokio::test]
+async fn the_api_reaches_sids_and_users_on_other_nodes_over_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    api_reaches_sids_and_users_on_other_nodes(&cluster.url()).await;
+}
+
+#[tokio::test]
+async fn the_api_reaches_sids_and_users_on_other_nodes_without_the_broadcast_channel() {
+    let redis = RedisServer::start().await;
+    api_reaches_sids_and_users_on_other_nodes(&redis.url()).await;
+}
+
+#[tokio::test]
+async fn clients_resume_recoverable_rooms_on_another_node_over_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    let a = Gateway::with_config(&node_config(&cluster.url(), RECOVER)).await;
+    let b = Gateway::with_config(&node_config(&cluster.url(), RECOVER)).await;
+    let mut publisher = RawClient::connect(&b.ws_url("/ws")).await;
+    let rooms: Vec<String> = room_per_shard(&cluster, "act:").await.into_iter().collect();
+
+    // A raw client in a room on every shard drops from A; events go on.
+    let mut away = RawClient::connect(&a.ws_url("/ws")).await;
+    let token = away.open["resume"].as_str().unwrap().to_owned();
+    let mut positions = serde_json::Map::new();
+    for room in &rooms {
+        away.join(room).await;
+        publisher.publish(room, "tick", json!(0)).await;
+        let first = next_event(&mut away).await;
+        assert_eq!(
+            (&first["room"], first["offset"].as_u64()),
+            (&json!(room), Some(1))
+        );
+        positions.insert(room.clone(), position_of(&first));
+    }
+    let away_sid = away.sid.clone();
+    away.close().await;
+    gone(&a, &away_sid).await;
+    for room in &rooms {
+        for n in 1..=3 {
+            publisher.publish(room, "tick", json!(n)).await;
+        }
+    }
+
+    // Back on B: every missed event of every room, once and in order.
+    let mut back = RawClient::connect(&b.ws_url("/ws")).await;
+    let (ack, replayed) = back
+        .request(json!({"op": "resume", "token": token, "rooms": positions}))
+        .await;
+    assert_eq!(ack["data"]["session"], true, "{ack}");
+    for room in &rooms {
+        let got: Vec<(Value, Value)> = replayed
+            .iter()
+            .filter(|e| e["room"] == json!(room))
+            .map(|e| (e["data"].clone(), e["offset"].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [(json!(1), json!(2)), (json!(2), json!(3)), (json!(3), json!(4))],
+            "{room}"
+        );
+        assert_eq!(ack["data"]["rooms"][room], json!({"replayed": 3}), "{ack}");
+    }
+    // Then live ones, numbered on, published on either node.
+    let mut other = RawClient::connect(&a.ws_url("/ws")).await;
+    for room in &rooms {
+        other.publish(room, "tick", json!(4)).await;
+        let live = next_event(&mut back).await;
+        assert_eq!((&live["room"], live["offset"].as_u64()), (&json!(room), Some(5)));
+    }
+
+    // socket.io: the same, in the room of one shard.
+    let room = &rooms[1];
+    let mut sio = SioClient::connect(&a).await;
+    let token = sio.expect_event("sockgate:session").await[0]["resume"].clone();
+    sio.join(room).await;
+    publisher.publish(room, "tick", json!(5)).await;
+    let first = sio.expect_event("tick").await;
+    let position = json!({"epoch": first[1]["epoch"], "offset": first[1]["offset"]});
+    sio.disconnect().await;
+    gone(&a, &sio.id).await;
+    publisher.publish(room, "tick", json!(6)).await;
+    let mut sio_back = SioClient::connect_with(
+        &b,
+        SioOptions {
+            auth: Some(json!({"resume": {"token": token, "rooms": {room.as_str(): position}}})),
+            ..SioOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(sio_back.expect_event("tick").await[0], 6);
+    assert_eq!(
+        sio_back.expect_event("sockgate:resumed").await[0],
+        json!({"session": true, "rooms": {room.as_str(): {"replayed": 1}}})
+    );
+}
+
+#[tokio::test]
+async fn node_backends_emitter_reaches_both_nodes_over_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    let a = Gateway::with_config(&node_config(&cluster.url(), "")).await;
+    let b = Gateway::with_config(&node_config(&cluster.url(), "")).await;
+    let mut raw_a = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut sio_b = SioClient::connect(&b).await;
+    raw_a.join("news").await;
+    sio_b.join("news").await;
+
+    // A backend's plain client on any one node of the cluster: Redis
+    // Cluster forwards a plain PUBLISH to every node.
+    emitter_at(
+        &cluster.node_url(),
+        json!({"op": "emit", "event": "msg", "args": [{"text": "from Node"}, 2], "rooms": ["news"]}),
+    )
+    .await;
+    assert_eq!(
+        raw_a.recv_event().await,
+        json!({"op": "event", "room": "news", "event": "msg", "data": {"text": "from Node"}, "args": [{"text": "from Node"}, 2]})
+    );
+    assert_eq!(
+        sio_b.expect_event("msg").await,
+        [json!({"text": "from Node"}), json!(2)]
+    );
+
+    // A backend's cluster client (node-redis createCluster).
+    emitter_at(
+        &cluster.url(),
+        json!({"op": "emit", "event": "msg", "args": ["cluster client"], "rooms": ["news"]}),
+    )
+    .await;
+    assert_eq!(raw_a.recv_event().await["data"], "cluster client");
+    assert_eq!(sio_b.expect_event("msg").await, [json!("cluster client")]);
+
+    emitter_at(
+        &cluster.node_url(),
+        json!({"op": "emit", "event": "all", "args": [1]}),
+    )
+    .await;
+    assert_eq!(raw_a.recv_event().await["event"], "all");
+    assert_eq!(sio_b.expect_event("all").await, [json!(1)]);
+
+    emitter_at(
+        &cluster.node_url(),
+        json!({"op": "socketsJoin", "rooms": ["joined"], "in": ["news"]}),
+    )
+    .await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    for attempt in 0..50 {
+        publisher.publish("joined", "probe", json!(attempt)).await;
+        if sio_b.next_event_now().await.is_some() {
+            break;
+        }
+        assert!(attempt < 49, "socketsJoin never reached node B");
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_url_with_braces_in_the_prefix_is_refused() {
+    let output = tokio::process::Command::new(crate::util::gateway::binary())
+        .arg("--config")
+        .arg(crate::cluster::write_temp(
+            "[cluster]\nredis_url = \"redis-cluster://127.0.0.1:7000\"\nprefix = \"{app}\"\n",
+        ))
+        .arg("check")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("cluster.prefix"), "{stderr}");
+}
