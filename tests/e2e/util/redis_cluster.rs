@@ -123,6 +123,9 @@ impl RedisCluster {
             for node in &self.nodes {
                 let info = cli(node.port, &["CLUSTER", "INFO"]).await.unwrap_or_default();
                 ok &= info.contains("cluster_state:ok");
+                // A replica that has not synced yet could not take over.
+                let replication = cli(node.port, &["INFO", "replication"]).await.unwrap_or_default();
+                ok &= replication.contains("role:master") || replication.contains("master_link_status:up");
             }
             if ok && self.masters().await.len() == 3 {
                 return;
@@ -148,7 +151,7 @@ impl RedisCluster {
 
     /// The masters and their slots, as the first live node sees them.
     pub async fn masters(&self) -> Vec<Master> {
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
             let Some(text) = cli(node.port, &["CLUSTER", "NODES"]).await else {
                 continue;
             };
@@ -184,6 +187,45 @@ impl RedisCluster {
             .find(|m| m.serves(slot))
             .map(|m| m.port)
             .unwrap_or_else(|| panic!("no master serves slot {slot}"))
+    }
+
+    /// Kills the node at `port` with SIGKILL (no goodbye to its clients or
+    /// to the cluster).
+    pub fn kill(&mut self, port: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|node| node.port == port)
+            .unwrap_or_else(|| panic!("no node on port {port}"));
+        if let Some(mut child) = node.child.take() {
+            let _ = child.start_kill();
+        }
+    }
+
+    /// Waits until a live master other than `dead` serves `slot` and every
+    /// live node reports `cluster_state:ok` again (its replica took over).
+    pub async fn wait_for_failover(&self, dead: u16, slot: u16) -> u16 {
+        tokio::time::timeout(FORM, async {
+            loop {
+                let masters = self.masters().await;
+                let owner = masters.iter().find(|m| m.serves(slot)).map(|m| m.port);
+                if let Some(owner) = owner.filter(|&port| port != dead) {
+                    let mut ok = true;
+                    for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                        let info = cli(node.port, &["CLUSTER", "INFO"]).await.unwrap_or_default();
+                        ok &= info.contains("cluster_state:ok");
+                    }
+                    if ok {
+                        return owner;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!("no replica took over the killed master's slots");
+        })
     }
 
     /// Runs a command on the node at `port` (`redis-cli`'s raw output).
