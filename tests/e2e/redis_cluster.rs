@@ -282,6 +282,33 @@ async fn the_api_reaches_sids_and_users_on_other_nodes_over_a_redis_cluster() {
 async fn the_api_reaches_sids_and_users_on_other_nodes_without_the_broadcast_channel() {
     let redis = RedisServer::start().await;
     api_reaches_sids_and_users_on_other_nodes(&redis.url()).await;
+    let node = Gateway::with_config(&node_config(&redis.url(), "")).await;
+    let status = node.api_get("/api/cluster").await.body["result"]["status"].clone();
+    assert_eq!(
+        (&status["topology"], &status["shards"]),
+        (&json!("single"), &Value::Null)
+    );
+}
+
+/// `GET /api/cluster`'s shards: each master's port, and whether this node
+/// reaches it.
+async fn shards(gateway: &Gateway) -> Vec<(u16, bool)> {
+    let status = gateway.api_get("/api/cluster").await.body["result"]["status"].clone();
+    assert_eq!(status["topology"], "cluster", "{status}");
+    status["shards"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no shards: {status}"))
+        .iter()
+        .map(|shard| {
+            let master = shard["master"].as_str().expect("an address");
+            let port = master
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port");
+            (port, shard["connected"] == true)
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -485,6 +512,12 @@ async fn a_killed_master_fails_over_and_rooms_on_every_shard_flow_again() {
     let victim = cluster
         .master_of(&format!("sockgate#room#{{{}}}", rooms[0]))
         .await;
+    let mut masters: Vec<u16> = cluster.masters().await.iter().map(|m| m.port).collect();
+    masters.sort_unstable();
+    for node in [&a, &b] {
+        let connected: Vec<(u16, bool)> = masters.iter().map(|&port| (port, true)).collect();
+        assert_eq!(shards(node).await, connected);
+    }
 
     // Events 0..EVENTS to each room, one round every 50 ms (10 s in all).
     let stream = {
@@ -506,7 +539,26 @@ async fn a_killed_master_fails_over_and_rooms_on_every_shard_flow_again() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.kill(victim);
     let started = tokio::time::Instant::now();
-    let promoted = cluster.wait_for_failover(victim, key_slot(&rooms[0])).await;
+    // What node A says while the shard is gone: not ready, and which
+    // master it does not reach.
+    let outage = async {
+        let mut seen = Vec::new();
+        while started.elapsed() < Duration::from_secs(4) {
+            let status = a.api_get("/api/cluster").await.body["result"]["status"].clone();
+            let ready = a.http_get("/readyz").await.starts_with("HTTP/1.1 200");
+            seen.push((ready, status["connected"].clone(), shards(&a).await));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        seen
+    };
+    let (promoted, seen) = tokio::join!(cluster.wait_for_failover(victim, key_slot(&rooms[0])), outage);
+    // The client reconnects as a whole: while it does, nothing counts as
+    // reached (and nothing is sent to any shard).
+    assert!(
+        seen.iter()
+            .any(|(ready, connected, shards)| !ready && *connected == false && shards.iter().all(|s| !s.1)),
+        "never reported the outage: {seen:?}"
+    );
     eprintln!("failover: {victim} -> {promoted} in {:?}", started.elapsed());
 
     let mut got: BTreeMap<String, Vec<u64>> = BTreeMap::new();
@@ -542,7 +594,13 @@ async fn a_killed_master_fails_over_and_rooms_on_every_shard_flow_again() {
         let took = until_heard(&mut publisher, &mut member, room, Duration::from_secs(30)).await;
         eprintln!("{room}: heard again after {took:?}");
     }
+    // The nodes report the new master in the dead one's place.
+    masters.retain(|&port| port != victim);
+    masters.push(promoted);
+    masters.sort_unstable();
     for node in [&a, &b] {
+        let connected: Vec<(u16, bool)> = masters.iter().map(|&port| (port, true)).collect();
+        assert_eq!(shards(node).await, connected);
         assert!(node.http_get("/readyz").await.starts_with("HTTP/1.1 200"));
         let status = node.api_get("/api/cluster").await.body["result"]["status"].clone();
         assert_eq!(status["connected"], true, "{status}");

@@ -88,6 +88,8 @@ pub struct ClusterBus {
     rooms_changed: Notify,
     pub(crate) metrics: Arc<ClusterMetrics>,
     pub(crate) client: Client,
+    /// The subscribing client (its connections count in the shards' status).
+    pub(crate) subscriber: SubscriberClient,
     /// Rooms whose channel subscription Redis has confirmed.
     subscribed: Mutex<HashSet<RoomName>>,
     /// Counts the reconciler's batches, to wake joins waiting for theirs.
@@ -168,6 +170,7 @@ impl ClusterBus {
             rooms_changed: Notify::new(),
             metrics: metrics.clone(),
             client: client.clone(),
+            subscriber: subscriber.clone(),
             subscribed: Mutex::new(HashSet::new()),
             subscriptions_confirmed: watch::Sender::new(0),
             timeout: config.timeout,

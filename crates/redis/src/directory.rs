@@ -8,7 +8,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use fred::prelude::*;
-use sockgate_core::{ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
+use sockgate_core::{ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, ShardStatus, Sid};
 use tracing::debug;
 
 use crate::keys::Keys;
@@ -110,6 +110,38 @@ impl ClusterBus {
         }
     }
 
+    /// On a Redis Cluster, its masters as the client last learned them
+    /// (fred refreshes the slot map on redirections and reconnects), each
+    /// with whether both of this node's clients are connected to it now.
+    ///
+    /// fred's clustered client reconnects as a whole when it loses one
+    /// master (it keeps listing the lost connection meanwhile, and holds
+    /// commands for every shard), so while it reconnects no shard counts
+    /// as connected: nothing reaches any of them until it is back.
+    fn shards(&self) -> Vec<ShardStatus> {
+        let Some(routing) = self
+            .client
+            .cached_cluster_state()
+            .filter(|_| self.keys().sharded())
+        else {
+            return Vec::new();
+        };
+        let publishing = self.client.active_connections();
+        let subscribing = self.subscriber.active_connections();
+        let mut shards: Vec<ShardStatus> = routing
+            .unique_primary_nodes()
+            .into_iter()
+            .map(|master| ShardStatus {
+                connected: self.metrics().is_connected()
+                    && publishing.contains(&master)
+                    && subscribing.contains(&master),
+                master: master.to_string(),
+            })
+            .collect();
+        shards.sort_by(|a, b| a.master.cmp(&b.master));
+        shards
+    }
+
     /// Whether answers should come from Redis (else: local-only fallback).
     fn cluster_view(&self) -> bool {
         self.metrics().snapshot().connected
@@ -162,6 +194,11 @@ impl Directory for ClusterBus {
             received: metrics.received,
             send_failures: metrics.send_failures,
             reconnects: metrics.reconnects,
+            topology: match self.keys().sharded() {
+                true => "cluster",
+                false => "single",
+            },
+            shards: self.shards(),
         })
     }
 
