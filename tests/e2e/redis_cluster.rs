@@ -607,3 +607,51 @@ async fn a_killed_master_fails_over_and_rooms_on_every_shard_flow_again() {
         assert!(status["reconnects"].as_u64().unwrap_or(0) >= 1, "{status}");
     }
 }
+
+/// A room's slot moved to another master (as `redis-cli --cluster
+/// reshard` does, slot by slot): publishers are redirected there, and the
+/// node with members subscribes again on the new master within a
+/// heartbeat, so the room is heard again. Regression: nothing told the
+/// subscriber, and the room stayed deaf until the next reconnect.
+#[tokio::test]
+async fn a_room_whose_slot_moves_to_another_master_is_heard_again() {
+    let cluster = RedisCluster::start().await;
+    let a = Gateway::with_config(&node_config(&cluster.url(), "")).await;
+    let b = Gateway::with_config(&node_config(&cluster.url(), "")).await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut member = RawClient::connect(&b.ws_url("/ws")).await;
+    let room = "moving";
+    let channel = format!("sockgate#room#{{{room}}}");
+    member.join(room).await;
+    until_heard(&mut publisher, &mut member, room, WAIT).await;
+
+    let slot = key_slot(room).to_string();
+    let from = cluster.master_of(&channel).await;
+    let to = cluster
+        .masters()
+        .await
+        .into_iter()
+        .find(|m| m.port != from)
+        .expect("another master")
+        .port;
+    let from_id = cluster.command(from, &["CLUSTER", "MYID"]).await;
+    let to_id = cluster.command(to, &["CLUSTER", "MYID"]).await;
+    // The slot holds no keys (a plain room): nothing to MIGRATE.
+    cluster
+        .command(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])
+        .await;
+    cluster
+        .command(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
+        .await;
+    for master in cluster.masters().await {
+        cluster
+            .command(master.port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
+            .await;
+    }
+    assert_eq!(cluster.master_of(&channel).await, to);
+
+    let took = until_heard(&mut publisher, &mut member, room, WAIT).await;
+    eprintln!("heard again {took:?} after the slot moved");
+    let subscribers = cluster.command(to, &["PUBSUB", "SHARDNUMSUB", &channel]).await;
+    assert_eq!(subscribers.lines().nth(1), Some("1"), "{subscribers}");
+}

@@ -39,6 +39,7 @@ use crate::metrics::ClusterMetrics;
 use crate::sender::{Outgoing, SenderTask};
 
 mod shutdown;
+mod slots;
 mod subscriptions;
 use crate::{emitter, ClusterConfig};
 use subscriptions::NodeChannels;
@@ -199,6 +200,12 @@ impl ClusterBus {
             Arc::downgrade(&bus),
             subscriber.clone(),
             config.clone(),
+        ));
+        tokio::spawn(slots::follow_slot_moves(
+            Arc::downgrade(&bus),
+            subscriber.clone(),
+            NodeChannels::new(&keys, &config),
+            config.heartbeat,
         ));
         tokio::spawn(subscriptions::reconcile_loop(
             Arc::downgrade(&bus),

@@ -47,6 +47,14 @@ impl NodeChannels {
         pubsub::psubscribe(subscriber, self.sharded, self.patterns.clone()).await
     }
 
+    /// Its sharded channels (none on one Redis).
+    pub(super) fn sharded_channels(&self) -> &[String] {
+        match self.sharded {
+            true => &self.channels,
+            false => &[],
+        }
+    }
+
     /// Whether some of them were never subscribed successfully.
     fn missing(&self, subscriber: &SubscriberClient) -> bool {
         let channels = match self.sharded {
@@ -111,6 +119,13 @@ impl ClusterBus {
         self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let rooms: Vec<RoomName> = self.local.rooms().into_iter().map(|(room, _)| room).collect();
         self.touch_rooms(&rooms);
+    }
+
+    /// Subscribes to `rooms` again (their slot moved to another master),
+    /// confirmed; joins to them wait for that meanwhile.
+    pub(super) fn resubscribe(&self, rooms: &[RoomName]) {
+        self.set_subscribed(rooms, false);
+        self.touch_rooms(rooms);
     }
 
     /// When this node's members of `rooms` hear them (see
