@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Measures fan-out on one node and across two nodes sharing one Redis.
-# Starts its own redis-server and sockgate processes on free ports (all on
-# 127.0.0.1), pins them to core 0 and the load tool to core 1 when taskset
-# is there, and prints one JSON result line per run.
+# Measures fan-out on one node and across two nodes sharing one Redis (or,
+# with CLUSTER=1, a Redis Cluster of three masters). Starts its own
+# redis-server(s) and sockgate processes on free ports (all on 127.0.0.1),
+# pins them to core 0 and the load tool to core 1 when taskset is there,
+# and prints one JSON result line per run, then what each node published
+# by kind of channel (room, node, broadcast) and the broadcast share.
 #
 #   bash bench/cluster.sh [SUBSCRIBERS] [MESSAGES]
 #   RECOVER=1 bash bench/cluster.sh …   every room keeps a history (its cost)
+#   CLUSTER=1 bash bench/cluster.sh …   a 3-master Redis Cluster, sharded pub/sub
 set -euo pipefail
 cd "$(dirname "$0")/.."
 subscribers=${1:-200}
@@ -23,14 +26,38 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 core0=() core1=()
 if command -v taskset >/dev/null; then core0=(taskset -c 0) core1=(taskset -c 1); fi
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
-pids+=($!)
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis() { # PORT [ARGS…]
+  local port=$1; shift
+  "${core0[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no "$@" >/dev/null &
+  pids+=($!)
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+if [ -n "${CLUSTER:-}" ]; then
+  seeds=()
+  for i in 1 2 3; do
+    port=$(free_port) bus=$(free_port)
+    mkdir -p "$work/redis-$i"
+    start_redis "$port" --cluster-enabled yes --cluster-port "$bus" --dir "$work/redis-$i"
+    seeds+=("127.0.0.1:$port")
+  done
+  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+  for _ in $(seq 100); do
+    ok=1
+    for seed in "${seeds[@]}"; do
+      redis-cli -p "${seed#*:}" cluster info | grep -q cluster_state:ok || ok=
+    done
+    [ -n "$ok" ] && break; sleep 0.1
+  done
+  redis_url="redis-cluster://${seeds[0]}?node=${seeds[1]}&node=${seeds[2]}"
+else
+  redis_port=$(free_port)
+  start_redis "$redis_port"
+  redis_url="redis://127.0.0.1:$redis_port"
+fi
 
 start_node() {
   local port=$1 config=$work/node-$1.toml
-  printf '[cluster]\nredis_url = "redis://127.0.0.1:%s"\n[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\nconnects_per_second_per_ip = 0\nmax_connections_per_ip = 0\n' "$redis_port" >"$config"
+  printf '[cluster]\nredis_url = "%s"\n[limits]\noutbound_queue = 4096\nmessages_per_second = 1000000\nmessage_burst = 1000000\nconnects_per_second_per_ip = 0\nmax_connections_per_ip = 0\n' "$redis_url" >"$config"
   # RECOVER=1: every room keeps a history (docs/recovery.md), to measure its cost.
   if [ -n "${RECOVER:-}" ]; then printf '[rooms]\nrecover = ["*"]\n' >>"$config"; fi
   RUST_LOG=warn "${core0[@]}" target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
@@ -47,3 +74,20 @@ echo "both nodes:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$
 # Connect, join, publish (acked), disconnect, over both nodes: every join is
 # to a room its node has no member in, so its ack waits for the subscription.
 echo "churn:       $("${core1[@]}" target/release/sockgate-bench churn --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --cycles 3000 --protocol raw --concurrency 16 | tail -n 1)"
+# What each node published, by kind of channel: the broadcast share is what
+# every node must read whatever its clients. (The sender may still be
+# draining what the last run queued: give it a moment.)
+sleep 1
+for node in "$a" "$b"; do
+  curl -sSf "http://127.0.0.1:$node/metrics" | python3 -c '
+import re, sys
+counts = {k: 0 for k in ("room", "node", "broadcast")}
+for line in sys.stdin:
+    m = re.match(r"sockgate_cluster_published_total\{channel=\"(\w+)\"\} (\S+)", line)
+    if m:
+        counts[m.group(1)] = int(float(m.group(2)))
+total = sum(counts.values())
+share = counts["broadcast"] / total if total else 0.0
+print(f"published on node '"$node"': {counts} broadcast share {share:.2%}")
+'
+done

@@ -535,7 +535,7 @@ async fn a_polling_request_on_the_wrong_node_fails_clearly() {
     assert!(wrong.contains("Session ID unknown"), "{wrong}");
 }
 
-fn write_temp(contents: &str) -> std::path::PathBuf {
+pub(crate) fn write_temp(contents: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("sockgate-e2e-cluster-{}.toml", std::process::id()));
     std::fs::write(&path, contents).unwrap();
     path

@@ -21,10 +21,16 @@ fn node_config(redis: &RedisServer) -> String {
 
 /// Runs one emitter operation with the real package.
 pub(crate) async fn emitter(redis: &RedisServer, op: Value) {
+    emitter_at(&redis.url(), op).await;
+}
+
+/// Runs one emitter operation with the real package, on a client of the
+/// Redis at `url`.
+pub(crate) async fn emitter_at(url: &str, op: Value) {
     let output = Command::new("node")
         .current_dir(js_dir())
         .arg("emitter-peer.js")
-        .args(["--redis", &redis.url(), "--op", &op.to_string()])
+        .args(["--redis", url, "--op", &op.to_string()])
         .stderr(Stdio::inherit())
         .output()
         .await

@@ -33,6 +33,7 @@ mod pages;
 mod proxies;
 mod raw_protocol;
 mod recovery;
+mod redis_cluster;
 mod rolling_restart;
 mod room_policy;
 mod sio_engine;

@@ -4,6 +4,7 @@
 // Rust tests check the gateway against the real emitter's wire format.
 //
 //   node emitter-peer.js --redis redis://127.0.0.1:PORT --op '<json>'
+//     (or --redis redis-cluster://127.0.0.1:PORT?node=127.0.0.1:PORT for a Redis Cluster)
 //     [--key socket.io]        channel prefix (Emitter option `key`), default socket.io
 //     [--timeout-ms 5000]      the whole run (connect + publish + quit) is bounded by this
 //
@@ -188,9 +189,22 @@ function checkOp(op) {
 
 // ---------------------------------------------------------------- redis
 
-// Connects a node-redis v4 client that fails fast instead of retrying forever.
+// Connects a node-redis v4 client that fails fast instead of retrying forever. A
+// redis-cluster://host:port?node=host:port URL (sockgate's form) connects a cluster client
+// (createCluster), as a Node backend on a Redis Cluster would.
 async function connectRedis(url, timeoutMs) {
-  const { createClient } = require("redis");
+  const { createClient, createCluster } = require("redis");
+  if (url.startsWith("redis-cluster://")) {
+    const parsed = new URL(url.replace(/^redis-cluster:/, "http:"));
+    const seeds = [parsed.host, ...parsed.searchParams.getAll("node")];
+    const cluster = createCluster({
+      rootNodes: seeds.map((host) => ({ url: `redis://${host}` })),
+      defaults: { socket: { reconnectStrategy: false, connectTimeout: timeoutMs } },
+    });
+    cluster.on("error", () => {});
+    await cluster.connect();
+    return cluster;
+  }
   const client = createClient({
     url,
     socket: { reconnectStrategy: false, connectTimeout: timeoutMs },

@@ -196,6 +196,18 @@ impl Telemetry {
             );
             registry.register("cluster_sent", "Cluster messages published", counter(c.sent));
             registry.register(
+                "cluster_published",
+                "Cluster messages published, by kind of channel (broadcast: heard by every node)",
+                labelled_counter(
+                    &[
+                        ("room", c.published_room),
+                        ("node", c.published_node),
+                        ("broadcast", c.published_broadcast),
+                    ],
+                    "channel",
+                ),
+            );
+            registry.register(
                 "cluster_received",
                 "Cluster messages received",
                 counter(c.received),

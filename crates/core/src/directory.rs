@@ -69,6 +69,21 @@ pub struct ClusterStatus {
     pub send_failures: u64,
     /// Times the node reconnected to Redis.
     pub reconnects: u64,
+    /// `"single"` (one Redis) or `"cluster"` (a Redis Cluster).
+    pub topology: &'static str,
+    /// On a Redis Cluster: its masters as this node last learned them, and
+    /// whether this node is connected to each (empty on one Redis).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardStatus>,
+}
+
+/// One master of a Redis Cluster, as a node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShardStatus {
+    /// Its address, `host:port`.
+    pub master: String,
+    /// Whether this node's connections (publishing and subscribing) reach it now.
+    pub connected: bool,
 }
 
 /// Cluster-wide (or node-wide) answers about rooms and connections.

@@ -27,7 +27,7 @@ pub use bus::{
     user_room, Added, Bus, BusFuture, ClientBus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,
     Heard, Joined, Offer, Protocol, Recipient, Route, ServerBus, Target, Who, USER_ROOM_PREFIX,
 };
-pub use directory::{ClusterStatus, ConnRecord, Directory, DirectoryFuture};
+pub use directory::{ClusterStatus, ConnRecord, Directory, DirectoryFuture, ShardStatus};
 pub use envelope::{is_reserved_event, Encoding, Envelope, EventName, RESERVED_EVENT_NAMES};
 pub use error::{BusError, ErrorCode, Result};
 pub use events::{ClientEvent, EventError, EventFuture, EventHandler};

@@ -8,11 +8,15 @@
 //! keep a history: Redis numbers those, and every node (this one too)
 //! delivers them when Redis publishes them back. What other nodes need is
 //! queued for a sender task (never awaited on the delivery path).
-//! Single-room emits travel on that room's channel, to which a node is
+//! Emits to rooms travel on each room's channel, to which a node is
 //! subscribed exactly while it has local members in the room (a reconciler
-//! task compares the two); everything else travels on one broadcast
-//! channel. A join resolves its [`Heard`] once the room's subscription is
-//! confirmed.
+//! task compares the two); what concerns one user travels on the channel
+//! of its room `user:<id>`, what concerns one connection of another node
+//! on that node's own channel (when the directory has said which node it
+//! is), and only what concerns every node (emits to everyone) on the one
+//! broadcast channel. A join resolves its [`Heard`] once the room's
+//! subscription is confirmed. On a Redis Cluster the channels are sharded
+//! (see `pubsub`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -27,12 +31,15 @@ use sockgate_core::{
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
 
-use crate::directory::{self, Keys};
+use crate::directory;
+use crate::keys::{Channel, Keys};
+use crate::located::Located;
 use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
 use crate::sender::{Outgoing, SenderTask};
 
 mod shutdown;
+mod slots;
 mod subscriptions;
 use crate::{emitter, ClusterConfig};
 use subscriptions::NodeChannels;
@@ -43,6 +50,10 @@ pub enum ClusterError {
     /// The Redis URL is not valid.
     #[error("cluster.redis_url: {0}")]
     Url(String),
+    /// The prefix has braces, which on a Redis Cluster would decide the
+    /// hash slots of every key.
+    #[error("cluster.prefix {0:?}: braces are not allowed with a Redis Cluster (they would choose the keys' hash slots)")]
+    Prefix(String),
     /// Redis did not answer in time at start and `cluster.required` is on.
     #[error("cannot reach Redis at {url} within {timeout:?} (set cluster.required = false to start local-only): {reason}")]
     Unreachable {
@@ -78,12 +89,16 @@ pub struct ClusterBus {
     rooms_changed: Notify,
     pub(crate) metrics: Arc<ClusterMetrics>,
     pub(crate) client: Client,
+    /// The subscribing client (its connections count in the shards' status).
+    pub(crate) subscriber: SubscriberClient,
     /// Rooms whose channel subscription Redis has confirmed.
     subscribed: Mutex<HashSet<RoomName>>,
     /// Counts the reconciler's batches, to wake joins waiting for theirs.
     subscriptions_confirmed: watch::Sender<u64>,
     /// `cluster.timeout`: the longest a join waits for its subscription.
     timeout: std::time::Duration,
+    /// The nodes of other nodes' connections the API looked up.
+    located: Located,
 }
 
 impl ClusterBus {
@@ -93,6 +108,11 @@ impl ClusterBus {
             config.node_id = Sid::random().to_string();
         }
         let mut redis = Config::from_url(&config.redis_url).map_err(|e| ClusterError::Url(e.to_string()))?;
+        // A Redis Cluster: sharded channels, and room keys in one slot each.
+        let sharded = redis.server.is_clustered();
+        if sharded && config.prefix.contains(['{', '}']) {
+            return Err(ClusterError::Prefix(config.prefix));
+        }
         // A first connection that fails is retried like a lost one, so a
         // node started local-only (`cluster.required = false`) joins once
         // Redis answers; fred gives up on it by default.
@@ -139,7 +159,7 @@ impl ClusterBus {
             warn!(url = %config.redis_url, "Redis is unreachable: serving local-only until it is back");
         }
 
-        let keys = Keys::new(&config.prefix, &config.node_id);
+        let keys = Keys::new(&config.prefix, &config.node_id, sharded);
         let (outgoing, queue) = mpsc::channel(config.outgoing_queue.max(1));
         let bus = Arc::new_cyclic(|me| ClusterBus {
             me: me.clone(),
@@ -151,9 +171,11 @@ impl ClusterBus {
             rooms_changed: Notify::new(),
             metrics: metrics.clone(),
             client: client.clone(),
+            subscriber: subscriber.clone(),
             subscribed: Mutex::new(HashSet::new()),
             subscriptions_confirmed: watch::Sender::new(0),
             timeout: config.timeout,
+            located: Located::default(),
         });
         // The node hears broadcasts (and emitters) once it starts serving.
         // Without Redis, the reconciler subscribes when it comes.
@@ -178,6 +200,12 @@ impl ClusterBus {
             Arc::downgrade(&bus),
             subscriber.clone(),
             config.clone(),
+        ));
+        tokio::spawn(slots::follow_slot_moves(
+            Arc::downgrade(&bus),
+            subscriber.clone(),
+            NodeChannels::new(&keys, &config),
+            config.heartbeat,
         ));
         tokio::spawn(subscriptions::reconcile_loop(
             Arc::downgrade(&bus),
@@ -225,7 +253,7 @@ impl ClusterBus {
         }
     }
 
-    fn send(&self, channel: String, message: &ClusterMessage) {
+    fn send(&self, channel: Channel, message: &ClusterMessage) {
         match serde_json::to_string(message) {
             Ok(payload) => self.queue(Outgoing::Publish { channel, payload }),
             Err(_) => self.metrics.send_failed(),
@@ -404,9 +432,45 @@ impl ClusterBus {
             .collect()
     }
 
-    /// The channel of a single-room emit.
-    fn room_channel(&self, room: &str) -> String {
+    /// The channel of one room.
+    fn room_channel(&self, room: &str) -> Channel {
         self.keys.room_channel(room)
+    }
+
+    /// The channel that reaches `who` on other nodes: its user's room, or
+    /// its node's own channel when the directory said which node that is
+    /// (else the broadcast channel).
+    fn channel_of(&self, who: Who<'_>) -> Channel {
+        match who {
+            Who::User(user) => self.room_channel(&user_room(user)),
+            Who::Sid(sid) => match self.located.node_of(sid) {
+                Some(node) => self.keys.node_channel(&node),
+                None => self.keys.broadcast_channel(),
+            },
+        }
+    }
+
+    /// Remembers where the directory found `sid`.
+    pub(crate) fn locate(&self, sid: Sid, node: &str) {
+        if node != self.keys.node() {
+            self.located.remember(sid, node);
+        }
+    }
+
+    /// Sends the plain copy of an emit to `rooms` on other nodes: one
+    /// message per room, on the room's channel, so each goes only to nodes
+    /// with members there. Each copy names the rooms whose copies come
+    /// before it (and `besides`, which numbered copies reach), and whoever
+    /// delivers it leaves their members out: a member of several rooms
+    /// gets the emit once, from the copy of the first of them it is in.
+    fn send_to_rooms(&self, mut message: ClusterMessage, rooms: &[String], besides: &[String]) {
+        let mut before = besides.to_vec();
+        for room in rooms {
+            message.rooms = vec![room.clone()];
+            message.besides.clone_from(&before);
+            self.send(self.room_channel(room), &message);
+            before.push(room.clone());
+        }
     }
 }
 
@@ -487,7 +551,7 @@ impl ServerBus for ClusterBus {
                     Err(error) => return Err(error),
                 }
                 message.sid = Some(sid.to_string());
-                self.keys.broadcast_channel()
+                self.channel_of(Who::Sid(sid))
             }
             Target::Rooms(rooms) if rooms.iter().any(|room| self.sequences(room)) => {
                 // Recoverable rooms are numbered in Redis one by one; the
@@ -515,13 +579,7 @@ impl ServerBus for ClusterBus {
                     args,
                     numbering: Numbering::Never,
                 })?;
-                message.besides = numbered;
-                let channel = match plain.as_slice() {
-                    [room] => self.room_channel(room),
-                    _ => self.keys.broadcast_channel(),
-                };
-                message.rooms = plain;
-                self.send(channel, &message);
+                self.send_to_rooms(message, &plain, &numbered);
                 return Ok(());
             }
             Target::User(user) if self.sequences(&user_room(user)) => {
@@ -531,11 +589,8 @@ impl ServerBus for ClusterBus {
             }
             Target::Rooms(rooms) => {
                 ServerBus::emit(self.local.as_ref(), target, except, event, args)?;
-                message.rooms = rooms.to_vec();
-                match rooms {
-                    [room] => self.room_channel(room),
-                    _ => self.keys.broadcast_channel(),
-                }
+                self.send_to_rooms(message, rooms, &[]);
+                return Ok(());
             }
             Target::User(user) => {
                 ServerBus::emit(self.local.as_ref(), target, except, event, args)?;
@@ -577,7 +632,7 @@ impl ServerBus for ClusterBus {
         let kicked = ServerBus::kick(self.local.as_ref(), who);
         if matches!(who, Who::User(_)) || kicked == 0 {
             let message = self.who_message(Op::Kick, who, &[]);
-            self.send(self.keys.broadcast_channel(), &message);
+            self.send(self.channel_of(who), &message);
         }
         kicked.max(usize::from(matches!(who, Who::Sid(_))))
     }
@@ -607,7 +662,7 @@ impl ClusterBus {
         );
         if forward {
             let message = self.who_message(op, who, rooms);
-            self.send(self.keys.broadcast_channel(), &message);
+            self.send(self.channel_of(who), &message);
         }
         match (who, local) {
             (Who::Sid(_), Err(BusError::UnknownConnection)) => Ok(1),

@@ -8,65 +8,11 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use fred::prelude::*;
-use sockgate_core::{ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, Sid};
+use sockgate_core::{ClusterStatus, ConnRecord, ConnSnapshot, Directory, DirectoryFuture, ShardStatus, Sid};
 use tracing::debug;
 
+use crate::keys::Keys;
 use crate::ClusterBus;
-
-/// Key and channel names of one node in one cluster.
-#[derive(Debug, Clone)]
-pub(crate) struct Keys {
-    prefix: String,
-    node: String,
-}
-
-impl Keys {
-    pub(crate) fn new(prefix: &str, node: &str) -> Self {
-        Keys {
-            prefix: prefix.to_owned(),
-            node: node.to_owned(),
-        }
-    }
-    pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
-    }
-    pub(crate) fn node(&self) -> &str {
-        &self.node
-    }
-    /// The set of node ids that have joined the cluster.
-    fn nodes(&self) -> String {
-        format!("{}:nodes", self.prefix)
-    }
-    /// A node's heartbeat key.
-    fn alive(&self, node: &str) -> String {
-        format!("{}:node:{node}", self.prefix)
-    }
-    /// A node's connection records.
-    fn conns(&self, node: &str) -> String {
-        format!("{}:node:{node}:conns", self.prefix)
-    }
-    /// The channel for everything but single-room emits.
-    pub(crate) fn broadcast_channel(&self) -> String {
-        format!("{}#all", self.prefix)
-    }
-    /// The channel of one room.
-    pub(crate) fn room_channel(&self, room: &str) -> String {
-        format!("{}#room#{room}", self.prefix)
-    }
-    /// A recoverable room's history: its stream, offset counter and epoch.
-    pub(crate) fn history(&self, room: &str) -> [String; 3] {
-        let base = format!("{}:history:{room}", self.prefix);
-        [
-            format!("{base}:events"),
-            format!("{base}:offset"),
-            format!("{base}:epoch"),
-        ]
-    }
-    /// The rooms of a departed connection, under its resume token.
-    pub(crate) fn departed(&self, token: &str) -> String {
-        format!("{}:departed:{token}", self.prefix)
-    }
-}
 
 /// Writes (or, for a connection that is gone, removes) one record, with
 /// `client` or queued on a pipeline.
@@ -153,14 +99,47 @@ impl ClusterBus {
     pub(crate) async fn remove_records(&self) {
         let keys = self.keys();
         let node = keys.node().to_owned();
-        let removed: Result<(), Error> = self
-            .client()
-            .del(vec![keys.alive(&node), keys.conns(&node)])
-            .await;
+        // One key per DEL: a node's keys may sit on different shards.
+        let mut removed: Result<(), Error> = Ok(());
+        for key in [keys.alive(&node), keys.conns(&node)] {
+            removed = removed.and(self.client().del::<(), _>(key).await);
+        }
         let forgotten: Result<(), Error> = self.client().srem(keys.nodes(), node).await;
         if let Err(error) = removed.and(forgotten) {
             debug!(%error, "removing this node's records failed: they expire after cluster.node_ttl");
         }
+    }
+
+    /// On a Redis Cluster, its masters as the client last learned them
+    /// (fred refreshes the slot map on redirections and reconnects), each
+    /// with whether both of this node's clients are connected to it now.
+    ///
+    /// fred's clustered client reconnects as a whole when it loses one
+    /// master (it keeps listing the lost connection meanwhile, and holds
+    /// commands for every shard), so while it reconnects no shard counts
+    /// as connected: nothing reaches any of them until it is back.
+    fn shards(&self) -> Vec<ShardStatus> {
+        let Some(routing) = self
+            .client
+            .cached_cluster_state()
+            .filter(|_| self.keys().sharded())
+        else {
+            return Vec::new();
+        };
+        let publishing = self.client.active_connections();
+        let subscribing = self.subscriber.active_connections();
+        let mut shards: Vec<ShardStatus> = routing
+            .unique_primary_nodes()
+            .into_iter()
+            .map(|master| ShardStatus {
+                connected: self.metrics().is_connected()
+                    && publishing.contains(&master)
+                    && subscribing.contains(&master),
+                master: master.to_string(),
+            })
+            .collect();
+        shards.sort_by(|a, b| a.master.cmp(&b.master));
+        shards
     }
 
     /// Whether answers should come from Redis (else: local-only fallback).
@@ -215,6 +194,11 @@ impl Directory for ClusterBus {
             received: metrics.received,
             send_failures: metrics.send_failures,
             reconnects: metrics.reconnects,
+            topology: match self.keys().sharded() {
+                true => "cluster",
+                false => "single",
+            },
+            shards: self.shards(),
         })
     }
 
@@ -235,6 +219,9 @@ impl Directory for ClusterBus {
                 let value: Option<String> = client.hget(keys.conns(&node), sid.to_string()).await.ok()?;
                 let alive: bool = client.exists(keys.alive(&node)).await.unwrap_or(false);
                 if let (Some(value), true) = (value, alive) {
+                    // Remembered, so that what the API sends it next goes
+                    // to its node's channel only.
+                    self.locate(sid, &node);
                     return serde_json::from_str(&value).ok();
                 }
             }

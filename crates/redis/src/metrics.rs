@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::keys::ChannelKind;
+
 /// Lock-free cluster counters.
 #[derive(Debug, Default)]
 pub struct ClusterMetrics {
@@ -11,6 +13,9 @@ pub struct ClusterMetrics {
     send_failures: AtomicU64,
     reconnects: AtomicU64,
     subscription_timeouts: AtomicU64,
+    published_room: AtomicU64,
+    published_node: AtomicU64,
+    published_broadcast: AtomicU64,
 }
 
 /// A copy of [`ClusterMetrics`].
@@ -29,6 +34,14 @@ pub struct ClusterSnapshot {
     /// Joins acked without their room's subscription confirmed, after
     /// waiting `cluster.timeout` (Redis slow or hung).
     pub subscription_timeouts: u64,
+    /// Messages published on rooms' channels (one per room of an emit,
+    /// numbered events included).
+    pub published_room: u64,
+    /// Messages published on one node's own channel (emits, joins, leaves
+    /// and kicks for one of its connections).
+    pub published_node: u64,
+    /// Messages published on the broadcast channel, which every node hears.
+    pub published_broadcast: u64,
 }
 
 impl ClusterMetrics {
@@ -38,8 +51,15 @@ impl ClusterMetrics {
     pub(crate) fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
     }
-    pub(crate) fn sent(&self) {
+    /// One message published, on a channel of `kind`.
+    pub(crate) fn sent(&self, kind: ChannelKind) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        let by_kind = match kind {
+            ChannelKind::Room => &self.published_room,
+            ChannelKind::Node => &self.published_node,
+            ChannelKind::Broadcast => &self.published_broadcast,
+        };
+        by_kind.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
@@ -63,6 +83,9 @@ impl ClusterMetrics {
             send_failures: self.send_failures.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             subscription_timeouts: self.subscription_timeouts.load(Ordering::Relaxed),
+            published_room: self.published_room.load(Ordering::Relaxed),
+            published_node: self.published_node.load(Ordering::Relaxed),
+            published_broadcast: self.published_broadcast.load(Ordering::Relaxed),
         }
     }
 }

@@ -21,11 +21,12 @@ use tracing::{debug, warn};
 
 use crate::cluster::ClusterBus;
 use crate::directory;
+use crate::keys::{Channel, ChannelKind};
 
 /// Work for the sender task.
 pub(crate) enum Outgoing {
     /// Publish a message on a channel.
-    Publish { channel: String, payload: String },
+    Publish { channel: Channel, payload: String },
     /// Write (or remove) one connection's directory record.
     Record(Sid),
     /// Number an emit to a recoverable room in Redis, and publish it.
@@ -99,7 +100,7 @@ impl SenderTask {
 #[derive(Default)]
 struct Runs {
     /// Publishes: channel, payload.
-    published: Vec<(String, String)>,
+    published: Vec<(Channel, String)>,
     /// Emits to recoverable rooms: room, payload.
     numbered: Vec<(String, String)>,
     /// Directory records and departed sessions.
@@ -161,21 +162,27 @@ async fn send_loop(
     }
 }
 
-/// Publishes the queued messages, in order, as one pipeline.
-async fn send_published(bus: &ClusterBus, published: &mut Vec<(String, String)>) {
+/// Publishes the queued messages, in order, as one pipeline (on a Redis
+/// Cluster, fred sends each to its channel's shard, in order per shard).
+async fn send_published(bus: &ClusterBus, published: &mut Vec<(Channel, String)>) {
     if published.is_empty() {
         return;
     }
     let pipeline = bus.client().pipeline();
+    let sharded = bus.keys().sharded();
+    let mut kinds = Vec::with_capacity(published.len());
     for (channel, payload) in published.drain(..) {
-        let queued: std::result::Result<(), Error> = pipeline.publish(channel, payload).await;
-        if let Err(error) = queued {
-            debug!(%error, "cluster publish could not be queued");
+        match crate::pubsub::queue_publish(&pipeline, sharded, channel.name, payload).await {
+            Ok(()) => kinds.push(channel.kind),
+            Err(error) => {
+                bus.metrics().send_failed();
+                debug!(%error, "cluster publish could not be queued");
+            }
         }
     }
-    for outcome in pipeline.try_all::<Value>().await {
+    for (outcome, kind) in pipeline.try_all::<Value>().await.into_iter().zip(kinds) {
         match outcome {
-            Ok(_) => bus.metrics().sent(),
+            Ok(_) => bus.metrics().sent(kind),
             Err(error) => {
                 bus.metrics().send_failed();
                 debug!(%error, "cluster publish failed");
@@ -200,12 +207,20 @@ async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
         .filter_map(|(room, _)| bus.local().policy().name(room).ok())
         .collect();
     bus.hear_rooms(&rooms).await;
-    match crate::recovery::numbering::number_and_publish(bus.client(), bus.keys(), limits, numbered).await {
-        Ok(()) => numbered.iter().for_each(|_| bus.metrics().sent()),
-        Err(error) => {
-            numbered.iter().for_each(|_| bus.metrics().send_failed());
-            warn!(%error, events = numbered.len(), "numbering events in Redis failed: they are lost");
+    let outcome =
+        crate::recovery::numbering::number_and_publish(bus.client(), bus.keys(), limits, numbered).await;
+    let lost = match outcome {
+        Ok(()) => 0,
+        Err(failed) => {
+            warn!(error = %failed.error, events = failed.lost, "numbering events in Redis failed: they are lost");
+            failed.lost
         }
+    };
+    for _ in lost..numbered.len() {
+        bus.metrics().sent(ChannelKind::Room);
+    }
+    for _ in 0..lost {
+        bus.metrics().send_failed();
     }
     numbered.clear();
 }

@@ -10,6 +10,7 @@ pub mod proxy;
 mod raw;
 pub mod recovery;
 pub mod redis;
+pub mod redis_cluster;
 pub mod sio;
 
 pub use gateway::Gateway;

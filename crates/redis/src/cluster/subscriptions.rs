@@ -13,42 +13,58 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn};
 
 use super::ClusterBus;
-use crate::directory::Keys;
-use crate::{emitter, ClusterConfig};
+use crate::keys::Keys;
+use crate::{emitter, pubsub, ClusterConfig};
 
 /// The channels a node hears whatever its rooms: the broadcast channel,
-/// and the `@socket.io/redis-emitter` patterns when `cluster.emitter` is on.
+/// its own channel, and the `@socket.io/redis-emitter` patterns when
+/// `cluster.emitter` is on.
 pub(super) struct NodeChannels {
-    broadcast: String,
+    /// The broadcast channel and this node's own.
+    channels: Vec<String>,
     patterns: Vec<String>,
+    /// Sharded channels (a Redis Cluster); patterns never are.
+    sharded: bool,
 }
 
 impl NodeChannels {
     pub(super) fn new(keys: &Keys, config: &ClusterConfig) -> Self {
         NodeChannels {
-            broadcast: keys.broadcast_channel(),
+            channels: vec![keys.broadcast_channel().name, keys.node_channel(keys.node()).name],
             patterns: match config.emitter {
                 true => emitter::patterns(&config.emitter_prefix),
                 false => Vec::new(),
             },
+            sharded: keys.sharded(),
         }
     }
 
-    /// Subscribes to them and returns once Redis has them (fred answers a
-    /// SUBSCRIBE before sending it; the PING's answer means Redis has it).
+    /// Subscribes to them and returns once Redis has them.
     pub(super) async fn subscribe(&self, subscriber: &SubscriberClient) -> Result<(), Error> {
-        subscriber.subscribe(self.broadcast.clone()).await?;
-        if !self.patterns.is_empty() {
-            subscriber.psubscribe(self.patterns.clone()).await?;
+        for outcome in pubsub::subscribe(subscriber, self.sharded, self.channels.clone()).await {
+            outcome?;
         }
-        subscriber.ping::<Value>(None).await.map(drop)
+        pubsub::psubscribe(subscriber, self.sharded, self.patterns.clone()).await
+    }
+
+    /// Its sharded channels (none on one Redis).
+    pub(super) fn sharded_channels(&self) -> &[String] {
+        match self.sharded {
+            true => &self.channels,
+            false => &[],
+        }
     }
 
     /// Whether some of them were never subscribed successfully.
     fn missing(&self, subscriber: &SubscriberClient) -> bool {
-        let channels = subscriber.tracked_channels();
+        let channels = match self.sharded {
+            true => subscriber.tracked_shard_channels(),
+            false => subscriber.tracked_channels(),
+        };
         let patterns = subscriber.tracked_patterns();
-        !channels.iter().any(|c| &**c == self.broadcast.as_str())
+        self.channels
+            .iter()
+            .any(|c| !channels.iter().any(|t| &**t == c.as_str()))
             || self
                 .patterns
                 .iter()
@@ -105,6 +121,13 @@ impl ClusterBus {
         self.touch_rooms(&rooms);
     }
 
+    /// Subscribes to `rooms` again (their slot moved to another master),
+    /// confirmed; joins to them wait for that meanwhile.
+    pub(super) fn resubscribe(&self, rooms: &[RoomName]) {
+        self.set_subscribed(rooms, false);
+        self.touch_rooms(rooms);
+    }
+
     /// When this node's members of `rooms` hear them (see
     /// [`Self::hear_rooms`]): now, when every one is subscribed already.
     pub(crate) fn heard(&self, rooms: Vec<RoomName>) -> Heard {
@@ -153,16 +176,6 @@ impl ClusterBus {
             );
         }
     }
-}
-
-/// Subscribes to `channels` and returns once Redis has processed it.
-///
-/// fred answers a SUBSCRIBE before it has even written it; Redis answers a
-/// PING on the same connection only after the commands before it, so the
-/// PING's answer is the confirmation.
-async fn subscribe_confirmed(subscriber: &SubscriberClient, channels: Vec<String>) -> Result<(), Error> {
-    subscriber.subscribe(channels).await?;
-    subscriber.ping::<Value>(None).await.map(drop)
 }
 
 /// Keeps room-channel subscriptions equal to the rooms with local members,
@@ -216,24 +229,28 @@ pub(super) async fn reconcile_loop(
                 .into_iter()
                 .partition(|room| bus.local.member_count(room.as_str()) == 0);
             bus.set_subscribed(&rejoined, true);
-            let channels: Vec<String> = empty.iter().map(|room| bus.room_channel(room.as_str())).collect();
-            if !channels.is_empty() {
-                if let Err(error) = subscriber.unsubscribe(channels).await {
-                    debug!(%error, "room unsubscription failed");
-                }
-            }
+            let names = empty
+                .iter()
+                .map(|room| bus.room_channel(room.as_str()).name)
+                .collect();
+            pubsub::unsubscribe(&subscriber, channels.sharded, names).await;
         }
         if !wanted.is_empty() {
-            let channels = wanted
+            let names = wanted
                 .iter()
-                .map(|room| bus.room_channel(room.as_str()))
+                .map(|room| bus.room_channel(room.as_str()).name)
                 .collect();
-            match subscribe_confirmed(&subscriber, channels).await {
-                Ok(()) => bus.set_subscribed(&wanted, true),
-                // Unconfirmed rooms are subscribed again after a reconnect
-                // (resubscribe_all): fred keeps only what succeeded.
-                Err(error) => debug!(%error, "room subscription failed"),
+            let outcomes = pubsub::subscribe(&subscriber, channels.sharded, names).await;
+            let mut confirmed = Vec::with_capacity(wanted.len());
+            for (room, outcome) in wanted.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => confirmed.push(room),
+                    // Unconfirmed rooms are subscribed again after a reconnect
+                    // (resubscribe_all): fred keeps only what succeeded.
+                    Err(error) => debug!(%error, room = room.as_str(), "room subscription failed"),
+                }
             }
+            bus.set_subscribed(&confirmed, true);
         }
         bus.subscriptions_confirmed.send_modify(|batches| *batches += 1);
     }

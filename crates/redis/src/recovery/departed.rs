@@ -8,7 +8,7 @@ use sockgate_core::{DepartedSession, Position, Recovery, RoomName, RoomPolicy};
 use tracing::debug;
 
 use crate::cluster::ClusterBus;
-use crate::directory::Keys;
+use crate::keys::Keys;
 
 /// A departed connection's rooms as Redis keeps them.
 #[derive(Serialize, Deserialize)]

@@ -5,12 +5,14 @@
 //! room's events in one order with one numbering; each node keeps a copy
 //! of what it delivered (`Numbering::At` in the local bus).
 
+use std::sync::LazyLock;
+
 use fred::prelude::*;
 use sockgate_bus::HistoryLimits;
 use sockgate_core::{Args, Sid};
 
 use crate::cluster::ClusterBus;
-use crate::directory::Keys;
+use crate::keys::Keys;
 use crate::message::{ClusterMessage, Op};
 use crate::sender::Outgoing;
 
@@ -36,20 +38,72 @@ end
 return #KEYS / 4
 "#;
 
+/// The same on a Redis Cluster: sharded channels. Each call names one
+/// room's keys and channel, which share its hash slot.
+static NUMBER_AND_SPUBLISH: LazyLock<String> =
+    LazyLock::new(|| NUMBER_AND_PUBLISH.replace("'PUBLISH'", "'SPUBLISH'"));
+
+/// Numbering events failed: how many were lost, and the last error.
+#[derive(Debug)]
+pub(crate) struct NumberingFailed {
+    pub(crate) lost: usize,
+    pub(crate) error: Error,
+}
+
 /// Numbers `events` (emits to recoverable rooms: room, message JSON) in
-/// Redis and publishes them on their rooms' channels, in order, with one
-/// round trip for the lot.
+/// Redis and publishes them on their rooms' channels, in order per room.
+/// One Redis: one round trip for the lot. A Redis Cluster: one script per
+/// room (a script may only touch one slot), the rooms side by side.
 pub(crate) async fn number_and_publish(
     client: &Client,
     keys: &Keys,
     limits: HistoryLimits,
     events: &[(String, String)],
+) -> Result<(), NumberingFailed> {
+    if !keys.sharded() {
+        let all: Vec<&(String, String)> = events.iter().collect();
+        return run_script(client, keys, limits, &all, NUMBER_AND_PUBLISH)
+            .await
+            .map_err(|error| NumberingFailed {
+                lost: events.len(),
+                error,
+            });
+    }
+    let mut rooms: Vec<(&str, Vec<&(String, String)>)> = Vec::new();
+    for event in events {
+        match rooms.iter_mut().find(|(room, _)| *room == event.0) {
+            Some((_, group)) => group.push(event),
+            None => rooms.push((&event.0, vec![event])),
+        }
+    }
+    let runs = rooms.iter().map(|(_, group)| async move {
+        run_script(client, keys, limits, group, &NUMBER_AND_SPUBLISH)
+            .await
+            .map_err(|error| (group.len(), error))
+    });
+    let mut failed: Option<NumberingFailed> = None;
+    for outcome in futures_util::future::join_all(runs).await {
+        if let Err((lost, error)) = outcome {
+            let lost = lost + failed.as_ref().map_or(0, |f| f.lost);
+            failed = Some(NumberingFailed { lost, error });
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Runs the numbering script once over `events`.
+async fn run_script(
+    client: &Client,
+    keys: &Keys,
+    limits: HistoryLimits,
+    events: &[&(String, String)],
+    script: &str,
 ) -> Result<(), Error> {
     let ttl_ms = u64::try_from(limits.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
     let (mut script_keys, mut args) = (Vec::new(), Vec::new());
-    for (room, message) in events {
+    for (room, message) in events.iter().copied() {
         let [events, offset, epoch] = keys.history(room);
-        script_keys.extend([events, offset, epoch, keys.room_channel(room)]);
+        script_keys.extend([events, offset, epoch, keys.room_channel(room).name]);
         let fresh_epoch = sockgate_core::new_resume_token()[..8].to_owned();
         args.extend([
             fresh_epoch,
@@ -58,7 +112,7 @@ pub(crate) async fn number_and_publish(
             message.clone(),
         ]);
     }
-    let _: i64 = client.eval(NUMBER_AND_PUBLISH, script_keys, args).await?;
+    let _: i64 = client.eval(script, script_keys, args).await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use sockgate_core::{BusFuture, DepartedSession, Position, Recovery, Rejoined, Re
 use tracing::warn;
 
 use crate::cluster::ClusterBus;
-use crate::directory::Keys;
+use crate::keys::Keys;
 use crate::message::ClusterMessage;
 
 /// Reads a room's epoch and its events from an offset on. KEYS: events

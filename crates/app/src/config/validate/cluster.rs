@@ -1,6 +1,6 @@
 //! The `[cluster]` section.
 
-use sockgate_redis::ClusterConfig;
+use sockgate_redis::{ClusterConfig, RedisTopology};
 
 use super::rules::{at_least, positive};
 use super::Result;
@@ -12,12 +12,8 @@ pub(super) fn cluster(cluster: RawCluster) -> Result<Option<ClusterConfig>> {
     if cluster.redis_url.is_empty() {
         return Ok(None);
     }
-    if !(cluster.redis_url.starts_with("redis://") || cluster.redis_url.starts_with("rediss://")) {
-        return Err(ConfigError::invalid(
-            "cluster.redis_url",
-            format!("{:?} is not a redis:// URL", cluster.redis_url),
-        ));
-    }
+    let topology = RedisTopology::of_url(&cluster.redis_url)
+        .map_err(|reason| ConfigError::invalid("cluster.redis_url", reason))?;
     positive("cluster.heartbeat", cluster.heartbeat)?;
     positive("cluster.timeout", cluster.timeout)?;
     if cluster.node_ttl < cluster.heartbeat * 2 {
@@ -36,6 +32,13 @@ pub(super) fn cluster(cluster: RawCluster) -> Result<Option<ClusterConfig>> {
                 "a non-empty name without '#', ':', '*' or spaces",
             ));
         }
+    }
+    // On a Redis Cluster a brace in a key chooses its hash slot.
+    if topology == RedisTopology::Cluster && cluster.prefix.contains(['{', '}']) {
+        return Err(ConfigError::invalid(
+            "cluster.prefix",
+            "no '{' or '}' with a Redis Cluster (they would choose every key's hash slot)",
+        ));
     }
     at_least("cluster.outgoing_queue", cluster.outgoing_queue as u64, 1)?;
     Ok(Some(ClusterConfig {
