@@ -296,10 +296,14 @@ impl<D> Session<D> {
     /// poll, which takes the close packet (a server close) or a noop (the
     /// client's own close: its poll may arrive just after its close).
     pub(crate) fn awaits_last_poll(&self) -> bool {
-        matches!(
-            self.close_reason(),
-            Some(CloseReason::ServerClose | CloseReason::ShuttingDown | CloseReason::ForcedClose)
-        ) && !self.has_flag(CLOSE_SENT)
+        let told = match self.close_reason() {
+            Some(CloseReason::ServerClose | CloseReason::ShuttingDown) => true,
+            // A client that closed gets a noop on the poll it has pending,
+            // if any; a later poll finds the sid unknown, as from Node's.
+            Some(CloseReason::ForcedClose) => self.receiver().is_none(),
+            _ => false,
+        };
+        told && !self.has_flag(CLOSE_SENT)
     }
 
     /// True exactly once: for the caller that finishes the session.

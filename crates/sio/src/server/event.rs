@@ -45,7 +45,9 @@ pub(crate) fn on_event(
         }
     }
     let Some((event, args)) = decode_event(&value) else {
-        return answer(&[failure("bad_request", "the event is not a JSON array")]);
+        // Not `[name, ...args]`: Node's socket.io closes the connection.
+        socket.close_session(sockgate_engine::CloseReason::ParseError);
+        return;
     };
     let Some(link) = server.link.get() else {
         return answer(&[failure("unavailable", "the server is starting")]);

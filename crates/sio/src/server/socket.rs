@@ -108,6 +108,11 @@ impl Socket {
         self.session.transport()
     }
 
+    /// Ends the whole engine.io session (every namespace on it).
+    pub(crate) fn close_session(&self, reason: sockgate_engine::CloseReason) {
+        self.session.close(reason);
+    }
+
     /// Applies the rate limit to one event from the client.
     pub(crate) fn take_rate(&self) -> RateVerdict {
         lock(&self.rate).take(std::time::Instant::now())
