@@ -41,8 +41,8 @@ impl CutProxy {
                             _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                             // A reset both ways, as a dropped network looks.
                             _ = cut_rx => {
-                                let _ = client.set_linger(Some(std::time::Duration::ZERO));
-                                let _ = server.set_linger(Some(std::time::Duration::ZERO));
+                                let _ = client.set_zero_linger();
+                                let _ = server.set_zero_linger();
                             }
                         }
                     });
