@@ -52,7 +52,9 @@ impl Gateway {
     /// webhooks' HTTP client cannot be built or an event route does not compile.
     pub async fn new(config: GatewayConfig) -> Result<Self, ServeError> {
         let sio = match config.socketio.engine {
-            SioEngine::Socketioxide => SioServer::Socketioxide(SioFront::new(config.socketio.clone())),
+            SioEngine::Socketioxide => {
+                SioServer::Socketioxide(Box::new(SioFront::new(config.socketio.clone())))
+            }
             SioEngine::Sockgate => {
                 SioServer::Sockgate(Arc::new(SocketIoServer::new(config.socketio.clone())))
             }

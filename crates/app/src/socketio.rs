@@ -11,7 +11,7 @@ use sockgate_sio::{
 /// The socket.io front the gateway runs.
 pub(crate) enum SioServer {
     /// socketioxide's (namespaces as group outlets).
-    Socketioxide(SioFront),
+    Socketioxide(Box<SioFront>),
     /// sockgate's own.
     Sockgate(Arc<SocketIoServer>),
 }

@@ -32,9 +32,9 @@ impl Default for EventNames {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SioEngine {
     /// socketioxide's server (engineioxide sessions), being replaced.
-    #[default]
     Socketioxide,
     /// sockgate's own engine.io + socket.io server.
+    #[default]
     Sockgate,
 }
 

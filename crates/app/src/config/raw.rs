@@ -117,7 +117,7 @@ impl Default for RawSocketIo {
             ws_read_buffer_bytes: 1024,
             serve_client: true,
             connection_state_recovery: false,
-            engine: "socketioxide".into(),
+            engine: "sockgate".into(),
         }
     }
 }
