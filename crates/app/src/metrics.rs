@@ -194,6 +194,16 @@ impl Telemetry {
                 "1 while this node reaches Redis",
                 ConstGauge::new(i64::from(c.connected)),
             );
+            registry.register(
+                "cluster_failing_over",
+                "1 while one shard of the Redis Cluster fails over (the node's client reconnects, other masters answer)",
+                ConstGauge::new(i64::from(c.failing_over)),
+            );
+            registry.register(
+                "cluster_lost",
+                "Messages other nodes published to rooms this node hears that never reached it (holes in each sender's numbers, seen at its next message)",
+                counter(c.lost),
+            );
             registry.register("cluster_sent", "Cluster messages published", counter(c.sent));
             registry.register(
                 "cluster_published",

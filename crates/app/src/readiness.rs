@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use sockgate_core::Directory;
 
-/// Ready unless draining, or cut off from its cluster.
+/// Ready unless draining, or cut off from its cluster (but not while one
+/// shard of a Redis Cluster fails over).
 pub(crate) struct Readiness {
     draining: AtomicBool,
     directory: Arc<dyn Directory>,
@@ -30,7 +31,10 @@ impl Readiness {
             return Err("draining: shutting down");
         }
         if let Some(status) = self.directory.cluster_status() {
-            if !status.connected {
+            // One shard of a Redis Cluster failing over is not Redis
+            // down: every node is in the same state, and each serves its
+            // clients on; taking them all out would serve nobody.
+            if !status.connected && status.state != "failing_over" {
                 return Err("cluster bus disconnected from Redis");
             }
         }

@@ -61,6 +61,11 @@ pub struct ClusterStatus {
     pub node: String,
     /// Whether the node is connected to Redis now.
     pub connected: bool,
+    /// `"connected"`; `"failing_over"` while disconnected from a Redis
+    /// Cluster of which some masters still answer (one shard failing
+    /// over: the node serves on, and is ready); `"disconnected"` when
+    /// Redis is gone (the node is not ready).
+    pub state: &'static str,
     /// Cluster messages published.
     pub sent: u64,
     /// Cluster messages received from other nodes and emitters.
@@ -84,6 +89,9 @@ pub struct ShardStatus {
     pub master: String,
     /// Whether this node's connections (publishing and subscribing) reach it now.
     pub connected: bool,
+    /// Whether it answers: `connected`, or, while the node's client
+    /// reconnects, whether it accepts connections (probed).
+    pub answers: bool,
 }
 
 /// Cluster-wide (or node-wide) answers about rooms and connections.

@@ -32,12 +32,14 @@ use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
 
 use crate::directory;
-use crate::keys::{Channel, Keys};
+use crate::keys::{Channel, ChannelKind, Keys};
 use crate::located::Located;
 use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
 use crate::sender::{Outgoing, SenderTask};
 
+mod failover;
+mod gaps;
 mod shutdown;
 mod slots;
 mod subscriptions;
@@ -99,6 +101,12 @@ pub struct ClusterBus {
     timeout: std::time::Duration,
     /// The nodes of other nodes' connections the API looked up.
     located: Located,
+    /// Numbers this node's messages per room channel.
+    pub(crate) outbound: gaps::Outbound,
+    /// Checks other nodes' numbers, to count what never arrived.
+    inbound: gaps::Inbound,
+    /// On a Redis Cluster, what the failover watch last learned.
+    pub(crate) masters: failover::Masters,
 }
 
 impl ClusterBus {
@@ -176,6 +184,9 @@ impl ClusterBus {
             subscriptions_confirmed: watch::Sender::new(0),
             timeout: config.timeout,
             located: Located::default(),
+            outbound: gaps::Outbound::default(),
+            inbound: gaps::Inbound::default(),
+            masters: failover::Masters::default(),
         });
         // The node hears broadcasts (and emitters) once it starts serving.
         // Without Redis, the reconciler subscribes when it comes.
@@ -219,6 +230,11 @@ impl ClusterBus {
             config.heartbeat,
             config.node_ttl,
         ));
+        tokio::spawn(failover::watch_masters(
+            Arc::downgrade(&bus),
+            client.clone(),
+            config.heartbeat.min(std::time::Duration::from_millis(250)),
+        ));
         tokio::spawn(watch_connection(Arc::downgrade(&bus), client));
         info!(node = %config.node_id, "cluster member");
         Ok(bus)
@@ -253,7 +269,10 @@ impl ClusterBus {
         }
     }
 
-    fn send(&self, channel: Channel, message: &ClusterMessage) {
+    fn send(&self, channel: Channel, message: &mut ClusterMessage) {
+        if channel.kind == ChannelKind::Room {
+            message.seq = Some(self.outbound.next(&channel.name));
+        }
         match serde_json::to_string(message) {
             Ok(payload) => self.queue(Outgoing::Publish { channel, payload }),
             Err(_) => self.metrics.send_failed(),
@@ -349,6 +368,39 @@ impl ClusterBus {
             Ok(()) | Err(BusError::UnknownConnection) => {}
             Err(error) => debug!(%error, "cluster message refused"),
         }
+    }
+
+    /// Checks a room message's number against the last one heard from its
+    /// sender there, counting a hole as lost; answers whether to apply it
+    /// (always). A node's own plain messages are not heard back (applied
+    /// when sent), so only its numbered ones count, apart from the plain.
+    fn counted(&self, channel: &str, message: &ClusterMessage) -> bool {
+        let Some(seq) = message.seq else { return true };
+        let numbered = message.position.is_some();
+        if message.node == self.keys.node() && !numbered {
+            return true;
+        }
+        let sender = match numbered {
+            true => format!("{}#numbered", message.node),
+            false => message.node.clone(),
+        };
+        let lost = self.inbound.heard(channel, &sender, seq);
+        if lost > 0 {
+            self.metrics.lost(lost);
+            warn!(
+                channel,
+                node = message.node.as_str(),
+                lost,
+                "messages to a room never reached this node (counted in sockgate_cluster_lost_total)"
+            );
+        }
+        true
+    }
+
+    /// Forgets the numbers heard on `channels`: this node stops hearing
+    /// them on purpose (no local member left).
+    pub(crate) fn forget_heard<'a>(&self, channels: impl IntoIterator<Item = &'a str>) {
+        self.inbound.forget(channels);
     }
 
     /// After a server-side join or leave: refresh what changed locally.
@@ -468,7 +520,7 @@ impl ClusterBus {
         for room in rooms {
             message.rooms = vec![room.clone()];
             message.besides.clone_from(&before);
-            self.send(self.room_channel(room), &message);
+            self.send(self.room_channel(room), &mut message);
             before.push(room.clone());
         }
     }
@@ -523,7 +575,7 @@ impl ClientBus for ClusterBus {
         message.rooms = vec![room.to_owned()];
         message.except = sender.iter().map(ToString::to_string).collect();
         message.event = Some(event.to_owned());
-        self.send(self.room_channel(room), &message);
+        self.send(self.room_channel(room), &mut message);
         Ok(())
     }
 
@@ -603,7 +655,7 @@ impl ServerBus for ClusterBus {
                 self.keys.broadcast_channel()
             }
         };
-        self.send(channel, &message);
+        self.send(channel, &mut message);
         Ok(())
     }
 
@@ -631,8 +683,8 @@ impl ServerBus for ClusterBus {
     fn kick(&self, who: Who<'_>) -> usize {
         let kicked = ServerBus::kick(self.local.as_ref(), who);
         if matches!(who, Who::User(_)) || kicked == 0 {
-            let message = self.who_message(Op::Kick, who, &[]);
-            self.send(self.channel_of(who), &message);
+            let mut message = self.who_message(Op::Kick, who, &[]);
+            self.send(self.channel_of(who), &mut message);
         }
         kicked.max(usize::from(matches!(who, Who::Sid(_))))
     }
@@ -661,8 +713,8 @@ impl ClusterBus {
             (Who::User(_), Ok(_)) | (Who::Sid(_), Err(BusError::UnknownConnection))
         );
         if forward {
-            let message = self.who_message(op, who, rooms);
-            self.send(self.channel_of(who), &message);
+            let mut message = self.who_message(op, who, rooms);
+            self.send(self.channel_of(who), &mut message);
         }
         match (who, local) {
             (Who::Sid(_), Err(BusError::UnknownConnection)) => Ok(1),
@@ -693,6 +745,7 @@ async fn receive_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberCl
                 continue;
             };
             match serde_json::from_slice::<ClusterMessage>(text) {
+                Ok(cluster) if cluster.seq.is_some() && !bus.counted(&channel, &cluster) => {}
                 // A node's own messages were applied when sent, but numbered
                 // ones, which every node applies when Redis sends them back.
                 Ok(cluster) if cluster.node == bus.keys.node() && cluster.position.is_none() => {}
@@ -738,6 +791,11 @@ async fn watch_connection(bus: std::sync::Weak<ClusterBus>, client: Client) {
                 if !client.is_connected() {
                     if bus.metrics.snapshot().connected {
                         warn!("lost Redis: local delivery goes on, reconnecting");
+                        // On a cluster, most likely one shard failing over:
+                        // so taken until the probe says otherwise
+                        // (`failover`), lest recoverable rooms be numbered
+                        // here in the meantime.
+                        bus.metrics.set_failing_over(bus.keys.sharded());
                     }
                     bus.metrics.set_connected(false);
                 }

@@ -117,7 +117,8 @@ impl ClusterBus {
     /// fred's clustered client reconnects as a whole when it loses one
     /// master (it keeps listing the lost connection meanwhile, and holds
     /// commands for every shard), so while it reconnects no shard counts
-    /// as connected: nothing reaches any of them until it is back.
+    /// as connected: nothing reaches any of them until it is back. Each
+    /// says meanwhile whether it answers (see `cluster::failover`).
     fn shards(&self) -> Vec<ShardStatus> {
         let Some(routing) = self
             .client
@@ -131,11 +132,16 @@ impl ClusterBus {
         let mut shards: Vec<ShardStatus> = routing
             .unique_primary_nodes()
             .into_iter()
-            .map(|master| ShardStatus {
-                connected: self.metrics().is_connected()
+            .map(|master| {
+                let connected = self.metrics().is_connected()
                     && publishing.contains(&master)
-                    && subscribing.contains(&master),
-                master: master.to_string(),
+                    && subscribing.contains(&master);
+                let master = master.to_string();
+                ShardStatus {
+                    connected,
+                    answers: connected || self.masters.answers(&master),
+                    master,
+                }
             })
             .collect();
         shards.sort_by(|a, b| a.master.cmp(&b.master));
@@ -190,6 +196,11 @@ impl Directory for ClusterBus {
         Some(ClusterStatus {
             node: self.node_id().to_owned(),
             connected: metrics.connected,
+            state: match (metrics.connected, metrics.failing_over) {
+                (true, _) => "connected",
+                (false, true) => "failing_over",
+                (false, false) => "disconnected",
+            },
             sent: metrics.sent,
             received: metrics.received,
             send_failures: metrics.send_failures,

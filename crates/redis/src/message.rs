@@ -42,6 +42,11 @@ pub(crate) struct ClusterMessage {
     /// Every argument, when there are not exactly one (emit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) args: Option<Vec<Box<RawValue>>>,
+    /// This message's number among its sender's messages to the room
+    /// channel it travels on (see `cluster::gaps`): a receiver counts
+    /// holes as lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) seq: Option<[u64; 2]>,
     /// Where Redis numbered the event, for a recoverable room (added by
     /// the script that numbers it; see `history`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +84,7 @@ impl ClusterMessage {
             event: None,
             data: None,
             args: None,
+            seq: None,
             position: None,
         }
     }

@@ -16,6 +16,8 @@ pub struct ClusterMetrics {
     published_room: AtomicU64,
     published_node: AtomicU64,
     published_broadcast: AtomicU64,
+    failing_over: AtomicBool,
+    lost: AtomicU64,
 }
 
 /// A copy of [`ClusterMetrics`].
@@ -42,6 +44,13 @@ pub struct ClusterSnapshot {
     pub published_node: u64,
     /// Messages published on the broadcast channel, which every node hears.
     pub published_broadcast: u64,
+    /// While disconnected from a Redis Cluster: some of its masters still
+    /// answer, so one shard is failing over (not the whole cluster down).
+    pub failing_over: bool,
+    /// Messages other nodes published to rooms this node hears that never
+    /// reached it: gaps in each sender's numbering of its messages to a
+    /// room, seen at the sender's next message there.
+    pub lost: u64,
 }
 
 impl ClusterMetrics {
@@ -70,6 +79,15 @@ impl ClusterMetrics {
     pub(crate) fn reconnected(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn set_failing_over(&self, failing_over: bool) {
+        self.failing_over.store(failing_over, Ordering::Relaxed);
+    }
+    pub(crate) fn is_failing_over(&self) -> bool {
+        self.failing_over.load(Ordering::Relaxed)
+    }
+    pub(crate) fn lost(&self, messages: u64) {
+        self.lost.fetch_add(messages, Ordering::Relaxed);
+    }
     pub(crate) fn subscription_timed_out(&self) {
         self.subscription_timeouts.fetch_add(1, Ordering::Relaxed);
     }
@@ -86,6 +104,8 @@ impl ClusterMetrics {
             published_room: self.published_room.load(Ordering::Relaxed),
             published_node: self.published_node.load(Ordering::Relaxed),
             published_broadcast: self.published_broadcast.load(Ordering::Relaxed),
+            failing_over: self.failing_over.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
         }
     }
 }

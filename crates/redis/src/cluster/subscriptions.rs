@@ -105,8 +105,9 @@ impl ClusterBus {
     }
 
     /// Whether events published to `room` on other nodes reach this node:
-    /// Redis has confirmed its channel's subscription, or Redis is gone
-    /// (then there is nothing to wait for; the reconnect resubscribes).
+    /// Redis has confirmed its channel's subscription, or Redis (or one of
+    /// its shards) is gone (then there is nothing to wait for; the
+    /// reconnect resubscribes).
     pub(super) fn hears_room(&self, room: &RoomName) -> bool {
         !self.metrics.is_connected() || self.is_subscribed(room)
     }
@@ -229,10 +230,11 @@ pub(super) async fn reconcile_loop(
                 .into_iter()
                 .partition(|room| bus.local.member_count(room.as_str()) == 0);
             bus.set_subscribed(&rejoined, true);
-            let names = empty
+            let names: Vec<String> = empty
                 .iter()
                 .map(|room| bus.room_channel(room.as_str()).name)
                 .collect();
+            bus.forget_heard(names.iter().map(String::as_str));
             pubsub::unsubscribe(&subscriber, channels.sharded, names).await;
         }
         if !wanted.is_empty() {

@@ -118,10 +118,12 @@ async fn run_script(
 
 impl ClusterBus {
     /// Whether emits to `room` are numbered in Redis: it keeps a history
-    /// and Redis is reachable (without Redis, this node numbers them itself,
-    /// in an epoch of its own).
+    /// and Redis is reachable, or only one shard of a Redis Cluster is
+    /// failing over (the client holds the script until the promoted
+    /// replica takes it, for up to `cluster.timeout`). Without Redis, this
+    /// node numbers them itself, in an epoch of its own.
     pub(crate) fn sequences(&self, room: &str) -> bool {
-        self.local.recovers_room(room) && self.metrics.snapshot().connected
+        self.local.recovers_room(room) && (self.metrics.is_connected() || self.metrics.is_failing_over())
     }
 
     /// Queues an emit to a recoverable room for numbering in Redis; every
@@ -135,6 +137,10 @@ impl ClusterBus {
         message.besides = besides.to_vec();
         message.event = Some(event.to_owned());
         message.set_args(args);
+        // Numbered apart from the room's plain messages, which this node
+        // does not hear back.
+        let channel = self.keys.room_channel(room).name;
+        message.seq = Some(self.outbound.next(&format!("{channel}#numbered")));
         match serde_json::to_string(&message) {
             Ok(payload) => self.queue(Outgoing::Sequence {
                 room: room.to_owned(),
