@@ -21,7 +21,7 @@ pub(crate) fn node_config(redis: &RedisServer) -> String {
 }
 
 /// The next event frame, skipping anything else.
-async fn next_event(client: &mut RawClient) -> Value {
+pub(crate) async fn next_event(client: &mut RawClient) -> Value {
     loop {
         let frame = client.recv().await;
         if frame["op"] == "event" {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
+use crate::cluster_recovery::next_event;
 use crate::emitter::emitter_at;
 use crate::util::api::api_config;
 use crate::util::jwt::{claims, Keys};
@@ -77,16 +78,6 @@ async fn metric(gateway: &Gateway, name: &str) -> u64 {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|value| value as u64)
         .sum()
-}
-
-/// The next event frame, skipping anything else.
-async fn next_event(client: &mut RawClient) -> Value {
-    loop {
-        let frame = client.recv().await;
-        if frame["op"] == "event" {
-            return frame;
-        }
-    }
 }
 
 #[tokio::test]

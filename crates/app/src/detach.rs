@@ -8,8 +8,7 @@
 //! the few hundred bytes that matter into one exact-sized allocation lets
 //! the buffer go as soon as the request has been handled.
 
-use bytes::BytesMut;
-use http::{HeaderValue, Request, Uri};
+use http::{Request, Uri};
 
 /// Makes `req`'s URI and header values own their bytes (one allocation for
 /// all values), so that keeping `req` does not keep the read buffer.
@@ -17,26 +16,13 @@ pub(crate) fn detach_from_read_buffer<B>(req: &mut Request<B>) {
     if let Ok(uri) = req.uri().to_string().parse::<Uri>() {
         *req.uri_mut() = uri;
     }
-    let headers = req.headers_mut();
-    let mut owned = BytesMut::with_capacity(headers.values().map(HeaderValue::len).sum());
-    for value in headers.values() {
-        owned.extend_from_slice(value.as_bytes());
-    }
-    let owned = owned.freeze();
-    // `values()` and `values_mut()` walk the map in the same order.
-    let mut start = 0;
-    for value in headers.values_mut() {
-        let end = start + value.len();
-        if let Ok(mut copy) = HeaderValue::from_maybe_shared(owned.slice(start..end)) {
-            copy.set_sensitive(value.is_sensitive());
-            *value = copy;
-        }
-        start = end;
-    }
+    sockgate_engine::detach_headers(req.headers_mut());
 }
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     #[test]

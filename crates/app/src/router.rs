@@ -216,9 +216,12 @@ impl Router {
         Ok(req)
     }
 
-    async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// The origin an engine.io request may get CORS headers for, or the
+    /// whole answer: a refusal, or a long-polling CORS preflight.
+    #[allow(clippy::result_large_err)]
+    fn engine_origin(&self, req: &Request<Incoming>) -> Result<Option<HeaderValue>, Response<Body>> {
         let cors = match self.origins.check(req.headers()) {
-            OriginCheck::Refused => return refuse(Refusal::OriginNotAllowed),
+            OriginCheck::Refused => return Err(refuse(Refusal::OriginNotAllowed)),
             OriginCheck::Allowed(origin) => Some(origin),
             OriginCheck::Unchecked => None,
         };
@@ -229,15 +232,26 @@ impl Router {
                 add_cors(response.headers_mut(), origin);
                 add_preflight(response.headers_mut(), req.headers());
             }
-            return response;
+            return Err(response);
         }
+        Ok(cors)
+    }
+
+    async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let cors = match self.engine_origin(&req) {
+            Ok(cors) => cors,
+            Err(answer) => return answer,
+        };
         // A request without a sid opens a new engine.io session.
         let opens_session = query_param(req.uri().query(), "sid").is_none();
         let mut response = match opens_session {
             true => match self.connect_rate.admit(peer.ip(), Instant::now()) {
                 Ok(()) => {
-                    // socketioxide keeps this request for the session's life.
-                    crate::detach::detach_from_read_buffer(&mut req);
+                    // socketioxide keeps this request for the session's life
+                    // (sockgate's engine copies what it keeps by itself).
+                    if matches!(self.sio, SioService::Socketioxide(_)) {
+                        crate::detach::detach_from_read_buffer(&mut req);
+                    }
                     self.engine(req, peer).await
                 }
                 Err(wait) => refuse(Refusal::ConnectRate { wait }),
@@ -264,19 +278,10 @@ impl Router {
         peer: SocketAddr,
         engine: &Arc<Engine<EchoHandler>>,
     ) -> Response<Body> {
-        let cors = match self.origins.check(req.headers()) {
-            OriginCheck::Refused => return refuse(Refusal::OriginNotAllowed),
-            OriginCheck::Allowed(origin) => Some(origin),
-            OriginCheck::Unchecked => None,
+        let cors = match self.engine_origin(&req) {
+            Ok(cors) => cors,
+            Err(answer) => return answer,
         };
-        if req.method() == Method::OPTIONS {
-            let mut response = text(StatusCode::NO_CONTENT, "");
-            if let Some(origin) = cors {
-                add_cors(response.headers_mut(), origin);
-                add_preflight(response.headers_mut(), req.headers());
-            }
-            return response;
-        }
         // The 101 must name the subprotocol the client offered, if any.
         let protocol = match negotiate_subprotocol(req.headers(), &self.raw.config().subprotocols) {
             SubprotocolChoice::Selected(name) => HeaderValue::from_str(name).ok(),

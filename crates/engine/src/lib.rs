@@ -30,7 +30,7 @@ pub use engineioxide_core::{ProtocolVersion, Sid as EngineSid, Str, TransportTyp
 pub use error::SendError;
 pub use frame::{Frame, Message};
 pub use handler::EngineHandler;
-pub use session::{Handshake, Session};
+pub use session::{detach_headers, Handshake, Session};
 
 #[cfg(test)]
 mod tests;

@@ -37,22 +37,29 @@ impl Handshake {
     /// copied into one exact-sized allocation instead.
     pub(crate) fn detached(uri: &http::Uri, mut headers: http::HeaderMap, peer: SocketAddr) -> Handshake {
         let uri = uri.to_string().parse().unwrap_or_else(|_| uri.clone());
-        let mut owned = bytes::BytesMut::with_capacity(headers.values().map(http::HeaderValue::len).sum());
-        for value in headers.values() {
-            owned.extend_from_slice(value.as_bytes());
-        }
-        let owned = owned.freeze();
-        // `values()` and `values_mut()` walk the map in the same order.
-        let mut start = 0;
-        for value in headers.values_mut() {
-            let end = start + value.len();
-            if let Ok(mut copy) = http::HeaderValue::from_maybe_shared(owned.slice(start..end)) {
-                copy.set_sensitive(value.is_sensitive());
-                *value = copy;
-            }
-            start = end;
-        }
+        detach_headers(&mut headers);
         Handshake { uri, headers, peer }
+    }
+}
+
+/// Makes every value of `headers` own its bytes, all in one exact-sized
+/// allocation, so that keeping them does not keep the read buffer they
+/// were parsed from (hyper's 8 KiB per connection).
+pub fn detach_headers(headers: &mut http::HeaderMap) {
+    let mut owned = bytes::BytesMut::with_capacity(headers.values().map(http::HeaderValue::len).sum());
+    for value in headers.values() {
+        owned.extend_from_slice(value.as_bytes());
+    }
+    let owned = owned.freeze();
+    // `values()` and `values_mut()` walk the map in the same order.
+    let mut start = 0;
+    for value in headers.values_mut() {
+        let end = start + value.len();
+        if let Ok(mut copy) = http::HeaderValue::from_maybe_shared(owned.slice(start..end)) {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
+        start = end;
     }
 }
 
