@@ -370,7 +370,7 @@ async fn stats_and_the_newest_connections_show_protocols_and_transports() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     assert_eq!(total(&samples, "publishes"), 3, "{samples:?}");
-    assert_eq!(total(&samples, "raw_deliveries"), 3, "{samples:?}");
+    assert_eq!(total(&samples, "deliveries"), 3, "{samples:?}");
     assert!(
         total(&samples, "messages_in") >= 3 + 2,
         "joins and publishes: {samples:?}"

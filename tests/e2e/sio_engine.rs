@@ -51,7 +51,7 @@ async fn next_text(ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpSt
 async fn a_socket_io_client_that_stops_reading_is_closed_alone_and_counted() {
     let gateway = Gateway::with_config(
         "[limits]\noutbound_queue = 64\nmessages_per_second = 1000000\nmessage_burst = 1000000\n\
-         [socketio]\nengine = \"sockgate\"\n",
+         [socketio]\n",
     )
     .await;
     let mut slow = stalled_member(&gateway).await;

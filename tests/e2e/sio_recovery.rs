@@ -17,7 +17,7 @@ use crate::util::{Gateway, RawClient, SioClient, SioOptions};
 fn recovery_config(history_size: usize) -> String {
     format!(
         "{}[rooms]\nrecover = [\"act:*\"]\nhistory_size = {history_size}\n\
-         [socketio]\nengine = \"sockgate\"\nconnection_state_recovery = true\n",
+         [socketio]\nconnection_state_recovery = true\n",
         api_config()
     )
 }

@@ -258,3 +258,23 @@ async fn an_event_name_with_a_control_character_is_answered_with_an_error() {
     assert_eq!(member.recv_event().await["data"], 1);
     assert_eq!(member.recv_event().await["data"], 2);
 }
+
+/// Regression (outside probe, "still open" until sockgate's own engine): an
+/// event whose name needs JSON escaping closed the socket with `parse
+/// error`; it is now an event like any other, answered in its ack.
+#[tokio::test]
+async fn an_event_name_that_needs_json_escaping_is_answered_not_disconnected() {
+    let gateway = Gateway::with_config(&crate::util::api::api_config()).await;
+    let mut member = RawClient::connect(&gateway.ws_url("/ws")).await;
+    member.join("r").await;
+    let mut sio = SioClient::connect(&gateway).await;
+    for name in ["say \"hi\"", "back\\slash", "tab\there"] {
+        let ack = sio.emit_with_ack(name, json!([1])).await;
+        assert_eq!(ack[0]["error"]["code"], "no_handler", "{name}: {ack:?}");
+        let message = format!("no handler for event {name:?}");
+        assert_eq!(ack[0]["error"]["message"], message.as_str());
+    }
+    // Still connected: its next publish arrives.
+    sio.publish("r", "fine", json!(3)).await;
+    assert_eq!(member.recv_event().await["data"], 3);
+}

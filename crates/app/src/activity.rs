@@ -23,8 +23,7 @@ const SAMPLES_KEPT: usize = 120;
 struct Totals {
     messages_in: u64,
     publishes: u64,
-    raw_deliveries: u64,
-    socketio_broadcasts: u64,
+    deliveries: u64,
 }
 
 /// The node's activity: live counts plus the recent history.
@@ -73,8 +72,7 @@ impl NodeActivity {
             at,
             messages_in: now.messages_in.saturating_sub(last.messages_in),
             publishes: now.publishes.saturating_sub(last.publishes),
-            raw_deliveries: now.raw_deliveries.saturating_sub(last.raw_deliveries),
-            socketio_broadcasts: now.socketio_broadcasts.saturating_sub(last.socketio_broadcasts),
+            deliveries: now.deliveries.saturating_sub(last.deliveries),
             connections,
         });
         *last = now;
@@ -82,7 +80,7 @@ impl NodeActivity {
 
     fn connection_counts(&self) -> ConnectionCounts {
         let (raw, _) = self.telemetry.bus.connections_by_protocol();
-        let (polling, websocket) = self.telemetry.sio.sockets_by_transport();
+        let (polling, websocket) = self.telemetry.sio.sessions_by_transport();
         let raw = raw as u64;
         ConnectionCounts {
             total: raw + polling + websocket,
@@ -98,8 +96,7 @@ fn totals(telemetry: &Telemetry) -> Totals {
     Totals {
         messages_in: telemetry.raw.metrics().snapshot().frames_in + telemetry.sio.events_in(),
         publishes: bus.publishes,
-        raw_deliveries: bus.direct_deliveries,
-        socketio_broadcasts: bus.group_broadcasts,
+        deliveries: bus.deliveries,
     }
 }
 

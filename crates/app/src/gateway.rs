@@ -10,11 +10,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sockgate_backend::{Api, Webhooks};
 use sockgate_bus::LocalBus;
-use sockgate_core::{Bus, ConnectAuth, ConnectionLimiter, Directory, EventHandler, GroupId};
+use sockgate_core::{Bus, ConnectAuth, ConnectionLimiter, Directory, EventHandler};
 use sockgate_redis::ClusterBus;
-use sockgate_sio::{SioEngine, SioFront, SocketIoServer};
+use sockgate_sio::SocketIoServer;
 
-use crate::socketio::SioServer;
 use sockgate_ws::RawFront;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -37,7 +36,7 @@ pub struct Gateway {
     bus: Arc<LocalBus>,
     cluster: Option<Arc<ClusterBus>>,
     router: Arc<Router>,
-    sio: SioServer,
+    sio: Arc<SocketIoServer>,
     raw: RawFront,
     webhooks: Webhooks,
     readiness: Arc<Readiness>,
@@ -51,21 +50,9 @@ impl Gateway {
     /// than start without them, when the cluster cannot be joined, the
     /// webhooks' HTTP client cannot be built or an event route does not compile.
     pub async fn new(config: GatewayConfig) -> Result<Self, ServeError> {
-        let sio = match config.socketio.engine {
-            SioEngine::Socketioxide => {
-                SioServer::Socketioxide(Box::new(SioFront::new(config.socketio.clone())))
-            }
-            SioEngine::Sockgate => {
-                SioServer::Sockgate(Arc::new(SocketIoServer::new(config.socketio.clone())))
-            }
-        };
-        let mut bus = LocalBus::new(config.rooms.clone(), config.bus.clone()).with_history(config.history);
-        let groups: Vec<GroupId> = sio
-            .outlets()
-            .into_iter()
-            .map(|outlet| bus.add_group(outlet))
-            .collect();
-        let bus = Arc::new(bus);
+        let sio = Arc::new(SocketIoServer::new(config.socketio.clone()));
+        let bus =
+            Arc::new(LocalBus::new(config.rooms.clone(), config.bus.clone()).with_history(config.history));
         // Before joining the cluster: a node that cannot call its backend
         // should not appear in it.
         let webhooks = Webhooks::new(config.webhooks.client.clone())?;
@@ -80,13 +67,7 @@ impl Gateway {
         };
         let (auth, events) = backend_hooks(&config, &webhooks, &shared)?;
         let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
-        sio.attach(
-            shared.clone(),
-            &groups,
-            auth.clone(),
-            events.clone(),
-            limiter.clone(),
-        );
+        sio.attach(shared.clone(), auth.clone(), events.clone(), limiter.clone());
         let raw = RawFront::new(shared.clone(), config.raw.clone(), auth, events, limiter);
         let readiness = Arc::new(Readiness::new(directory.clone()));
         let telemetry = Arc::new(Telemetry {
@@ -100,7 +81,7 @@ impl Gateway {
         let api = Api::new(shared, directory, config.api.clone()).with_activity(activity.clone());
         let router = Arc::new(Router::new(
             &config,
-            sio.service(),
+            sio.clone(),
             raw.clone(),
             api,
             readiness.clone(),

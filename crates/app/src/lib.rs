@@ -10,8 +10,6 @@ mod client_addr;
 mod config;
 mod connect_rate;
 mod console;
-mod detach;
-mod engine_error;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -21,7 +19,6 @@ mod origin;
 mod readiness;
 mod rejection;
 mod router;
-mod socketio;
 mod tls;
 
 pub use config::{

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::socketio::SioStats;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -12,13 +11,14 @@ use prometheus_client::registry::Registry;
 use sockgate_backend::Webhooks;
 use sockgate_bus::{LocalBus, RESUME_OUTCOMES};
 use sockgate_redis::ClusterBus;
+use sockgate_sio::SocketIoCounters;
 use sockgate_ws::RawFront;
 
 /// Everything `/metrics` reads.
 pub(crate) struct Telemetry {
     pub(crate) bus: Arc<LocalBus>,
     pub(crate) raw: RawFront,
-    pub(crate) sio: SioStats,
+    pub(crate) sio: SocketIoCounters,
     pub(crate) webhooks: Webhooks,
     pub(crate) cluster: Option<Arc<ClusterBus>>,
 }
@@ -41,7 +41,7 @@ impl Telemetry {
         let mut registry = Registry::with_prefix("sockgate");
         let counter = |n: u64| ConstCounter::new(n);
         let (raw, _) = self.bus.connections_by_protocol();
-        let (polling, websocket) = self.sio.sockets_by_transport();
+        let (polling, websocket) = self.sio.sessions_by_transport();
         let connections = Family::<Labels, Gauge>::default();
         for (protocol, transport, count) in [
             ("raw", "websocket", raw as u64),
@@ -99,23 +99,13 @@ impl Telemetry {
         registry.register("publishes", "Events published to rooms", counter(bus.publishes));
         registry.register(
             "deliveries",
-            "Events queued to raw WebSocket connections (one per receiver)",
-            counter(bus.direct_deliveries),
-        );
-        registry.register(
-            "socketio_broadcasts",
-            "Encode-once broadcasts handed to socket.io namespaces",
-            counter(bus.group_broadcasts),
+            "Events queued to connections of both protocols (one per receiver)",
+            counter(bus.deliveries),
         );
         registry.register(
             "slow_consumer_disconnects",
             "Connections closed because their outbound queue was full",
             counter(bus.slow_consumers),
-        );
-        registry.register(
-            "socketio_dropped_broadcasts",
-            "socket.io broadcasts in which a slow socket's queue was full (its packets were dropped)",
-            counter(self.sio.dropped_broadcasts()),
         );
 
         registry.register(

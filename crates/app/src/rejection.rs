@@ -3,7 +3,7 @@
 //!
 //! The fronts declare their own: the raw front's upgrade refusals in
 //! `sockgate-ws` (`rejection.rs`), the API's errors in `sockgate-backend`
-//! (`ApiError`), and engine.io's in [`crate::engine_error`].
+//! (`ApiError`), and engine.io's in `sockgate_engine`.
 
 use std::time::Duration;
 
@@ -33,9 +33,6 @@ pub(crate) enum Refusal {
     /// A socket.io upgrade offering only subprotocols that
     /// `raw.subprotocols` does not accept.
     Subprotocol,
-    /// An engine.io v3 client while `socketio.allow_eio3` is off, answered
-    /// as engine.io answers a version it does not serve.
-    UnsupportedEngineVersion,
     /// `/readyz` while the node should get no clients, and why.
     NotReady(&'static str),
     /// Any path but the metrics' on `metrics.listen`: a bare 404, without
@@ -76,14 +73,6 @@ impl Refusal {
             Refusal::Subprotocol => plain_text(
                 StatusCode::BAD_REQUEST,
                 "none of the offered subprotocols is accepted (see raw.subprotocols)\n",
-            ),
-            Refusal::UnsupportedEngineVersion => with_header(
-                bare(
-                    StatusCode::BAD_REQUEST,
-                    crate::engine_error::body(5, "Unsupported protocol version"),
-                ),
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
             ),
             Refusal::NotReady(reason) => {
                 plain_text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n"))
@@ -136,17 +125,11 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_plain_text_but_engine_io_s_and_the_metrics_listener_s() {
+    fn refusals_are_plain_text_but_the_metrics_listener_s() {
         let response = Refusal::UpgradeRequired.into_response();
         assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
         assert_eq!(response.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
         assert_eq!(response.headers()[UPGRADE], "websocket");
-        let response = Refusal::UnsupportedEngineVersion.into_response();
-        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
-        assert_eq!(
-            response.body(),
-            r#"{"code":5,"message":"Unsupported protocol version"}"#
-        );
         let response = Refusal::MetricsNotFound.into_response();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert!(response.headers().is_empty());

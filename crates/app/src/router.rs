@@ -13,10 +13,10 @@ use http_body::Body as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::Service as _;
 use sockgate_backend::Api;
 use sockgate_core::query_param;
 use sockgate_engine::{EchoHandler, Engine, EngineConfig};
+use sockgate_sio::SocketIoServer;
 use sockgate_ws::{negotiate_subprotocol, RawFront, SubprotocolChoice};
 
 use crate::body_deadline::{BodyDeadline, TimedBody};
@@ -27,7 +27,6 @@ use crate::metrics::Telemetry;
 use crate::origin::{add_cors, add_preflight, OriginCheck, OriginPolicy};
 use crate::readiness::Readiness;
 use crate::rejection::{plain_text, Refusal};
-use crate::socketio::SioService;
 use crate::GatewayConfig;
 
 /// Every response body the listener sends.
@@ -37,8 +36,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Routes requests to the socket.io engine, the raw front or the health check.
 pub(crate) struct Router {
     sio_path: String,
-    sio: SioService,
-    allow_eio3: bool,
+    sio: Arc<SocketIoServer>,
     raw_paths: Vec<String>,
     raw: RawFront,
     api: Api,
@@ -58,7 +56,7 @@ pub(crate) struct Router {
 impl Router {
     pub(crate) fn new(
         config: &GatewayConfig,
-        sio: SioService,
+        sio: Arc<SocketIoServer>,
         raw: RawFront,
         api: Api,
         readiness: Arc<Readiness>,
@@ -67,7 +65,6 @@ impl Router {
         Router {
             sio_path: config.socketio.path.clone(),
             sio,
-            allow_eio3: config.allow_eio3,
             raw_paths: config.raw_paths.clone(),
             raw,
             api,
@@ -83,7 +80,7 @@ impl Router {
                     max_payload: config.socketio.max_payload,
                     outbound_queue: config.socketio.outbound_queue,
                     ws_read_buffer_bytes: config.socketio.ws_read_buffer_bytes,
-                    allow_eio3: config.allow_eio3,
+                    allow_eio3: config.socketio.allow_eio3,
                     ..EngineConfig::default()
                 };
                 (path, Engine::new(engine, Arc::new(EchoHandler)))
@@ -237,7 +234,7 @@ impl Router {
         Ok(cors)
     }
 
-    async fn socketio(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn socketio(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let cors = match self.engine_origin(&req) {
             Ok(cors) => cors,
             Err(answer) => return answer,
@@ -246,14 +243,7 @@ impl Router {
         let opens_session = query_param(req.uri().query(), "sid").is_none();
         let mut response = match opens_session {
             true => match self.connect_rate.admit(peer.ip(), Instant::now()) {
-                Ok(()) => {
-                    // socketioxide keeps this request for the session's life
-                    // (sockgate's engine copies what it keeps by itself).
-                    if matches!(self.sio, SioService::Socketioxide(_)) {
-                        crate::detach::detach_from_read_buffer(&mut req);
-                    }
-                    self.engine(req, peer).await
-                }
+                Ok(()) => self.engine(req, peer).await,
                 Err(wait) => refuse(Refusal::ConnectRate { wait }),
             },
             // Polling POSTs: their body must arrive in time.
@@ -329,36 +319,19 @@ impl Router {
         }
     }
 
-    async fn engine<B>(&self, mut req: Request<B>, peer: SocketAddr) -> Response<Body>
+    async fn engine<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + std::fmt::Debug + 'static,
         B::Error: std::fmt::Debug + std::fmt::Display,
     {
-        if !self.allow_eio3 && query_param(req.uri().query(), "EIO").as_deref() == Some("3") {
-            return refuse(Refusal::UnsupportedEngineVersion);
-        }
-        // socketioxide's 101 carries no Sec-WebSocket-Protocol; clients that
-        // offered one (mini-programs) fail without it, so it is added here.
+        // The 101 must name the subprotocol the client offered, if any
+        // (mini-programs fail without it).
         let protocol = match negotiate_subprotocol(req.headers(), &self.raw.config().subprotocols) {
             SubprotocolChoice::Selected(name) => HeaderValue::from_str(name).ok(),
             SubprotocolChoice::NoneOffered => None,
             SubprotocolChoice::Rejected => return refuse(Refusal::Subprotocol),
         };
-        let mut response = match &self.sio {
-            SioService::Socketioxide(service) => {
-                req.extensions_mut().insert(peer);
-                let response = match service.call(req).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
-                match response.status() {
-                    StatusCode::BAD_REQUEST => crate::engine_error::normalize(response).await.map(full),
-                    _ => response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()),
-                }
-            }
-            // sockgate's engine answers errors in the protocol's form already.
-            SioService::Sockgate(server) => server.handle(req, peer).await.map(full),
-        };
+        let mut response = self.sio.handle(req, peer).await.map(full);
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(protocol)) = (response.status(), protocol) {
             response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, protocol);
         }

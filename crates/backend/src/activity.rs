@@ -58,10 +58,8 @@ pub struct Sample {
     pub messages_in: u64,
     /// Events published to rooms (by clients or the backend).
     pub publishes: u64,
-    /// Events queued to raw clients, one per receiver.
-    pub raw_deliveries: u64,
-    /// Encode-once broadcasts to socket.io namespaces.
-    pub socketio_broadcasts: u64,
+    /// Events queued to clients of both protocols, one per receiver.
+    pub deliveries: u64,
     /// Open connections at the end of the interval.
     pub connections: u64,
 }

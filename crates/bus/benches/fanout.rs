@@ -10,7 +10,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::value::RawValue;
 use sockgate_bus::{BusLimits, LocalBus};
-use sockgate_core::{ClientBus, ConnMeta, Envelope, Offer, Protocol, Recipient, RoomPolicy, Route, Sid};
+use sockgate_core::{ClientBus, ConnMeta, Envelope, Offer, Protocol, Recipient, RoomPolicy, Sid};
 
 /// Takes the shared encoding, as a raw connection's queue does, and counts.
 struct CountingRecipient {
@@ -42,12 +42,7 @@ fn fan_out(c: &mut Criterion) {
         });
         for _ in 0..members {
             let sid = Sid::random();
-            drop(bus.connect(
-                sid,
-                Route::Direct(recipient.clone()),
-                ConnMeta::new(Protocol::Raw, None),
-                &[],
-            ));
+            drop(bus.connect(sid, recipient.clone(), ConnMeta::new(Protocol::Raw, None), &[]));
             bus.join(sid, "room").expect("join");
         }
         group.throughput(Throughput::Elements(members as u64));

@@ -3,11 +3,10 @@
 //! [`Recovery`] (whose workings are `crate::recovery`'s).
 //!
 //! Two sharded maps hold the state: `rooms` (room → members) and `conns`
-//! (connection → its route, metadata and rooms). Lock order is always
+//! (connection → its recipient, metadata and rooms). Lock order is always
 //! `conns` shard first, then `rooms` shard; delivery to a room touches only
 //! that room's shard, with a read lock, so publishes to different rooms never
-//! contend and publishes to the same room run in parallel. Group outlets are
-//! called after that lock is released, so an outlet may call back into the bus.
+//! contend and publishes to the same room run in parallel.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -16,9 +15,9 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use sockgate_core::{
     is_reserved_event, user_room, Added, Args, BusError, BusFuture, ClientBus, ConnMeta, ConnRecord,
-    ConnSnapshot, DepartedSession, Directory, DirectoryFuture, Envelope, GroupId, GroupOutlet, GroupTarget,
-    Heard, Joined, Offer, PayloadLimits, Position, Recovery, Rejoined, Result, RoomName, RoomPolicy, Route,
-    ServerBus, Sid, Target, Who, USER_ROOM_PREFIX,
+    ConnSnapshot, DepartedSession, Directory, DirectoryFuture, Envelope, Heard, Joined, Offer, PayloadLimits,
+    Position, Recipient, Recovery, Rejoined, Result, RoomName, RoomPolicy, ServerBus, Sid, Target, Who,
+    USER_ROOM_PREFIX,
 };
 
 use crate::metrics::Metrics;
@@ -51,7 +50,7 @@ impl Default for BusLimits {
 }
 
 pub(crate) struct Conn {
-    pub(crate) route: Route,
+    pub(crate) recipient: Arc<dyn Recipient>,
     pub(crate) meta: ConnMeta,
     pub(crate) rooms: HashSet<RoomName>,
 }
@@ -60,7 +59,6 @@ pub(crate) struct Conn {
 pub struct LocalBus {
     pub(crate) policy: RoomPolicy,
     limits: BusLimits,
-    pub(crate) groups: Vec<Arc<dyn GroupOutlet>>,
     pub(crate) rooms: DashMap<RoomName, Room>,
     pub(crate) conns: DashMap<Sid, Conn>,
     pub(crate) metrics: Metrics,
@@ -126,12 +124,11 @@ impl Delivered {
 }
 
 impl LocalBus {
-    /// A bus with the given room policy and no group outlets yet.
+    /// A bus with the given room policy.
     pub fn new(policy: RoomPolicy, limits: BusLimits) -> Self {
         LocalBus {
             policy,
             limits,
-            groups: Vec::new(),
             rooms: DashMap::new(),
             conns: DashMap::new(),
             metrics: Metrics::default(),
@@ -146,13 +143,6 @@ impl LocalBus {
     pub fn with_history(mut self, limits: HistoryLimits) -> Self {
         self.streams = self.policy.recovers_any().then(|| Streams::new(limits));
         self
-    }
-
-    /// Adds a group outlet before the bus is shared; connections routed
-    /// through it use the returned id.
-    pub fn add_group(&mut self, outlet: Arc<dyn GroupOutlet>) -> GroupId {
-        self.groups.push(outlet);
-        GroupId(self.groups.len() - 1)
     }
 
     /// The room policy (room names, joins, publishes, recovery).
@@ -249,14 +239,6 @@ impl LocalBus {
         Ok(room)
     }
 
-    fn notify_group(&self, route: &Route, apply: impl FnOnce(&dyn GroupOutlet)) {
-        if let Route::Group(id) = route {
-            if let Some(outlet) = self.groups.get(id.0) {
-                apply(outlet.as_ref());
-            }
-        }
-    }
-
     /// Adds a registered connection to a room (no policy check).
     pub(crate) fn add_member(&self, sid: Sid, room: &RoomName) -> Result<()> {
         let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
@@ -264,8 +246,7 @@ impl LocalBus {
             self.rooms
                 .entry(room.clone())
                 .or_default()
-                .insert(sid, &conn.route);
-            self.notify_group(&conn.route, |outlet| outlet.on_join(sid, room));
+                .insert(sid, &conn.recipient);
         }
         Ok(())
     }
@@ -274,7 +255,6 @@ impl LocalBus {
     fn remove_member(&self, sid: Sid, room: &RoomName) -> Result<()> {
         let mut conn = self.conns.get_mut(&sid).ok_or(BusError::UnknownConnection)?;
         if conn.rooms.remove(room) {
-            self.notify_group(&conn.route, |outlet| outlet.on_leave(sid, room));
             drop_from_room(&self.rooms, room, sid);
         }
         Ok(())
@@ -405,13 +385,11 @@ impl LocalBus {
     ) {
         let mut args = Some(args);
         let mut delivered = Delivered::default();
-        let mut groups = Vec::new();
         // Only an emit to several rooms can reach a connection twice.
         let mut seen = self.members_of(besides);
         if rooms.len() > 1 {
             seen.get_or_insert_with(HashSet::new);
         }
-        let mut group_envelope = None;
         for (index, room) in rooms.iter().enumerate() {
             let Some(members) = self.rooms.get(room) else {
                 continue;
@@ -424,23 +402,14 @@ impl LocalBus {
             };
             let Some(payload) = payload else { break };
             let envelope = Arc::new(Envelope::new(Some(room.clone()), event.into(), payload));
-            for (sid, recipient) in &members.direct {
+            for (sid, recipient) in &members.members {
                 if except.contains(sid) || seen.as_mut().is_some_and(|seen| !seen.insert(*sid)) {
                     continue;
                 }
                 delivered.count(recipient.offer(&envelope));
             }
-            members.groups_to_reach(except, &mut groups);
-            group_envelope.get_or_insert(envelope);
         }
-        if let Some(envelope) = group_envelope {
-            for group in &groups {
-                let target = GroupTarget::Rooms { rooms, besides };
-                self.groups[group.0].deliver(target, except, &envelope);
-            }
-        }
-        self.metrics
-            .published(delivered.queued, groups.len() as u64, delivered.slow);
+        self.metrics.published(delivered.queued, delivered.slow);
     }
 
     /// The members of `rooms`, when there are rooms to ask about: those an
@@ -462,7 +431,7 @@ impl LocalBus {
 impl LocalBus {
     /// Registers a connection in the rooms it starts in (see
     /// [`ClientBus::connect`]).
-    fn register(&self, sid: Sid, route: Route, meta: ConnMeta, rooms: &[String]) {
+    fn register(&self, sid: Sid, recipient: Arc<dyn Recipient>, meta: ConnMeta, rooms: &[String]) {
         let user = meta.user.clone();
         if let Some(token) = &meta.resume_token {
             self.tokens.insert(token.clone(), sid);
@@ -470,7 +439,7 @@ impl LocalBus {
         self.conns.insert(
             sid,
             Conn {
-                route,
+                recipient,
                 meta,
                 rooms: HashSet::new(),
             },
@@ -552,40 +521,26 @@ impl LocalBus {
                 if except.contains(&sid) {
                     return Ok(());
                 }
-                let route = self
+                let recipient = self
                     .conns
                     .get(&sid)
                     .ok_or(BusError::UnknownConnection)?
-                    .route
+                    .recipient
                     .clone();
                 let envelope = Arc::new(Envelope::new(None, event.into(), args));
-                match route {
-                    Route::Direct(recipient) => {
-                        let mut delivered = Delivered::default();
-                        delivered.count(recipient.offer(&envelope));
-                        self.metrics.published(delivered.queued, 0, delivered.slow);
-                    }
-                    Route::Group(group) => {
-                        self.groups[group.0].deliver(GroupTarget::One(sid), except, &envelope);
-                        self.metrics.published(0, 1, 0);
-                    }
-                }
+                let mut delivered = Delivered::default();
+                delivered.count(recipient.offer(&envelope));
+                self.metrics.published(delivered.queued, delivered.slow);
             }
             Target::All => {
                 let envelope = Arc::new(Envelope::new(None, event.into(), args));
                 let mut delivered = Delivered::default();
                 for conn in self.conns.iter() {
-                    if let Route::Direct(recipient) = &conn.route {
-                        if !except.contains(conn.key()) {
-                            delivered.count(recipient.offer(&envelope));
-                        }
+                    if !except.contains(conn.key()) {
+                        delivered.count(conn.recipient.offer(&envelope));
                     }
                 }
-                for outlet in &self.groups {
-                    outlet.deliver(GroupTarget::All, except, &envelope);
-                }
-                self.metrics
-                    .published(delivered.queued, self.groups.len() as u64, delivered.slow);
+                self.metrics.published(delivered.queued, delivered.slow);
             }
         }
         Ok(())
@@ -593,8 +548,8 @@ impl LocalBus {
 }
 
 impl ClientBus for LocalBus {
-    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta, rooms: &[String]) -> Heard {
-        self.register(sid, route, meta, rooms);
+    fn connect(&self, sid: Sid, recipient: Arc<dyn Recipient>, meta: ConnMeta, rooms: &[String]) -> Heard {
+        self.register(sid, recipient, meta, rooms);
         Heard::now()
     }
 
@@ -612,9 +567,9 @@ impl ClientBus for LocalBus {
             .resume_token
             .as_ref()
             .is_some_and(|token| self.tokens.remove_if(token, |_, owner| *owner == sid).is_some());
-        let trail = match (&conn.route, token_kept) {
-            (Route::Direct(recipient), true) => recipient.trail(),
-            _ => Vec::new(),
+        let trail = match token_kept {
+            true => conn.recipient.trail(),
+            false => Vec::new(),
         };
         self.on_departure(conn.meta, conn.rooms, token_kept, trail);
     }
@@ -673,10 +628,10 @@ impl ServerBus for LocalBus {
     fn kick(&self, who: Who<'_>) -> usize {
         let mut kicked = 0;
         for sid in self.resolve(who) {
-            let Some((route, token)) = self
+            let Some((recipient, token)) = self
                 .conns
                 .get(&sid)
-                .map(|conn| (conn.route.clone(), conn.meta.resume_token.clone()))
+                .map(|conn| (conn.recipient.clone(), conn.meta.resume_token.clone()))
             else {
                 continue;
             };
@@ -684,10 +639,7 @@ impl ServerBus for LocalBus {
             if let Some(token) = token {
                 self.tokens.remove_if(&token, |_, owner| *owner == sid);
             }
-            match route {
-                Route::Direct(recipient) => recipient.disconnect(),
-                Route::Group(group) => self.groups[group.0].disconnect(sid),
-            }
+            recipient.disconnect();
             kicked += 1;
         }
         kicked

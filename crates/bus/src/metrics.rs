@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct Metrics {
     publishes: AtomicU64,
-    direct_deliveries: AtomicU64,
-    group_broadcasts: AtomicU64,
+    deliveries: AtomicU64,
     slow_consumers: AtomicU64,
     /// Resumed rooms by outcome: replayed, too_old, epoch_changed, not_recoverable.
     resumes: [AtomicU64; 4],
@@ -19,10 +18,8 @@ pub struct Metrics {
 pub struct MetricsSnapshot {
     /// Events accepted for publishing.
     pub publishes: u64,
-    /// Envelopes queued to individual (raw WebSocket) connections.
-    pub direct_deliveries: u64,
-    /// Encode-once broadcasts handed to group outlets (socket.io namespaces).
-    pub group_broadcasts: u64,
+    /// Envelopes queued to connections (of both protocols), one per receiver.
+    pub deliveries: u64,
     /// Connections disconnected because their outbound queue was full.
     pub slow_consumers: u64,
     /// Rooms resumed by outcome: replayed (possibly nothing), `too_old`,
@@ -36,10 +33,9 @@ pub struct MetricsSnapshot {
 pub const RESUME_OUTCOMES: [&str; 4] = ["replayed", "too_old", "epoch_changed", "not_recoverable"];
 
 impl Metrics {
-    pub(crate) fn published(&self, direct: u64, groups: u64, slow: u64) {
+    pub(crate) fn published(&self, queued: u64, slow: u64) {
         self.publishes.fetch_add(1, Ordering::Relaxed);
-        self.direct_deliveries.fetch_add(direct, Ordering::Relaxed);
-        self.group_broadcasts.fetch_add(groups, Ordering::Relaxed);
+        self.deliveries.fetch_add(queued, Ordering::Relaxed);
         if slow > 0 {
             self.slow_consumers.fetch_add(slow, Ordering::Relaxed);
         }
@@ -64,8 +60,7 @@ impl Metrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             publishes: self.publishes.load(Ordering::Relaxed),
-            direct_deliveries: self.direct_deliveries.load(Ordering::Relaxed),
-            group_broadcasts: self.group_broadcasts.load(Ordering::Relaxed),
+            deliveries: self.deliveries.load(Ordering::Relaxed),
             slow_consumers: self.slow_consumers.load(Ordering::Relaxed),
             resumes: std::array::from_fn(|i| self.resumes[i].load(Ordering::Relaxed)),
             replayed_events: self.replayed_events.load(Ordering::Relaxed),

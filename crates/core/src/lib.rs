@@ -24,8 +24,8 @@ mod sid;
 pub use args::{given, Args, DataAndArgs};
 pub use auth::{AuthError, AuthFuture, Authenticator, ConnectAuth, ConnectRequest, Identity, Welcome};
 pub use bus::{
-    user_room, Added, Bus, BusFuture, ClientBus, ConnMeta, ConnSnapshot, GroupId, GroupOutlet, GroupTarget,
-    Heard, Joined, Offer, Protocol, Recipient, Route, ServerBus, Target, Who, USER_ROOM_PREFIX,
+    user_room, Added, Bus, BusFuture, ClientBus, ConnMeta, ConnSnapshot, Heard, Joined, Offer, Protocol,
+    Recipient, ServerBus, Target, Who, USER_ROOM_PREFIX,
 };
 pub use directory::{ClusterStatus, ConnRecord, Directory, DirectoryFuture, ShardStatus};
 pub use envelope::{is_reserved_event, Encoding, Envelope, EventName, RESERVED_EVENT_NAMES};

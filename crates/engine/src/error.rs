@@ -32,7 +32,7 @@ pub(crate) enum Refusal {
     #[error("Bad request")]
     BadRequest,
     /// Refused by policy.
-    #[allow(dead_code)] // the router refuses by policy before the engine sees the request
+    #[allow(dead_code)] // the router refuses by policy (origins) before the engine sees the request
     #[error("Forbidden")]
     Forbidden,
     /// `EIO` other than 4 (or 3 when allowed).

@@ -25,8 +25,8 @@ use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use sockgate_bus::{Delivery, LocalBus, Numbering};
 use sockgate_core::{
-    user_room, Added, Args, BusError, ClientBus, ConnMeta, ConnSnapshot, Heard, Joined, Position, Recovery,
-    Result, RoomName, Route, ServerBus, Sid, Target, Who,
+    user_room, Added, Args, BusError, ClientBus, ConnMeta, ConnSnapshot, Heard, Joined, Position, Recipient,
+    Recovery, Result, RoomName, ServerBus, Sid, Target, Who,
 };
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
@@ -527,9 +527,9 @@ impl ClusterBus {
 }
 
 impl ClientBus for ClusterBus {
-    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta, rooms: &[String]) -> Heard {
+    fn connect(&self, sid: Sid, recipient: Arc<dyn Recipient>, meta: ConnMeta, rooms: &[String]) -> Heard {
         // A local bus hears every room at once: nothing to wait for there.
-        drop(self.local.connect(sid, route, meta, rooms));
+        drop(self.local.connect(sid, recipient, meta, rooms));
         let rooms = self.local.connection(sid).map(|c| c.rooms).unwrap_or_default();
         self.changed(sid, &rooms);
         self.heard(rooms)

@@ -27,17 +27,6 @@ impl Default for EventNames {
     }
 }
 
-/// Which socket.io server serves clients (`socketio.engine`), while
-/// sockgate's own replaces socketioxide's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SioEngine {
-    /// socketioxide's server (engineioxide sessions), being replaced.
-    Socketioxide,
-    /// sockgate's own engine.io + socket.io server.
-    #[default]
-    Sockgate,
-}
-
 /// How the socket.io engine is set up; defaults are socket.io's own.
 #[derive(Debug, Clone)]
 pub struct SioConfig {
@@ -73,8 +62,10 @@ pub struct SioConfig {
     /// (`socketio.connection_state_recovery`): CONNECT answers carry a
     /// `pid`, and events of recoverable rooms end with a string offset.
     pub connection_state_recovery: bool,
-    /// Which server serves clients (`socketio.engine`).
-    pub engine: SioEngine,
+    /// Whether socket.io-client 2.x (engine.io v3) may connect
+    /// (`socketio.allow_eio3`); when not, its handshake gets engine.io's
+    /// error 5, "Unsupported protocol version".
+    pub allow_eio3: bool,
 }
 
 impl Default for SioConfig {
@@ -93,7 +84,7 @@ impl Default for SioConfig {
             message_burst: 200,
             max_binary_attachments: 10,
             connection_state_recovery: false,
-            engine: SioEngine::default(),
+            allow_eio3: true,
         }
     }
 }

@@ -3,86 +3,17 @@
 //! The bus carries JSON. socket.io events may carry binary attachments
 //! (Buffers, ArrayBuffers): the event's JSON holds a placeholder
 //! `{"_placeholder":true,"num":N}` for each, and the bytes travel beside it.
-//! socketioxide's deserializer hands the bytes to the visitor in place of
-//! the placeholder; [`Payload`] turns them into `{"$binary":"<base64>"}`,
-//! the documented form in which raw clients (and socket.io receivers) get
-//! them. [`inline_attachments`] does the same for any placeholder left as
-//! plain JSON. On the way out, [`EventArgs`] and [`AckArgs`] turn those
-//! objects back into binary attachments.
+//! [`inline_attachments`] turns each placeholder into
+//! `{"$binary":"<base64>"}`, the documented form in which raw clients (and
+//! socket.io receivers) get them. On the way out, [`EventArgs`] and
+//! [`AckArgs`] turn those objects back into binary attachments.
 
 use std::collections::VecDeque;
-use std::fmt;
 
 use base64::Engine;
 use bytes::Bytes;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use sockgate_core::{may_carry_binary, Args};
-
-/// A JSON value decoded from a socket.io event, binary attachments included.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Payload(pub(crate) Value);
-
-impl<'de> Deserialize<'de> for Payload {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(PayloadVisitor).map(Payload)
-    }
-}
-
-/// Builds a `serde_json::Value`, accepting bytes as base64 objects.
-struct PayloadVisitor;
-
-impl<'de> Visitor<'de> for PayloadVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value or binary attachment")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(binary_object(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Payload::deserialize(d).map(|p| p.0)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(Payload(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some((key, Payload(value))) = map.next_entry::<String, Payload>()? {
-            object.insert(key, value);
-        }
-        Ok(Value::Object(object))
-    }
-}
 
 /// Replaces binary placeholders in `value` by base64 objects, in place.
 /// A placeholder whose attachment is missing becomes `null`.
@@ -256,17 +187,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn plain_json_passes_through_the_payload_visitor() {
-        let text = r#"{"a":[1,-2,3.5,"x",null,true],"b":{}}"#;
-        let Payload(value) = serde_json::from_str(text).unwrap();
-        assert_eq!(value, serde_json::from_str::<Value>(text).unwrap());
-        let bytes = PayloadVisitor
-            .visit_bytes::<serde::de::value::Error>(&[1, 2, 3])
-            .unwrap();
-        assert_eq!(bytes, json!({"$binary": "AQID"}));
-    }
 
     /// Each argument becomes its own, binary ones as attachments, the
     /// position after the last: checked on the packet socket.io clients get.

@@ -1,23 +1,14 @@
-//! sockgate's socket.io front: a socketioxide engine (engine.io v4, and v3
-//! for socket.io-client 2.x) whose control events (`join`, `leave`,
-//! `publish`) are bridged onto the shared bus ([`ClientBus`](sockgate_core::ClientBus)).
+//! sockgate's socket.io server: namespaces, CONNECT, events and acks on
+//! sockgate's own engine.io ([`sockgate_engine`]), every socket a
+//! recipient of the shared bus ([`ClientBus`](sockgate_core::ClientBus)).
 //!
-//! Each served namespace is one [`GroupOutlet`](sockgate_core::GroupOutlet):
-//! the bus calls it once per publish and socketioxide encodes the packet
-//! once for all of the namespace's members of the room.
+//! A publish is encoded once per namespace and the same frames go to every
+//! member socket; control events (`join`, `leave`, `publish`, `resume`) are
+//! served on the bus, the rest go to the backend.
 
-mod bridge;
 mod config;
-mod departure;
-mod forward;
-mod front;
 mod json;
-mod outlet;
-mod resume;
 mod server;
 
-pub use config::{EventNames, SioConfig, SioEngine};
-pub use engineioxide::service::NotFoundService;
-pub use front::{SioCounters, SioFront};
+pub use config::{EventNames, SioConfig};
 pub use server::{SocketIoCounters, SocketIoServer};
-pub use socketioxide::service::SocketIoService;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures_util::{Sink, Stream, StreamExt};
 use sockgate_core::{
-    new_resume_token, ClientBus, ConnMeta, Envelope, EventHandler, Heard, Identity, Route, Sid, TokenBucket,
+    new_resume_token, ClientBus, ConnMeta, Envelope, EventHandler, Heard, Identity, Sid, TokenBucket,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::task::AbortOnDropHandle;
@@ -156,11 +156,11 @@ fn enter(
     // Rooms from the token were chosen by the backend: no room policy.
     let heard = links.bus.connect(
         sid,
-        Route::Direct(Arc::new(RawRecipient {
+        Arc::new(RawRecipient {
             queue: queue.clone(),
             control: control.clone(),
             budget: links.budget.clone(),
-        })),
+        }),
         ConnMeta {
             user: identity.user,
             metadata: identity.metadata.map(Arc::new),

@@ -13,8 +13,7 @@ const CONNECTIONS_LIMIT = 20;
 const SERIES = [
   { key: "messages_in", label: "messages in/s", color: "#2f6fde" },
   { key: "publishes", label: "publishes/s", color: "#8e44ad" },
-  { key: "raw_deliveries", label: "raw deliveries/s", color: "#0f9d58" },
-  { key: "socketio_broadcasts", label: "socket.io broadcasts/s", color: "#e67e22" },
+  { key: "deliveries", label: "deliveries/s", color: "#0f9d58" },
 ];
 
 const $ = (id) => document.getElementById(id);

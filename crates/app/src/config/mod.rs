@@ -79,8 +79,6 @@ pub struct GatewayConfig {
     /// Browser origins allowed to connect (`server.allowed_origins`);
     /// empty allows any, `"*"` allows any with CORS headers for polling.
     pub allowed_origins: Vec<String>,
-    /// Whether socket.io-client 2.x (engine.io v3) may connect (`socketio.allow_eio3`).
-    pub allow_eio3: bool,
     /// The socket.io front's settings (`[socketio]`, `[events]`).
     pub socketio: SioConfig,
     /// Paths that take raw WebSocket upgrades (`raw.paths`).

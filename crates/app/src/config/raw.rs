@@ -101,7 +101,6 @@ pub(crate) struct RawSocketIo {
     pub(crate) ws_read_buffer_bytes: usize,
     pub(crate) serve_client: bool,
     pub(crate) connection_state_recovery: bool,
-    pub(crate) engine: String,
 }
 
 impl Default for RawSocketIo {
@@ -117,7 +116,6 @@ impl Default for RawSocketIo {
             ws_read_buffer_bytes: 1024,
             serve_client: true,
             connection_state_recovery: false,
-            engine: "sockgate".into(),
         }
     }
 }

@@ -34,49 +34,6 @@ impl sockgate_core::Recipient for TestRecipient {
     }
 }
 
-/// A group outlet that records broadcasts and mirrored joins.
-#[derive(Default)]
-struct TestOutlet {
-    calls: Mutex<Vec<String>>,
-}
-
-impl GroupOutlet for TestOutlet {
-    fn deliver(&self, target: GroupTarget<'_>, except: &[Sid], envelope: &Arc<Envelope>) {
-        let target = match target {
-            GroupTarget::Rooms { rooms, besides } => {
-                let rooms = rooms.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
-                match besides {
-                    [] => rooms,
-                    besides => format!(
-                        "{rooms}-{}",
-                        besides
-                            .iter()
-                            .map(|r| r.to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    ),
-                }
-            }
-            GroupTarget::All => "*".into(),
-            GroupTarget::One(sid) => sid.to_string(),
-        };
-        let except = except.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("deliver {target} {} except {except}", envelope.event()));
-    }
-    fn disconnect(&self, sid: Sid) {
-        self.calls.lock().unwrap().push(format!("disconnect {sid}"));
-    }
-    fn on_join(&self, sid: Sid, room: &RoomName) {
-        self.calls.lock().unwrap().push(format!("join {sid} {room}"));
-    }
-    fn on_leave(&self, sid: Sid, room: &RoomName) {
-        self.calls.lock().unwrap().push(format!("leave {sid} {room}"));
-    }
-}
-
 fn data(json: &str) -> Args {
     Args::one(serde_json::value::RawValue::from_string(json.to_owned()).unwrap())
 }
@@ -105,9 +62,9 @@ fn publish_reaches_every_member_but_the_sender() {
         TestRecipient::new(8),
         TestRecipient::new(8),
     );
-    assert!(bus.connect(a, Route::Direct(ra.clone()), meta(), &[]).is_now());
-    assert!(bus.connect(b, Route::Direct(rb.clone()), meta(), &[]).is_now());
-    assert!(bus.connect(c, Route::Direct(rc.clone()), meta(), &[]).is_now());
+    assert!(bus.connect(a, ra.clone(), meta(), &[]).is_now());
+    assert!(bus.connect(b, rb.clone(), meta(), &[]).is_now());
+    assert!(bus.connect(c, rc.clone(), meta(), &[]).is_now());
     bus.join(a, "act42").unwrap();
     bus.join(b, "act42").unwrap();
     bus.join(c, "other").unwrap();
@@ -120,44 +77,14 @@ fn publish_reaches_every_member_but_the_sender() {
 }
 
 #[test]
-fn group_outlet_is_called_once_per_publish_and_skipped_when_only_the_sender_is_in_it() {
-    let mut bus = bus();
-    let outlet = Arc::new(TestOutlet::default());
-    let group = bus.add_group(outlet.clone());
-    let (x, y) = (Sid::random(), Sid::random());
-    assert!(bus.connect(x, Route::Group(group), meta(), &[]).is_now());
-    assert!(bus.connect(y, Route::Group(group), meta(), &[]).is_now());
-    bus.join(x, "r").unwrap();
-    bus.publish(Some(x), "r", "e", data("1")).unwrap();
-    bus.join(y, "r").unwrap();
-    bus.publish(Some(x), "r", "e", data("2")).unwrap();
-
-    let calls = outlet.calls.lock().unwrap().clone();
-    assert_eq!(
-        calls,
-        [
-            format!("join {x} r"),
-            format!("join {y} r"),
-            format!("deliver r e except {x}")
-        ]
-    );
-}
-
-#[test]
 fn a_full_queue_is_counted_as_a_slow_consumer_and_others_still_get_the_event() {
     let bus = bus();
     let (pub_sid, slow, fast) = (Sid::random(), Sid::random(), Sid::random());
     let slow_r = TestRecipient::new(1);
     let fast_r = TestRecipient::new(8);
-    assert!(bus
-        .connect(pub_sid, Route::Direct(TestRecipient::new(8)), meta(), &[])
-        .is_now());
-    assert!(bus
-        .connect(slow, Route::Direct(slow_r.clone()), meta(), &[])
-        .is_now());
-    assert!(bus
-        .connect(fast, Route::Direct(fast_r.clone()), meta(), &[])
-        .is_now());
+    assert!(bus.connect(pub_sid, TestRecipient::new(8), meta(), &[]).is_now());
+    assert!(bus.connect(slow, slow_r.clone(), meta(), &[]).is_now());
+    assert!(bus.connect(fast, fast_r.clone(), meta(), &[]).is_now());
     bus.join(slow, "r").unwrap();
     bus.join(fast, "r").unwrap();
     for n in 0..3 {
@@ -173,12 +100,8 @@ fn a_full_queue_is_counted_as_a_slow_consumer_and_others_still_get_the_event() {
 fn disconnect_leaves_every_room_and_empty_rooms_are_dropped() {
     let bus = bus();
     let (a, b) = (Sid::random(), Sid::random());
-    assert!(bus
-        .connect(a, Route::Direct(TestRecipient::new(8)), meta(), &[])
-        .is_now());
-    assert!(bus
-        .connect(b, Route::Direct(TestRecipient::new(8)), meta(), &[])
-        .is_now());
+    assert!(bus.connect(a, TestRecipient::new(8), meta(), &[]).is_now());
+    assert!(bus.connect(b, TestRecipient::new(8), meta(), &[]).is_now());
     bus.join(a, "one").unwrap();
     bus.join(a, "two").unwrap();
     bus.join(b, "two").unwrap();
@@ -202,9 +125,7 @@ fn policy_and_event_rules_are_enforced() {
         },
     );
     let a = Sid::random();
-    assert!(bus
-        .connect(a, Route::Direct(TestRecipient::new(8)), meta(), &[])
-        .is_now());
+    assert!(bus.connect(a, TestRecipient::new(8), meta(), &[]).is_now());
     assert_eq!(
         bus.join(a, "lobby").map(|j| j.room),
         Err(BusError::JoinForbidden("lobby".into()))
@@ -247,23 +168,18 @@ fn bus_with_long_events() -> LocalBus {
 
 #[test]
 fn server_emits_reach_rooms_once_users_sids_and_everyone() {
-    let mut bus = bus();
-    let outlet = Arc::new(TestOutlet::default());
-    let group = bus.add_group(outlet.clone());
+    let bus = bus();
     let (a, b, c, g) = (Sid::random(), Sid::random(), Sid::random(), Sid::random());
-    let (ra, rb, rc) = (
+    let (ra, rb, rc, rg) = (
+        TestRecipient::new(16),
         TestRecipient::new(16),
         TestRecipient::new(16),
         TestRecipient::new(16),
     );
-    assert!(bus
-        .connect(a, Route::Direct(ra.clone()), user("ann"), &[])
-        .is_now());
-    assert!(bus
-        .connect(b, Route::Direct(rb.clone()), user("ann"), &[])
-        .is_now());
-    assert!(bus.connect(c, Route::Direct(rc.clone()), meta(), &[]).is_now());
-    assert!(bus.connect(g, Route::Group(group), user("ann"), &[]).is_now());
+    assert!(bus.connect(a, ra.clone(), user("ann"), &[]).is_now());
+    assert!(bus.connect(b, rb.clone(), user("ann"), &[]).is_now());
+    assert!(bus.connect(c, rc.clone(), meta(), &[]).is_now());
+    assert!(bus.connect(g, rg.clone(), user("ann"), &[]).is_now());
     bus.add_rooms(Who::Sid(c), &["one".into(), "two".into()]).unwrap();
     bus.add_rooms(Who::Sid(a), &["two".into()]).unwrap();
 
@@ -272,7 +188,7 @@ fn server_emits_reach_rooms_once_users_sids_and_everyone() {
         .unwrap();
     assert_eq!(rc.events(), ["m:1"]);
     assert_eq!(ra.events(), ["m:1"]);
-    // A user: all of their connections, on both routes, except one.
+    // A user: all of their connections, except one.
     bus.emit(Target::User("ann"), &[b], "u", data("2")).unwrap();
     assert_eq!(ra.events(), ["m:1", "u:2"]);
     assert!(rb.events().is_empty());
@@ -285,25 +201,18 @@ fn server_emits_reach_rooms_once_users_sids_and_everyone() {
         bus.emit(Target::Sid(Sid::random()), &[], "x", data("5")),
         Err(BusError::UnknownConnection)
     );
-    let calls = outlet.calls.lock().unwrap().clone();
-    assert!(
-        calls.contains(&format!("deliver user:ann u except {b}")),
-        "{calls:?}"
-    );
-    assert!(calls.contains(&format!("deliver * all except {a}")), "{calls:?}");
+    assert_eq!(rg.events(), ["u:2", "all:4"]);
 
     assert_eq!(bus.kick(Who::User("ann")), 3);
     assert_eq!(ra.events().last().map(String::as_str), Some("disconnected"));
-    assert!(outlet.calls.lock().unwrap().contains(&format!("disconnect {g}")));
+    assert_eq!(rg.events().last().map(String::as_str), Some("disconnected"));
 }
 
 #[test]
 fn user_rooms_are_joined_at_connect_and_closed_to_clients() {
     let bus = bus();
     let a = Sid::random();
-    assert!(bus
-        .connect(a, Route::Direct(TestRecipient::new(8)), user("bob"), &[])
-        .is_now());
+    assert!(bus.connect(a, TestRecipient::new(8), user("bob"), &[]).is_now());
     assert_eq!(bus.members("user:bob"), [a]);
     assert_eq!(
         bus.join(a, "user:eve").map(|j| j.room),
@@ -347,9 +256,7 @@ fn a_client_cannot_join_more_rooms_than_the_limit_but_the_backend_can() {
         },
     );
     let a = Sid::random();
-    assert!(bus
-        .connect(a, Route::Direct(TestRecipient::new(8)), meta(), &[])
-        .is_now());
+    assert!(bus.connect(a, TestRecipient::new(8), meta(), &[]).is_now());
     bus.join(a, "one").unwrap();
     bus.join(a, "two").unwrap();
     assert_eq!(
@@ -385,9 +292,7 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
     let policy = RoomPolicy::allow_all(32).with_recover(&["act:*"]).unwrap();
     let bus = Arc::new(LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default()));
     let (first, resumer) = (Sid::random(), Sid::random());
-    assert!(bus
-        .connect(first, Route::Direct(TestRecipient::new(10)), meta(), &[])
-        .is_now());
+    assert!(bus.connect(first, TestRecipient::new(10), meta(), &[]).is_now());
     bus.publish(Some(first), "act:1", "e", data("0")).unwrap();
     let position = Position {
         epoch: bus
@@ -401,9 +306,7 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
         offset: 1,
     };
     let recorder = Arc::new(OffsetRecorder::default());
-    assert!(bus
-        .connect(resumer, Route::Direct(recorder.clone()), meta(), &[])
-        .is_now());
+    assert!(bus.connect(resumer, recorder.clone(), meta(), &[]).is_now());
 
     // Four publishers race the resume.
     let publishers: Vec<_> = (0..4)
@@ -435,43 +338,28 @@ fn a_resume_during_concurrent_publishes_gets_every_event_once_in_order() {
 #[test]
 fn an_emit_to_history_and_plain_rooms_reaches_each_member_once() {
     let policy = RoomPolicy::allow_all(32).with_recover(&["hist*"]).unwrap();
-    let mut bus = LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default());
-    let outlet = Arc::new(TestOutlet::default());
-    let group = bus.add_group(outlet.clone());
-    let (a, b, c, g) = (Sid::random(), Sid::random(), Sid::random(), Sid::random());
+    let bus = LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default());
+    let (a, b, c) = (Sid::random(), Sid::random(), Sid::random());
     let (ra, rb, rc) = (
         TestRecipient::new(16),
         TestRecipient::new(16),
         TestRecipient::new(16),
     );
-    assert!(bus.connect(a, Route::Direct(ra.clone()), meta(), &[]).is_now());
-    assert!(bus.connect(b, Route::Direct(rb.clone()), meta(), &[]).is_now());
-    assert!(bus.connect(c, Route::Direct(rc.clone()), meta(), &[]).is_now());
-    assert!(bus.connect(g, Route::Group(group), meta(), &[]).is_now());
+    assert!(bus.connect(a, ra.clone(), meta(), &[]).is_now());
+    assert!(bus.connect(b, rb.clone(), meta(), &[]).is_now());
+    assert!(bus.connect(c, rc.clone(), meta(), &[]).is_now());
     bus.add_rooms(Who::Sid(a), &["hist1".into(), "plain1".into()])
         .unwrap();
     bus.add_rooms(Who::Sid(b), &["hist1".into(), "hist2".into(), "plain1".into()])
         .unwrap();
     bus.add_rooms(Who::Sid(c), &["hist2".into(), "plain1".into(), "plain2".into()])
         .unwrap();
-    bus.add_rooms(Who::Sid(g), &["hist1".into(), "plain1".into()])
-        .unwrap();
-    outlet.calls.lock().unwrap().clear();
 
     let rooms = ["plain1".into(), "hist1".into(), "hist2".into(), "plain2".into()];
     bus.emit(Target::Rooms(&rooms), &[], "m", data("1")).unwrap();
     assert_eq!(ra.events(), ["m:1"]);
     assert_eq!(rb.events(), ["m:1"]);
     assert_eq!(rc.events(), ["m:1"]);
-    // The outlet is asked once per copy that has members of its own (none
-    // in hist2), each leaving out the members the copies before it reach.
-    assert_eq!(
-        *outlet.calls.lock().unwrap(),
-        [
-            "deliver hist1 m except ",
-            "deliver plain1,plain2-hist1,hist2 m except ",
-        ]
-    );
     // The numbered copies were kept: a member of hist2 only was not missed.
     bus.emit(Target::Rooms(&["hist2".into()]), &[], "n", data("2"))
         .unwrap();
@@ -486,9 +374,7 @@ fn a_member_that_leaves_mid_resume_is_forgotten() {
     let policy = RoomPolicy::allow_all(32).with_recover(&["act:*"]).unwrap();
     let bus = LocalBus::new(policy, BusLimits::default()).with_history(HistoryLimits::default());
     let sid = Sid::random();
-    assert!(bus
-        .connect(sid, Route::Direct(TestRecipient::new(8)), meta(), &[])
-        .is_now());
+    assert!(bus.connect(sid, TestRecipient::new(8), meta(), &[]).is_now());
     bus.start_resume(sid, "act:1", false).unwrap();
     assert_eq!(bus.held.get("act:1").map(|r| r.len()), Some(1));
     bus.disconnect(sid);

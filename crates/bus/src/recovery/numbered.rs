@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sockgate_core::{Args, Envelope, GroupTarget, Position, RoomName, Sid};
+use sockgate_core::{Args, Envelope, Position, RoomName, Sid};
 
 use crate::local::Delivered;
 use crate::LocalBus;
@@ -58,23 +58,15 @@ impl LocalBus {
         };
         let reached_otherwise = self.members_of(besides);
         let mut delivered = Delivered::default();
-        let mut groups = Vec::new();
         if let Some(members) = self.rooms.get(room) {
-            for (sid, recipient) in &members.direct {
+            for (sid, recipient) in &members.members {
                 let skip =
                     except.contains(sid) || reached_otherwise.as_ref().is_some_and(|r| r.contains(sid));
                 if !skip {
                     delivered.count(recipient.offer(envelope));
                 }
             }
-            members.groups_to_reach(&except, &mut groups);
         }
-        for group in &groups {
-            let rooms = std::slice::from_ref(room);
-            let target = GroupTarget::Rooms { rooms, besides };
-            self.groups[group.0].deliver(target, &except, envelope);
-        }
-        self.metrics
-            .published(delivered.queued, groups.len() as u64, delivered.slow);
+        self.metrics.published(delivered.queued, delivered.slow);
     }
 }

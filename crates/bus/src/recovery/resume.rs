@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sockgate_core::{
-    BusError, ConnMeta, DepartedSession, Envelope, GapReason, GroupTarget, Position, Result, Resumed,
-    RoomName, Route, Sid,
+    BusError, ConnMeta, DepartedSession, Envelope, GapReason, Position, Result, Resumed, RoomName, Sid,
 };
 
 use super::{FetchedHistory, HistoryEvent};
@@ -121,7 +120,7 @@ impl LocalBus {
             Some(Resuming::Held(held)) => held,
             _ => Vec::new(),
         };
-        let Some(route) = self.conns.get(&sid).map(|conn| conn.route.clone()) else {
+        let Some(recipient) = self.conns.get(&sid).map(|conn| conn.recipient.clone()) else {
             return Resumed::Replayed(0);
         };
         let (outcome, mut last) = match fetched {
@@ -144,7 +143,7 @@ impl LocalBus {
                             offset,
                         };
                         let envelope = Envelope::new(Some(room.clone()), event.into(), args);
-                        self.replay_to(sid, &route, &Arc::new(envelope.with_position(position)));
+                        recipient.offer(&Arc::new(envelope.with_position(position)));
                     }
                     (Resumed::Replayed(count), last)
                 }
@@ -154,7 +153,7 @@ impl LocalBus {
         // The live events held meanwhile follow, but those just replayed.
         for envelope in &held {
             if offset_of(envelope) > last {
-                self.replay_to(sid, &route, envelope);
+                recipient.offer(envelope);
                 last = offset_of(envelope);
             }
         }
@@ -280,10 +279,11 @@ impl LocalBus {
             return None;
         }
         self.tokens.remove(token);
-        let trail = match self.conns.get(&old).map(|conn| conn.route.clone()) {
-            Some(Route::Direct(recipient)) => recipient.trail(),
-            _ => Vec::new(),
-        };
+        let trail = self
+            .conns
+            .get(&old)
+            .map(|conn| conn.recipient.trail())
+            .unwrap_or_default();
         sockgate_core::ServerBus::kick(self, sockgate_core::Who::Sid(old));
         let user = snapshot.meta.user;
         let rooms = without_user_room(snapshot.rooms.into_iter(), user.as_deref());
@@ -326,13 +326,13 @@ impl LocalBus {
             Ok(missed) => missed,
             Err(gap) => return Ok(Resumed::Gap(gap)),
         };
-        let route = self
+        let recipient = self
             .conns
             .get(&sid)
-            .map(|conn| conn.route.clone())
+            .map(|conn| conn.recipient.clone())
             .ok_or(BusError::UnknownConnection)?;
         for envelope in &missed {
-            self.replay_to(sid, &route, envelope);
+            recipient.offer(envelope);
         }
         Ok(Resumed::Replayed(missed.len()))
     }
@@ -352,15 +352,6 @@ impl LocalBus {
         match trusted {
             true => self.add_member(sid, name),
             false => self.join_room(sid, room).map(drop),
-        }
-    }
-
-    fn replay_to(&self, sid: Sid, route: &Route, envelope: &Arc<Envelope>) {
-        match route {
-            Route::Direct(recipient) => {
-                recipient.offer(envelope);
-            }
-            Route::Group(group) => self.groups[group.0].deliver(GroupTarget::One(sid), &[], envelope),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! [`ClientBus`]: the bus as the protocol fronts see it.
 
-use crate::{Args, ConnMeta, ConnSnapshot, Heard, Recovery, Result, RoomName, Route, Sid};
+use std::sync::Arc;
+
+use crate::{Args, ConnMeta, ConnSnapshot, Heard, Recipient, Recovery, Result, RoomName, Sid};
 
 /// A room a client joined, and when it hears the room (see [`Heard`]).
 #[derive(Debug)]
@@ -17,11 +19,11 @@ pub struct Joined {
 /// client's behalf, kicks) are [`ServerBus`](crate::ServerBus)'s; resuming
 /// after a drop is [`Recovery`]'s.
 pub trait ClientBus: Send + Sync + 'static {
-    /// Registers a new connection, how to reach it and what it is, in the
+    /// Registers a new connection, the recipient that reaches it and what it is, in the
     /// rooms it starts in: `user:<id>` for an authenticated user, and
     /// `rooms` (those its backend put it in, not subject to the room
     /// policy). Resolves once those rooms are heard.
-    fn connect(&self, sid: Sid, route: Route, meta: ConnMeta, rooms: &[String]) -> Heard;
+    fn connect(&self, sid: Sid, recipient: Arc<dyn Recipient>, meta: ConnMeta, rooms: &[String]) -> Heard;
     /// Removes a connection from every room it is in; empty rooms are
     /// dropped. When some rooms keep a history, its rooms are kept under
     /// its resume token (unless it was kicked).

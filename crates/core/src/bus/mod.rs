@@ -26,7 +26,7 @@ mod server;
 pub use client::{ClientBus, Joined};
 pub use conn::{ConnMeta, ConnSnapshot, Protocol};
 pub use heard::Heard;
-pub use route::{GroupId, GroupOutlet, GroupTarget, Offer, Recipient, Route};
+pub use route::{Offer, Recipient};
 pub use server::{Added, ServerBus, Target, Who};
 
 /// The room every connection of user `id` is in.

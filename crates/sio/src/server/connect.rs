@@ -19,7 +19,7 @@ use socketioxide_core::packet::Packet;
 use socketioxide_core::parser::Parse;
 use socketioxide_parser_common::CommonParser;
 use sockgate_core::{
-    new_resume_token, query_param, ConnMeta, ConnectRequest, Heard, Identity, Protocol, Route, Sid,
+    new_resume_token, query_param, ConnMeta, ConnectRequest, Heard, Identity, Protocol, Sid,
 };
 use sockgate_engine::{CloseReason, Frame, ProtocolVersion, Session};
 use tracing::info;
@@ -206,9 +206,7 @@ fn register(
         return (socket, Heard::now());
     };
     // Rooms from the token were chosen by the backend: no room policy.
-    let heard = link
-        .bus
-        .connect(sid, Route::Direct(socket.clone()), meta, &identity.rooms);
+    let heard = link.bus.connect(sid, socket.clone(), meta, &identity.rooms);
     (socket, heard)
 }
 

@@ -2,7 +2,7 @@
 //! (`sockgate-engine`) and socketioxide's wire-format crates.
 //!
 //! Each namespace connection is a [`Socket`](socket::Socket) that the bus
-//! reaches directly ([`Route::Direct`](sockgate_core::Route)), as it
+//! reaches directly (a [`Recipient`](sockgate_core::Recipient)), as it
 //! reaches raw WebSocket connections: the bus is the only room index. An
 //! event is encoded once per namespace ([`encode`]) and the same frames go
 //! into every member's engine.io queue; a full queue closes that session
@@ -74,6 +74,7 @@ impl SocketIoServer {
             max_payload: config.max_payload,
             outbound_queue: config.outbound_queue.max(1),
             ws_read_buffer_bytes: config.ws_read_buffer_bytes,
+            allow_eio3: config.allow_eio3,
             ..EngineConfig::default()
         };
         let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sockgate_core::is_reserved_event;
-use sockgate_sio::{EventNames, SioConfig, SioEngine};
+use sockgate_sio::{EventNames, SioConfig};
 use sockgate_ws::WsConfig;
 
 use super::limits::Limits;
@@ -26,7 +26,6 @@ pub(super) struct SocketIo {
     pub(super) allow_eio3: bool,
     pub(super) serve_client: bool,
     pub(super) connection_state_recovery: bool,
-    pub(super) engine: SioEngine,
 }
 
 impl SocketIo {
@@ -47,7 +46,7 @@ impl SocketIo {
             message_burst: limits.message_burst,
             max_binary_attachments: limits.max_binary_attachments,
             connection_state_recovery: self.connection_state_recovery,
-            engine: self.engine,
+            allow_eio3: self.allow_eio3,
         }
     }
 }
@@ -90,16 +89,6 @@ pub(super) fn socketio(sio: RawSocketIo) -> Result<SocketIo> {
         allow_eio3: sio.allow_eio3,
         serve_client: sio.serve_client,
         connection_state_recovery: sio.connection_state_recovery,
-        engine: match sio.engine.as_str() {
-            "socketioxide" => SioEngine::Socketioxide,
-            "sockgate" => SioEngine::Sockgate,
-            other => {
-                return Err(ConfigError::invalid(
-                    "socketio.engine",
-                    format!("{other:?} is neither \"sockgate\" nor \"socketioxide\""),
-                ))
-            }
-        },
     })
 }
 

@@ -72,7 +72,6 @@ pub(super) fn validate(file: RawConfig) -> Result<GatewayConfig> {
         forwarded_header: server.forwarded_header,
         body_read_timeout: server.body_read_timeout,
         allowed_origins: server.allowed_origins,
-        allow_eio3: socketio.allow_eio3,
         serve_client: socketio.serve_client,
         socketio: socketio.config(events, &limits),
         raw: raw.config(auth.timeout, &limits),
