@@ -194,6 +194,11 @@ impl Telemetry {
                 "Messages other nodes published to rooms this node hears that never reached it (holes in each sender's numbers, seen at its next message)",
                 counter(c.lost),
             );
+            registry.register(
+                "cluster_caught_up",
+                "Events of recoverable rooms this node missed (not subscribed where they were published) and read back from Redis before the next one",
+                counter(c.caught_up),
+            );
             registry.register("cluster_sent", "Cluster messages published", counter(c.sent));
             registry.register(
                 "cluster_published",

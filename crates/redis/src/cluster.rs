@@ -38,6 +38,7 @@ use crate::message::{ClusterMessage, Op};
 use crate::metrics::ClusterMetrics;
 use crate::sender::{Outgoing, SenderTask};
 
+mod catch_up;
 mod failover;
 mod gaps;
 mod shutdown;
@@ -370,21 +371,17 @@ impl ClusterBus {
         }
     }
 
-    /// Checks a room message's number against the last one heard from its
-    /// sender there, counting a hole as lost; answers whether to apply it
-    /// (always). A node's own plain messages are not heard back (applied
-    /// when sent), so only its numbered ones count, apart from the plain.
+    /// Checks a plain room message's number against the last one heard
+    /// from its sender there, counting a hole as lost; answers whether to
+    /// apply it (always). A node's own messages are not heard back (applied
+    /// when sent); numbered ones are checked by their offsets instead
+    /// (`catch_up`), which also fills their holes.
     fn counted(&self, channel: &str, message: &ClusterMessage) -> bool {
         let Some(seq) = message.seq else { return true };
-        let numbered = message.position.is_some();
-        if message.node == self.keys.node() && !numbered {
+        if message.node == self.keys.node() {
             return true;
         }
-        let sender = match numbered {
-            true => format!("{}#numbered", message.node),
-            false => message.node.clone(),
-        };
-        let lost = self.inbound.heard(channel, &sender, seq);
+        let lost = self.inbound.heard(channel, &message.node, seq);
         if lost > 0 {
             self.metrics.lost(lost);
             warn!(
@@ -745,10 +742,12 @@ async fn receive_loop(bus: std::sync::Weak<ClusterBus>, subscriber: SubscriberCl
                 continue;
             };
             match serde_json::from_slice::<ClusterMessage>(text) {
-                Ok(cluster) if cluster.seq.is_some() && !bus.counted(&channel, &cluster) => {}
-                // A node's own messages were applied when sent, but numbered
-                // ones, which every node applies when Redis sends them back.
-                Ok(cluster) if cluster.node == bus.keys.node() && cluster.position.is_none() => {}
+                // Numbered by Redis: every node applies them when Redis
+                // sends them back, this one too, after any it missed.
+                Ok(cluster) if cluster.position.is_some() => bus.apply_numbered(cluster).await,
+                Ok(cluster) if !bus.counted(&channel, &cluster) => {}
+                // A node's own messages were applied when sent.
+                Ok(cluster) if cluster.node == bus.keys.node() => {}
                 Ok(cluster) => bus.apply(cluster),
                 Err(error) => warn!(%channel, %error, "undecodable cluster message"),
             }

@@ -18,6 +18,7 @@ pub struct ClusterMetrics {
     published_broadcast: AtomicU64,
     failing_over: AtomicBool,
     lost: AtomicU64,
+    caught_up: AtomicU64,
 }
 
 /// A copy of [`ClusterMetrics`].
@@ -49,8 +50,13 @@ pub struct ClusterSnapshot {
     pub failing_over: bool,
     /// Messages other nodes published to rooms this node hears that never
     /// reached it: gaps in each sender's numbering of its messages to a
-    /// room, seen at the sender's next message there.
+    /// room, seen at the sender's next message there; and events of
+    /// recoverable rooms that Redis no longer had when this node caught up.
     pub lost: u64,
+    /// Events of recoverable rooms this node missed (not subscribed where
+    /// they were published) and read back from Redis's stream before
+    /// delivering the next one.
+    pub caught_up: u64,
 }
 
 impl ClusterMetrics {
@@ -88,6 +94,9 @@ impl ClusterMetrics {
     pub(crate) fn lost(&self, messages: u64) {
         self.lost.fetch_add(messages, Ordering::Relaxed);
     }
+    pub(crate) fn caught_up(&self, events: u64) {
+        self.caught_up.fetch_add(events, Ordering::Relaxed);
+    }
     pub(crate) fn subscription_timed_out(&self) {
         self.subscription_timeouts.fetch_add(1, Ordering::Relaxed);
     }
@@ -106,6 +115,7 @@ impl ClusterMetrics {
             published_broadcast: self.published_broadcast.load(Ordering::Relaxed),
             failing_over: self.failing_over.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
+            caught_up: self.caught_up.load(Ordering::Relaxed),
         }
     }
 }

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sockgate_core::{Args, DepartedSession, RoomName};
+use sockgate_core::{Args, DepartedSession, Position, RoomName};
 
 use crate::LocalBus;
 
@@ -53,6 +53,31 @@ impl LocalBus {
     pub fn recovers_room(&self, room: &str) -> bool {
         // On every publish of a cluster: no allocation, nothing when off.
         self.streams.is_some() && self.policy.recovers_name(room)
+    }
+
+    /// Where this node's copy of `room`'s history (numbered by a cluster's
+    /// Redis) ends, when an event numbered `next` would leave a hole after
+    /// it: same epoch, offsets in between never delivered here (this node
+    /// was not subscribed where they were published, as while a shard
+    /// fails over). The caller reads the hole from Redis and delivers it
+    /// first; `None` when nothing is missing or this node keeps no copy.
+    pub fn missing_before(&self, room: &str, next: &Position) -> Option<Position> {
+        let streams = self.streams.as_ref()?;
+        let room = self.policy.name(room).ok()?;
+        if !self.recovers(&room) {
+            return None;
+        }
+        streams.peek(&room, |stream| stream.missing_before(next))?
+    }
+
+    /// This node stops hearing `rooms` on purpose (no local member left):
+    /// events published there until it hears them again are not missed,
+    /// so no hole is caught up then (see [`Self::missing_before`]).
+    pub fn stopped_hearing(&self, rooms: &[RoomName]) {
+        let Some(streams) = &self.streams else { return };
+        for room in rooms {
+            streams.peek(room, |stream| stream.stop_following());
+        }
     }
 
     /// The history limits, when some rooms keep a history.

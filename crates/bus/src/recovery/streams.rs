@@ -50,6 +50,9 @@ pub(crate) struct RoomStream {
     touched: Instant,
     /// Positions come from elsewhere (a cluster's Redis), not from here.
     mirrored: bool,
+    /// This node has heard every event numbered elsewhere since the first
+    /// it kept: a hole before the next one was missed, not skipped on purpose.
+    following: bool,
 }
 
 impl RoomStream {
@@ -60,6 +63,7 @@ impl RoomStream {
             entries: VecDeque::new(),
             touched: now,
             mirrored: false,
+            following: false,
         }
     }
 
@@ -84,6 +88,7 @@ impl RoomStream {
         }
         self.next = position.offset + 1;
         self.touched = now;
+        self.following = true;
         Some(self.keep(envelope.with_position(position), limits, now))
     }
 
@@ -151,6 +156,19 @@ impl RoomStream {
         self.touched = now;
     }
 
+    /// The last position kept, when `next` (numbered elsewhere) would leave
+    /// a hole after it in the same epoch.
+    pub(crate) fn missing_before(&self, next: &Position) -> Option<Position> {
+        let hole = self.following && *self.epoch == *next.epoch && next.offset > self.next;
+        hole.then(|| self.current())
+    }
+
+    /// This node stops hearing the room on purpose: what is published
+    /// until it hears it again was skipped, not missed.
+    pub(crate) fn stop_following(&mut self) {
+        self.following = false;
+    }
+
     /// The position of the last event numbered (offset 0: none yet).
     pub(crate) fn current(&self) -> Position {
         Position {
@@ -205,6 +223,13 @@ impl Streams {
             .or_insert_with(|| Arc::new(Mutex::new(RoomStream::new(Instant::now()))))
             .clone();
         StreamGuard { stream }
+    }
+
+    /// Works on the room's stream, if it has one, without creating it.
+    pub(crate) fn peek<T>(&self, room: &RoomName, look: impl FnOnce(&mut RoomStream) -> T) -> Option<T> {
+        let stream = self.rooms.get(room)?.clone();
+        let mut stream = stream.lock().unwrap_or_else(|p| p.into_inner());
+        Some(look(&mut stream))
     }
 
     /// Forgets streams with no history left that nobody touched for the ttl.
@@ -263,6 +288,29 @@ mod tests {
 
     fn data(events: &[Arc<Envelope>]) -> Vec<String> {
         events.iter().map(|e| e.args().first().get().to_owned()).collect()
+    }
+
+    #[test]
+    fn a_hole_in_a_followed_mirror_is_missing_but_not_after_stopping_on_purpose() {
+        let (now, limits) = (Instant::now(), limits(10, 60));
+        let at = |offset| Position {
+            epoch: "redis".into(),
+            offset,
+        };
+        let mut stream = RoomStream::new(now);
+        // Nothing followed yet: no hole to catch up.
+        assert_eq!(stream.missing_before(&at(5)), None);
+        stream.append_at(event(1), at(1), limits, now).unwrap();
+        stream.append_at(event(2), at(2), limits, now).unwrap();
+        assert_eq!(stream.missing_before(&at(3)), None, "the next one");
+        assert_eq!(stream.missing_before(&at(6)), Some(at(2)), "3 to 5 missed");
+        let other_epoch = Position {
+            epoch: "fresh".into(),
+            offset: 9,
+        };
+        assert_eq!(stream.missing_before(&other_epoch), None);
+        stream.stop_following();
+        assert_eq!(stream.missing_before(&at(6)), None, "skipped on purpose");
     }
 
     #[test]

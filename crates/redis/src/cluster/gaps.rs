@@ -10,6 +10,10 @@
 //! lost at the very end of a sender's traffic to a room (no next message)
 //! is not seen, and a room this node stopped hearing on purpose (no local
 //! member left) starts afresh when it is heard again.
+//!
+//! This is for plain rooms. Events of recoverable rooms carry their offset
+//! in the room's stream, which is checked instead, and their holes are
+//! read back from Redis (`catch_up`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

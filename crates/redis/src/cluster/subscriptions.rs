@@ -236,6 +236,7 @@ pub(super) async fn reconcile_loop(
                 .collect();
             bus.forget_heard(names.iter().map(String::as_str));
             pubsub::unsubscribe(&subscriber, channels.sharded, names).await;
+            bus.local.stopped_hearing(&empty);
         }
         if !wanted.is_empty() {
             let names = wanted

@@ -137,10 +137,8 @@ impl ClusterBus {
         message.besides = besides.to_vec();
         message.event = Some(event.to_owned());
         message.set_args(args);
-        // Numbered apart from the room's plain messages, which this node
-        // does not hear back.
-        let channel = self.keys.room_channel(room).name;
-        message.seq = Some(self.outbound.next(&format!("{channel}#numbered")));
+        // Its offset in the room's stream numbers it: receivers read holes
+        // back from Redis (`cluster::catch_up`).
         match serde_json::to_string(&message) {
             Ok(payload) => self.queue(Outgoing::Sequence {
                 room: room.to_owned(),

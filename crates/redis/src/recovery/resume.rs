@@ -28,6 +28,32 @@ end
 return out
 "#;
 
+/// The room's epoch in Redis and the messages of its history after
+/// `from`, at most `count`, each as it was published; `None` when Redis
+/// keeps no history for the room.
+pub(crate) async fn read_messages_after(
+    client: &Client,
+    keys: &Keys,
+    room: &str,
+    from: &Position,
+    count: usize,
+) -> Result<Option<(String, Vec<ClusterMessage>)>, Error> {
+    let [events, _, epoch] = keys.history(room);
+    let first = format!("0-{}", from.offset.saturating_add(1));
+    let reply: Vec<Value> = client
+        .eval(READ, vec![events, epoch], vec![first, count.to_string()])
+        .await?;
+    let mut values = reply.into_iter();
+    let Some(epoch) = values.next().and_then(|v| v.as_string()) else {
+        return Ok(None);
+    };
+    let messages = values
+        .filter_map(|value| value.as_string())
+        .filter_map(|text| serde_json::from_str::<ClusterMessage>(&text).ok())
+        .collect();
+    Ok(Some((epoch, messages)))
+}
+
 /// The room's history after `from`, at most `max` events and one more (so
 /// that too many shows), or `None` when Redis keeps none for the room.
 pub(crate) async fn read_after(
@@ -37,17 +63,13 @@ pub(crate) async fn read_after(
     from: &Position,
     max: usize,
 ) -> Result<Option<FetchedHistory>, Error> {
-    let [events, _, epoch] = keys.history(room);
-    let first = format!("0-{}", from.offset.saturating_add(1));
-    let count = max.saturating_add(1).to_string();
-    let reply: Vec<Value> = client.eval(READ, vec![events, epoch], vec![first, count]).await?;
-    let mut values = reply.into_iter();
-    let Some(epoch) = values.next().and_then(|v| v.as_string()) else {
+    let Some((epoch, messages)) =
+        read_messages_after(client, keys, room, from, max.saturating_add(1)).await?
+    else {
         return Ok(None);
     };
-    let events = values
-        .filter_map(|value| value.as_string())
-        .filter_map(|text| serde_json::from_str::<ClusterMessage>(&text).ok())
+    let events = messages
+        .into_iter()
         .filter_map(|mut message| {
             Some(HistoryEvent {
                 offset: message.position.as_ref()?.offset,
