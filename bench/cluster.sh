@@ -3,20 +3,28 @@
 # with CLUSTER=1, a Redis Cluster of three masters). Starts its own
 # redis-server(s) and sockgate processes on free ports (all on 127.0.0.1),
 # pins them to core 0 and the load tool to core 1 when taskset is there,
-# and prints one JSON result line per run, then what each node published
-# by kind of channel (room, node, broadcast) and the broadcast share.
+# and prints one JSON result line per run, each followed by the CPU time
+# every redis-server spent on it (a cluster: per shard), then what each
+# node published by kind of channel (room, node, broadcast) and the
+# broadcast share. The last fan-out run spreads subscribers and messages
+# over ROOMS rooms (default 64), which a cluster's shards share.
 #
 #   bash bench/cluster.sh [SUBSCRIBERS] [MESSAGES]
+#   ROOMS=256 bash bench/cluster.sh …   rooms of the many-rooms run
+#   MANY_MESSAGES=N …                    its messages (default 10 × MESSAGES)
 #   RECOVER=1 bash bench/cluster.sh …   every room keeps a history (its cost)
 #   CLUSTER=1 bash bench/cluster.sh …   a 3-master Redis Cluster, sharded pub/sub
 set -euo pipefail
 cd "$(dirname "$0")/.."
 subscribers=${1:-200}
 messages=${2:-2000}
+rooms=${ROOMS:-64}
+many_messages=${MANY_MESSAGES:-$((messages * 10))}
 
 cargo build --release --quiet -p sockgate -p sockgate-bench
 work=$(mktemp -d)
 pids=()
+redis_ports=() node_pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -29,7 +37,7 @@ if command -v taskset >/dev/null; then core0=(taskset -c 0) core1=(taskset -c 1)
 start_redis() { # PORT [ARGS…]
   local port=$1; shift
   "${core0[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no "$@" >/dev/null &
-  pids+=($!)
+  pids+=($!) redis_ports+=("$port")
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 }
 if [ -n "${CLUSTER:-}" ]; then
@@ -61,19 +69,43 @@ start_node() {
   # RECOVER=1: every room keeps a history (docs/recovery.md), to measure its cost.
   if [ -n "${RECOVER:-}" ]; then printf '[rooms]\nrecover = ["*"]\n' >>"$config"; fi
   RUST_LOG=warn "${core0[@]}" target/release/sockgate --config "$config" --listen "127.0.0.1:$port" &
-  pids+=($!)
+  pids+=($!) node_pids+=(--server-pid "$!")
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 }
 a=$(free_port); start_node "$a"
 b=$(free_port); start_node "$b"
 
-bench() { "${core1[@]}" target/release/sockgate-bench fanout --subscribers "$subscribers" --messages "$messages" "$@" | tail -n 1; }
-echo "one node:    $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --room one)"
-echo "cross-node:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room cross)"
-echo "both nodes:  $(bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room both)"
+# CPU seconds (user + system) each redis-server has used so far, as Redis
+# counts them (INFO cpu, microsecond precision).
+redis_cpu() {
+  for port in "${redis_ports[@]}"; do
+    redis-cli -p "$port" info cpu | tr -d '\r' |
+      awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.4f ", s}'
+  done
+}
+# Runs a scenario and prints its result, then each Redis's CPU for it.
+measured() { # LABEL COMMAND…
+  local label=$1; shift
+  local before after result
+  before=($(redis_cpu))
+  result=$("$@" | tail -n 1)
+  after=($(redis_cpu))
+  local spent=()
+  for i in "${!before[@]}"; do spent+=("$(python3 -c "print(round(${after[$i]} - ${before[$i]}, 4))")"); done
+  echo "$label $result"
+  echo "  redis cpu seconds (per process): ${spent[*]}"
+}
+# Server CPU is both nodes' together.
+bench() { "${core1[@]}" target/release/sockgate-bench fanout "${node_pids[@]}" --subscribers "$subscribers" "$@"; }
+measured "one node:   " bench --messages "$messages" --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --room one
+measured "cross-node: " bench --messages "$messages" --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room cross
+measured "both nodes: " bench --messages "$messages" --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room both
+# Many rooms, subscribers on both nodes, publishers on A: the traffic a
+# cluster spreads over its shards (one room's channel lives on one shard).
+measured "many rooms: " bench --pub-url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --room many --rooms "$rooms" --publishers 4 --messages "$many_messages"
 # Connect, join, publish (acked), disconnect, over both nodes: every join is
 # to a room its node has no member in, so its ack waits for the subscription.
-echo "churn:       $("${core1[@]}" target/release/sockgate-bench churn --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --cycles 3000 --protocol raw --concurrency 16 | tail -n 1)"
+measured "churn:      " "${core1[@]}" target/release/sockgate-bench churn "${node_pids[@]}" --url "ws://127.0.0.1:$a" --url "ws://127.0.0.1:$b" --cycles 3000 --protocol raw --concurrency 16
 # What each node published, by kind of channel: the broadcast share is what
 # every node must read whatever its clients. (The sender may still be
 # draining what the last run queued: give it a moment.)

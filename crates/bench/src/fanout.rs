@@ -61,11 +61,38 @@ pub(crate) struct FanoutArgs {
     /// Room name.
     #[arg(long, default_value = "bench")]
     room: String,
+    /// Rooms to spread over (`<room>-0`, `<room>-1`, …): subscriber i joins
+    /// room i mod N and message n goes to room n mod N, so a Redis
+    /// Cluster's shards share the traffic. 1: one room named `--room`.
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
 }
 
 struct Progress {
     received: Vec<AtomicU32>,
     heard: AtomicUsize,
+}
+
+/// Which room each subscriber joins and each message goes to.
+#[derive(Clone)]
+struct Rooms {
+    stem: String,
+    count: usize,
+    subscribers: usize,
+}
+
+impl Rooms {
+    fn name(&self, index: usize) -> String {
+        match self.count {
+            1 => self.stem.clone(),
+            count => format!("{}-{}", self.stem, index % count),
+        }
+    }
+    /// Subscribers of the room message `n` goes to.
+    fn receivers(&self, n: usize) -> u32 {
+        let room = n % self.count;
+        (self.subscribers.saturating_sub(room) + self.count - 1) as u32 / self.count as u32
+    }
 }
 
 pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
@@ -76,6 +103,11 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
         concurrency: args.target.concurrency,
         sources: args.target.sources,
         timeout: Duration::from_secs(args.target.timeout),
+    };
+    let rooms = Rooms {
+        stem: args.room.clone(),
+        count: args.rooms.max(1),
+        subscribers: args.subscribers,
     };
     let mix = args.sub_protocol;
     let protocol_of = move |i: usize| match mix {
@@ -91,7 +123,8 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
             count: (args.subscribers + targets.len() - 1 - k) / targets.len(),
             ..plan
         };
-        let swarm = swarm::open(target, &share, protocol_of, |_| args.room.clone()).await;
+        let first = subscribers.len();
+        let swarm = swarm::open(target, &share, protocol_of, |i| rooms.name(first + i)).await;
         if swarm.failed > 0 {
             bail!(
                 "{} subscribers failed: {}",
@@ -130,9 +163,11 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
         if Instant::now() > deadline {
             bail!("subscribers never all heard the publisher");
         }
-        publishers[0]
-            .publish(&args.room, "probe", &probe.to_string())
-            .await?;
+        for room in 0..rooms.count.min(args.subscribers.max(1)) {
+            publishers[0]
+                .publish(&rooms.name(room), "probe", &probe.to_string())
+                .await?;
+        }
         probe += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -144,13 +179,8 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
     let count = publishers.len();
     let mut sending = Vec::new();
     for (p, mut publisher) in publishers.into_iter().enumerate() {
-        let (progress, padding, room) = (progress.clone(), padding.clone(), args.room.clone());
-        let (messages, window, rate, subscribers) = (
-            args.messages,
-            args.window.max(1),
-            args.rate,
-            args.subscribers as u32,
-        );
+        let (progress, padding, rooms) = (progress.clone(), padding.clone(), rooms.clone());
+        let (messages, window, rate) = (args.messages, args.window.max(1), args.rate);
         sending.push(tokio::spawn(async move {
             for n in (p..messages).step_by(count) {
                 if rate > 0 {
@@ -158,7 +188,8 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
                     tokio::time::sleep_until(due.into()).await;
                 }
                 if n >= window {
-                    while progress.received[n - window].load(Ordering::Relaxed) < subscribers {
+                    let behind = n - window;
+                    while progress.received[behind].load(Ordering::Relaxed) < rooms.receivers(behind) {
                         if Instant::now() > deadline {
                             return publisher;
                         }
@@ -167,7 +198,7 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
                 }
                 let t = clock.elapsed().as_micros();
                 let data = format!(r#"{{"n":{n},"t":{t},"pad":"{padding}"}}"#);
-                if publisher.publish(&room, "m", &data).await.is_err() {
+                if publisher.publish(&rooms.name(n), "m", &data).await.is_err() {
                     break;
                 }
             }
@@ -178,11 +209,11 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
     for task in sending {
         publishers.push(task.await?);
     }
-    let expected = args.subscribers as u32;
     while !progress
         .received
         .iter()
-        .all(|r| r.load(Ordering::Relaxed) >= expected)
+        .enumerate()
+        .all(|(n, r)| r.load(Ordering::Relaxed) >= rooms.receivers(n))
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -192,7 +223,9 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
         .cpu()?
         .zip(cpu_before)
         .map(|(after, before)| after - before);
-    publishers[0].publish(&args.room, "done", "null").await?;
+    for room in 0..rooms.count.min(args.subscribers.max(1)) {
+        publishers[0].publish(&rooms.name(room), "done", "null").await?;
+    }
 
     let mut latencies = Vec::new();
     for reader in readers {
@@ -205,7 +238,7 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
         .iter()
         .map(|r| u64::from(r.load(Ordering::Relaxed)))
         .sum();
-    let expected_total = (args.subscribers * args.messages) as u64;
+    let expected_total: u64 = (0..args.messages).map(|n| u64::from(rooms.receivers(n))).sum();
     let cpu_seconds = cpu.map(|cpu| cpu.as_secs_f64());
     Ok(json!({
         "scenario": "fanout",
@@ -213,6 +246,7 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<Value> {
         "pub_protocol": args.pub_protocol,
         "subscribers": args.subscribers,
         "publishers": count,
+        "rooms": rooms.count,
         "messages": args.messages,
         "payload_bytes": args.payload,
         "window": args.window,

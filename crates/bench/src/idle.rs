@@ -35,6 +35,7 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<Value> {
     let target = args.target.targets().into_iter().next().context("no --url")?;
     let servers = args.target.servers();
     let rss_before = servers.rss_bytes()?;
+    let kernel_before = crate::server::kernel_socket_memory();
     let plan = SwarmPlan {
         count: args.connections,
         concurrency: args.target.concurrency,
@@ -58,8 +59,15 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<Value> {
             tokio::spawn(async move { while let Ok(Incoming::Text(_)) = conn.next_text().await {} })
         })
         .collect();
+    // What holding them costs: heartbeats, timers (over the settle time).
+    let cpu_before = servers.cpu()?;
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
+    let idle_cpu = servers
+        .cpu()?
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let rss_after = servers.rss_bytes()?;
+    let kernel_after = crate::server::kernel_socket_memory();
     for holder in &holders {
         holder.abort();
     }
@@ -79,5 +87,12 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<Value> {
         "server_rss_before": rss_before,
         "server_rss_after": rss_after,
         "server_bytes_per_connection": per_connection.map(f64::round),
+        // Both ends on this machine (loopback): half is one side's share.
+        "kernel_bytes_per_connection_both_ends": kernel_before
+            .zip(kernel_after)
+            .filter(|_| open > 0)
+            .map(|(before, after)| (after.saturating_sub(before) as f64 / open as f64).round()),
+        "settle_seconds": args.settle,
+        "idle_server_cpu_seconds": idle_cpu.map(|cpu| cpu.as_secs_f64()),
     }))
 }

@@ -62,3 +62,28 @@ impl Servers {
         Ok(Some(total))
     }
 }
+
+/// Kernel memory the whole machine holds for sockets and their files:
+/// the slab caches (socket structs, inodes, dentries, epoll items) plus
+/// TCP's buffer pages (`/proc/net/sockstat`). Machine-wide, so a run on
+/// loopback counts both ends of every connection; `None` off Linux.
+pub(crate) fn kernel_socket_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let slab_kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("Slab:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    let tcp_pages: u64 = sockstat
+        .lines()
+        .find_map(|line| line.strip_prefix("TCP:"))?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find_map(|pair| (pair[0] == "mem").then(|| pair[1].parse().ok()).flatten())?;
+    Some(slab_kib * 1024 + tcp_pages * 4096)
+}
