@@ -839,3 +839,135 @@ async fn a_killed_master_loses_nothing_for_resumed_clients_and_counts_what_plain
         "{on_victim}: not every event once in order"
     );
 }
+
+/// Moves `slot` with its keys from master `from` to master `to`, as
+/// `redis-cli --cluster reshard` does slot by slot: importing and
+/// migrating states, `MIGRATE` of every key in the slot, then the new
+/// owner announced to every master.
+async fn migrate_slot(cluster: &RedisCluster, slot: u16, from: u16, to: u16) -> usize {
+    let slot = slot.to_string();
+    let from_id = cluster.command(from, &["CLUSTER", "MYID"]).await;
+    let to_id = cluster.command(to, &["CLUSTER", "MYID"]).await;
+    cluster
+        .command(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])
+        .await;
+    cluster
+        .command(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
+        .await;
+    let mut moved = 0;
+    loop {
+        let keys = cluster
+            .command(from, &["CLUSTER", "GETKEYSINSLOT", &slot, "100"])
+            .await;
+        let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+        if keys.is_empty() {
+            break;
+        }
+        let port = to.to_string();
+        let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        args.extend(&keys);
+        let reply = cluster.command(from, &args).await;
+        assert_eq!(reply, "OK", "MIGRATE {keys:?}");
+        moved += keys.len();
+    }
+    for master in cluster.masters().await {
+        cluster
+            .command(master.port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
+            .await;
+    }
+    moved
+}
+
+/// A recoverable room's slot, with its history's keys, migrated to another
+/// master while events stream into it: the member on the other node gets
+/// every event once and in order, live, and a client that drops during
+/// the move resumes with every event it missed, once and in order (the
+/// numbering goes on in the moved keys: no `epoch_changed`).
+#[tokio::test]
+async fn a_recoverable_rooms_slot_migrated_with_its_keys_under_traffic_loses_nothing() {
+    const EVENTS: u64 = 100;
+    const RECOVER_ALL: &str = "[rooms]\nrecover = [\"act:*\"]\nhistory_size = 1000\n";
+    let cluster = RedisCluster::start().await;
+    let a = Gateway::with_config(&node_config(&cluster.url(), RECOVER_ALL)).await;
+    let b = Gateway::with_config(&node_config(&cluster.url(), RECOVER_ALL)).await;
+    let room = "act:migrating";
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut member = RawClient::connect(&b.ws_url("/ws")).await;
+    member.join(room).await;
+    until_heard(&mut publisher, &mut member, room, WAIT).await;
+    let mut away = RawClient::connect(&b.ws_url("/ws")).await;
+    let token = away.open["resume"].as_str().expect("a resume token").to_owned();
+    away.join(room).await;
+
+    let stream = {
+        let url = a.ws_url("/ws");
+        tokio::spawn(async move {
+            let mut sender = RawClient::connect(&url).await;
+            for n in 0..EVENTS {
+                let (ack, _) = sender
+                    .request(json!({"op": "publish", "room": room, "event": "seq", "data": n}))
+                    .await;
+                assert_eq!(ack["ok"], true, "{ack}");
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        })
+    };
+    // The dropping client takes live events until the move is under way.
+    let away_got = tokio::spawn(async move {
+        let mut got: Vec<(u64, Value)> = Vec::new();
+        let until = tokio::time::Instant::now() + Duration::from_millis(1_200);
+        while let Ok(frame) = tokio::time::timeout_at(until, away.recv()).await {
+            if frame["event"] == "seq" {
+                got.push((frame["data"].as_u64().expect("a number"), position_of(&frame)));
+            }
+        }
+        let sid = away.sid.clone();
+        away.close().await;
+        (got, sid)
+    });
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let slot = key_slot(room);
+    let from = cluster.master_of(&format!("sockgate#room#{{{room}}}")).await;
+    let to = cluster
+        .masters()
+        .await
+        .into_iter()
+        .find(|m| m.port != from)
+        .expect("another master")
+        .port;
+    let moved = migrate_slot(&cluster, slot, from, to).await;
+    eprintln!("slot {slot} moved {from} -> {to} with {moved} keys");
+    assert!(moved >= 3, "the room's history keys move with the slot");
+    let mut got = Vec::new();
+    while got.len() < EVENTS as usize {
+        let Ok(frame) = tokio::time::timeout(Duration::from_secs(15), member.recv()).await else {
+            break;
+        };
+        if frame["event"] == "seq" {
+            got.push(frame["data"].as_u64().expect("a number"));
+        }
+    }
+    stream.await.expect("the publisher");
+    assert_eq!(got, (0..EVENTS).collect::<Vec<u64>>(), "the live member");
+
+    let (live, away_sid) = away_got.await.expect("the dropping client");
+    gone(&b, &away_sid).await;
+    let (_, position) = live.last().cloned().expect("live events before the drop");
+    let mut back = RawClient::connect(&a.ws_url("/ws")).await;
+    let (ack, replayed) = back
+        .request(json!({"op": "resume", "token": token, "rooms": {room: position}}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let mut all: Vec<u64> = live.iter().map(|(n, _)| *n).collect();
+    all.extend(
+        replayed
+            .iter()
+            .filter(|e| e["event"] == "seq")
+            .filter_map(|e| e["data"].as_u64()),
+    );
+    assert_eq!(
+        all,
+        (0..EVENTS).collect::<Vec<u64>>(),
+        "the resumed client: {ack}"
+    );
+}

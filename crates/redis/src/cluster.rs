@@ -40,7 +40,7 @@ use crate::sender::{Outgoing, SenderTask};
 
 mod catch_up;
 mod failover;
-mod gaps;
+pub(crate) mod gaps;
 mod shutdown;
 mod slots;
 mod subscriptions;
@@ -135,14 +135,20 @@ impl ClusterBus {
             })
             .with_connection_config(|conn| {
                 conn.connection_timeout = config.timeout;
-                conn.max_command_attempts = 1;
+                // `ASK` redirections (a slot being migrated) take an attempt
+                // each, and when they run out fred drops every connection
+                // and stalls: so several. A command resent after a
+                // connection loss is taken once: receivers drop a plain
+                // message heard twice (`gaps`), and Redis numbers an event
+                // once (its numbering script remembers each node's last).
+                conn.max_command_attempts = 5;
             });
         let client = builder.build().map_err(|e| ClusterError::Url(e.to_string()))?;
         let subscriber = builder
             .build_subscriber_client()
             .map_err(|e| ClusterError::Url(e.to_string()))?;
-        client.connect();
-        subscriber.connect();
+        supervise(client.clone(), "commands");
+        supervise(subscriber.clone(), "subscriptions");
         // Polled rather than awaited: fred's wait_for_connect misses a
         // connection that completes between its state check and its
         // subscription, which made starts time out at random.
@@ -373,7 +379,7 @@ impl ClusterBus {
 
     /// Checks a plain room message's number against the last one heard
     /// from its sender there, counting a hole as lost; answers whether to
-    /// apply it (always). A node's own messages are not heard back (applied
+    /// apply it (not when it is one heard before). A node's own messages are not heard back (applied
     /// when sent); numbered ones are checked by their offsets instead
     /// (`catch_up`), which also fills their holes.
     fn counted(&self, channel: &str, message: &ClusterMessage) -> bool {
@@ -381,7 +387,17 @@ impl ClusterBus {
         if message.node == self.keys.node() {
             return true;
         }
-        let lost = self.inbound.heard(channel, &message.node, seq);
+        let lost = match self.inbound.heard(channel, &message.node, seq) {
+            gaps::Heard::New { lost } => lost,
+            gaps::Heard::Again => {
+                debug!(
+                    channel,
+                    node = message.node.as_str(),
+                    "a message heard twice: dropped"
+                );
+                return false;
+            }
+        };
         if lost > 0 {
             self.metrics.lost(lost);
             warn!(
@@ -718,6 +734,29 @@ impl ClusterBus {
             (_, local) => local,
         }
     }
+}
+
+/// Runs `client`'s connection task, and runs it again whenever it ends
+/// with an error. fred ends the task, and leaves the client looking
+/// connected with nobody serving its commands, when redirections run out
+/// (`ASK` after `ASK` while a slot is migrating); its reconnect policy
+/// does not cover that. The task ends without an error only when the
+/// client quits (shutdown).
+fn supervise<C: ClientLike + Send + 'static>(client: C, role: &'static str) {
+    tokio::spawn(async move {
+        loop {
+            match client.connect().await {
+                Ok(Ok(())) => return,
+                Ok(Err(error)) => {
+                    warn!(%error, role, "the Redis client's connection task ended: starting it again");
+                }
+                Err(panicked) => {
+                    warn!(error = %panicked, role, "the Redis client's connection task failed: starting it again");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
 }
 
 /// Applies messages from other nodes and from emitters.

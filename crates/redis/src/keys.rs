@@ -90,6 +90,12 @@ impl Keys {
             kind: ChannelKind::Room,
         }
     }
+    /// The hash of the last message each node had numbered in a
+    /// recoverable room (in the room's slot), so that one sent twice is
+    /// numbered once.
+    pub(crate) fn numbered_senders(&self, room: &str) -> String {
+        format!("{}:history:{}:senders", self.prefix, self.room_part(room))
+    }
     /// A recoverable room's history: its stream, offset counter and epoch.
     pub(crate) fn history(&self, room: &str) -> [String; 3] {
         let base = format!("{}:history:{}", self.prefix, self.room_part(room));

@@ -22,6 +22,7 @@ use tracing::{debug, warn};
 use crate::cluster::ClusterBus;
 use crate::directory;
 use crate::keys::{Channel, ChannelKind};
+use crate::recovery::numbering::ToNumber;
 
 /// Work for the sender task.
 pub(crate) enum Outgoing {
@@ -30,7 +31,7 @@ pub(crate) enum Outgoing {
     /// Write (or remove) one connection's directory record.
     Record(Sid),
     /// Number an emit to a recoverable room in Redis, and publish it.
-    Sequence { room: String, payload: String },
+    Sequence(ToNumber),
     /// Keep a departed connection's rooms in Redis under its resume token.
     KeepDeparted(Arc<str>),
 }
@@ -102,7 +103,7 @@ struct Runs {
     /// Publishes: channel, payload.
     published: Vec<(Channel, String)>,
     /// Emits to recoverable rooms: room, payload.
-    numbered: Vec<(String, String)>,
+    numbered: Vec<ToNumber>,
     /// Directory records and departed sessions.
     written: Vec<Outgoing>,
 }
@@ -143,10 +144,10 @@ async fn send_loop(
                     send_written(&bus, &mut runs.written).await;
                     runs.published.push((channel, payload));
                 }
-                Outgoing::Sequence { room, payload } => {
+                Outgoing::Sequence(event) => {
                     send_published(&bus, &mut runs.published).await;
                     send_written(&bus, &mut runs.written).await;
-                    runs.numbered.push((room, payload));
+                    runs.numbered.push(event);
                 }
                 written @ (Outgoing::Record(_) | Outgoing::KeepDeparted(_)) => {
                     send_published(&bus, &mut runs.published).await;
@@ -192,7 +193,7 @@ async fn send_published(bus: &ClusterBus, published: &mut Vec<(Channel, String)>
 }
 
 /// Numbers and publishes the queued emits to recoverable rooms.
-async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
+async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<ToNumber>) {
     if numbered.is_empty() {
         return;
     }
@@ -204,7 +205,7 @@ async fn send_numbered(bus: &ClusterBus, numbered: &mut Vec<(String, String)>) {
     // it must hear the rooms first (one wait for all of them).
     let rooms: Vec<RoomName> = numbered
         .iter()
-        .filter_map(|(room, _)| bus.local().policy().name(room).ok())
+        .filter_map(|event| bus.local().policy().name(&event.room).ok())
         .collect();
     bus.hear_rooms(&rooms).await;
     let outcome =
@@ -248,7 +249,7 @@ async fn send_written(bus: &ClusterBus, written: &mut Vec<Outgoing>) {
                 directory::write_record(&pipeline, bus.keys(), sid, snapshot.as_ref()).await
             }
             // Sent by send_published and send_numbered.
-            Outgoing::Publish { .. } | Outgoing::Sequence { .. } => Ok(()),
+            Outgoing::Publish { .. } | Outgoing::Sequence(_) => Ok(()),
         };
         if let Err(error) = queued {
             debug!(%error, "a directory or departed-session write could not be queued");

@@ -49,7 +49,10 @@ impl Gateway {
             .arg(config.path())
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("SOCKGATE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
