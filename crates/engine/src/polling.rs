@@ -61,7 +61,12 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         if let Some(frame) = slot.held.take() {
             return Poll::Ready(Some(frame));
         }
-        match slot.rx.poll_recv(cx) {
+        // Write boundaries mean nothing to polling: skipped.
+        let mut polled = slot.rx.poll_recv(cx);
+        while matches!(&polled, Poll::Ready(Some(frame)) if frame.is_boundary()) {
+            polled = slot.rx.poll_recv(cx);
+        }
+        match polled {
             Poll::Ready(frame) => Poll::Ready(frame),
             // Closed, or upgraded: the poll returns so the client moves on.
             Poll::Pending if matches!(session.state(), State::Closed | State::Websocket) => Poll::Ready(None),
@@ -77,6 +82,9 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         // A frame that does not fit waits for the next GET; the first
         // goes whatever its size, so that nothing is ever stuck.
         while let Some(frame) = slot.rx.try_recv() {
+            if frame.is_boundary() {
+                continue;
+            }
             let next = size_hint(&frame);
             if size.saturating_add(next) > max {
                 slot.held = Some(frame);
