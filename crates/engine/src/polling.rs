@@ -20,7 +20,7 @@ use crate::frame::Frame;
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{on_packet, Inbound};
 use crate::payload::{encode, size_hint, Framing};
-use crate::session::{PollSlot, State, CLOSE_SENT, HEARD, POSTING};
+use crate::session::{PollSlot, State, CLOSE_SENT, HEARD, POSTING, PROBED};
 use crate::{CloseReason, EngineHandler, Session};
 
 /// Longest a closed session waits for the client's last poll (a client
@@ -68,8 +68,10 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         }
         match polled {
             Poll::Ready(frame) => Poll::Ready(frame),
-            // Closed, or upgraded: the poll returns so the client moves on.
+            // Closed, upgraded or probed: the poll returns so the client
+            // moves on (or pauses polling).
             Poll::Pending if matches!(session.state(), State::Closed | State::Websocket) => Poll::Ready(None),
+            Poll::Pending if session.has_flag(PROBED) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
     })
@@ -113,6 +115,7 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         // The upgrade completed while this GET waited: a noop lets the
         // client's paused polling finish.
         State::Websocket if frames.is_empty() => frames.push(Frame::control("6")),
+        State::Upgrading if frames.is_empty() && session.has_flag(PROBED) => frames.push(Frame::control("6")),
         _ => {}
     }
     drop(guard);

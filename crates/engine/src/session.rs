@@ -341,6 +341,9 @@ pub(crate) const POSTING: u8 = 1;
 pub(crate) const CLOSE_SENT: u8 = 2;
 /// The heartbeat packet the engine waits for arrived over polling.
 pub(crate) const HEARD: u8 = 4;
+/// An upgrade under way has been probed (`2probe` answered): polls are
+/// answered with a noop when there is nothing to send.
+pub(crate) const PROBED: u8 = 8;
 
 /// The outbound queue's receiving end while a session is on polling.
 pub(crate) struct PollSlot {

@@ -26,7 +26,7 @@ use crate::engine::Engine;
 use crate::frame::{Frame, Kind};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{on_packet, Inbound};
-use crate::session::{State, POSTING};
+use crate::session::{State, POSTING, PROBED};
 use crate::{CloseReason, EngineHandler, Session};
 
 /// Most queued frames written before one flush.
@@ -78,6 +78,7 @@ where
         Ok(Ok(())) => session.transition(State::Upgrading, State::Websocket),
         Ok(Err(())) | Err(_) => false,
     };
+    session.take_flag(PROBED);
     if !upgraded {
         tracing::debug!(sid = %session.id(), "upgrade failed");
         session.transition(State::Upgrading, State::Polling);
@@ -99,7 +100,7 @@ where
 }
 
 /// Waits for `2probe` (answered `3probe`, then a noop queued for the
-/// pending poll) and `5`. Anything else, or a closed session, fails it.
+/// pending poll, if any) and `5`. Anything else, or a closed session, fails it.
 async fn probe<D, S: Socket>(session: &Session<D>, socket: &mut S) -> Result<(), ()> {
     loop {
         let message = tokio::select! {
@@ -117,7 +118,16 @@ async fn probe<D, S: Socket>(session: &Session<D>, socket: &mut S) -> Result<(),
                     .send(WsMessage::Text(tungstenite::Utf8Bytes::from_static("3probe")))
                     .await
                     .map_err(drop)?;
-                session.send_control(Frame::control("6")).map_err(drop)?;
+                // From now on a poll with nothing to send gets a noop at
+                // once (Node checks every 100 ms), so the client can pause
+                // polling; none is queued when no poll is pending (a GET
+                // holds the slot), or it would reach the client later,
+                // over the websocket.
+                session.set_flag(PROBED);
+                let poll_pending = session.receiver().is_none();
+                if poll_pending {
+                    session.send_control(Frame::control("6")).map_err(drop)?;
+                }
             }
             Ok(Packet::Upgrade) => return Ok(()),
             _ => return Err(()),
