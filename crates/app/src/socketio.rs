@@ -95,6 +95,15 @@ impl SioStats {
         }
     }
 
+    /// Sessions closed as slow consumers (socketioxide's drop packets
+    /// instead: none).
+    pub(crate) fn slow_consumers(&self) -> u64 {
+        match self {
+            SioStats::Socketioxide(_) => 0,
+            SioStats::Sockgate(c) => c.slow_consumers(),
+        }
+    }
+
     /// Events received from clients.
     pub(crate) fn events_in(&self) -> u64 {
         match self {
