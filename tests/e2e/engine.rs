@@ -547,3 +547,18 @@ async fn the_suites_other_refusals_and_closes_on_both_transports() {
     send(&mut ws, "4still").await;
     assert_eq!(next_text(&mut ws).await, "4still");
 }
+
+#[tokio::test]
+async fn an_upgrade_past_upgrade_timeout_is_closed_and_polling_goes_on() {
+    let gateway = echo_gateway("[socketio]\nupgrade_timeout = \"300ms\"\n").await;
+    let (sid, _) = handshake(&gateway, 4).await;
+    let query = format!("EIO=4&transport=polling&sid={sid}");
+    let mut ws = websocket(&gateway, &format!("EIO=4&transport=websocket&sid={sid}")).await;
+    send(&mut ws, "2probe").await;
+    assert_eq!(next_text(&mut ws).await, "3probe");
+    // No "5": the engine gives up on the websocket…
+    assert!(matches!(next(&mut ws).await, Some(Message::Close(_)) | None));
+    // …and the session goes on over polling.
+    assert_eq!(post(gateway.addr, &query, b"4still polling").await.status, 200);
+    assert_eq!(get(gateway.addr, &query).await.text(), "4still polling");
+}

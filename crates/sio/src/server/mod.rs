@@ -71,6 +71,7 @@ impl SocketIoServer {
         let engine_config = EngineConfig {
             ping_interval: config.ping_interval,
             ping_timeout: config.ping_timeout,
+            upgrade_timeout: config.upgrade_timeout,
             max_payload: config.max_payload,
             outbound_queue: config.outbound_queue.max(1),
             ws_read_buffer_bytes: config.ws_read_buffer_bytes,
