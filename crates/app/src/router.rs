@@ -85,7 +85,6 @@ impl Router {
                     outbound_queue: config.socketio.outbound_queue,
                     ws_read_buffer_bytes: config.socketio.ws_read_buffer_bytes,
                     allow_eio3: config.allow_eio3,
-                    ..EngineConfig::default()
                 };
                 (path, Engine::new(engine, Arc::new(EchoHandler)))
             }),
