@@ -101,6 +101,11 @@ for server in sockgate socketioxide node-socketio; do
   run "$server" socket.io idle --connections "$idle" --protocol sio --concurrency 128
   run "$server" socket.io churn --cycles "$cycles" --protocol sio --concurrency 16
 done
+# Long-polling sessions: two keep-alive HTTP connections each (so half as
+# many sessions, for as many connections), a GET always pending.
+for server in sockgate node-socketio; do
+  run "$server" "socket.io polling" idle --connections "$((idle / 2))" --protocol sio --transport polling --concurrency 128
+done
 run sockgate "raw, at the fd limit" idle --connections "$big_idle" --protocol raw --concurrency 256 --sources 2 --timeout 300
 
 python3 bench/report.py "$results" "$(nproc)" "$(uname -sr)" "$messages" "$idle" "$big_idle" "$cycles" \

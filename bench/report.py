@@ -56,7 +56,7 @@ out.append(f"\n### Idle connections ({idle} each, joined to 100 rooms) and churn
 out.append("| server | protocol | server memory per idle connection | connects/s | churn cycles/s | server CPU per cycle |")
 out.append("|---|---|---|---|---|---|")
 for row in rows:
-    if row["scenario"] != "idle" or row["label"] not in ("raw", "socket.io"):
+    if row["scenario"] != "idle" or row["label"] not in ("raw", "socket.io", "socket.io polling"):
         continue
     churn = find(row["server"], "churn", row["label"])
     per = row["server_bytes_per_connection"]

@@ -502,3 +502,63 @@ async fn a_slow_consumer_is_closed() {
         answer.text()
     );
 }
+
+#[tokio::test]
+async fn the_suites_other_refusals_and_closes_on_both_transports() {
+    let gateway = echo_gateway("").await;
+    // A non-numeric EIO, and a method other than GET for a handshake.
+    for (method, query) in [
+        ("GET", "EIO=abc&transport=polling"),
+        ("PUT", "EIO=4&transport=polling"),
+    ] {
+        let answer = http(gateway.addr, method, query, b"", "").await;
+        assert_eq!(answer.status, 400, "{method} {query}: {}", answer.text());
+    }
+    // Websocket handshakes with a missing or bad EIO or transport are refused.
+    for query in [
+        "transport=websocket",
+        "EIO=abc&transport=websocket",
+        "EIO=4",
+        "EIO=4&transport=abc",
+    ] {
+        let url = gateway.ws_url(&format!("{PATH}?{query}"));
+        let refused = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("no answer in time");
+        assert!(refused.is_err(), "{query} was accepted");
+    }
+    // The client's close packet ends a websocket session.
+    let mut ws = websocket(&gateway, "EIO=4&transport=websocket").await;
+    assert!(next_text(&mut ws).await.starts_with('0'));
+    send(&mut ws, "1").await;
+    assert!(matches!(next(&mut ws).await, Some(Message::Close(_)) | None));
+    // A websocket with the sid of a session already upgraded is closed,
+    // and the upgraded one goes on.
+    let (sid, _) = handshake(&gateway, 4).await;
+    let upgrade = format!("EIO=4&transport=websocket&sid={sid}");
+    let mut ws = websocket(&gateway, &upgrade).await;
+    send(&mut ws, "2probe").await;
+    assert_eq!(next_text(&mut ws).await, "3probe");
+    send(&mut ws, "5").await;
+    send(&mut ws, "4upgraded").await;
+    assert_eq!(next_text(&mut ws).await, "4upgraded");
+    let mut second = websocket(&gateway, &upgrade).await;
+    assert!(matches!(next(&mut second).await, Some(Message::Close(_)) | None));
+    send(&mut ws, "4still").await;
+    assert_eq!(next_text(&mut ws).await, "4still");
+}
+
+#[tokio::test]
+async fn an_upgrade_past_upgrade_timeout_is_closed_and_polling_goes_on() {
+    let gateway = echo_gateway("[socketio]\nupgrade_timeout = \"300ms\"\n").await;
+    let (sid, _) = handshake(&gateway, 4).await;
+    let query = format!("EIO=4&transport=polling&sid={sid}");
+    let mut ws = websocket(&gateway, &format!("EIO=4&transport=websocket&sid={sid}")).await;
+    send(&mut ws, "2probe").await;
+    assert_eq!(next_text(&mut ws).await, "3probe");
+    // No "5": the engine gives up on the websocket…
+    assert!(matches!(next(&mut ws).await, Some(Message::Close(_)) | None));
+    // …and the session goes on over polling.
+    assert_eq!(post(gateway.addr, &query, b"4still polling").await.status, 200);
+    assert_eq!(get(gateway.addr, &query).await.text(), "4still polling");
+}

@@ -37,6 +37,7 @@ mod redis_cluster;
 mod rolling_restart;
 mod room_policy;
 mod sio_engine;
+mod sio_protocol;
 mod sio_recovery;
 mod socketio;
 mod socketio_errors;

@@ -128,6 +128,12 @@ async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer_and_others_ge
         assert_eq!(frame.code, CloseCode::Policy);
         assert_eq!(frame.reason.as_str(), "slow consumer");
     }
+    // Counted once, as raw.
+    assert_eq!(crate::sio_engine::slow_consumers(&gateway, "raw", 1).await, 1);
+    assert_eq!(
+        crate::sio_engine::slow_consumers(&gateway, "socketio", 0).await,
+        0
+    );
 }
 
 #[tokio::test]

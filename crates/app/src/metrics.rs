@@ -104,8 +104,14 @@ impl Telemetry {
         );
         registry.register(
             "slow_consumer_disconnects",
-            "Connections closed because their outbound queue was full",
-            counter(bus.slow_consumers),
+            "Connections closed because they fell behind (a full outbound queue; raw: also the memory budget), by protocol",
+            labelled_counter(
+                &[
+                    ("raw", self.raw.metrics().snapshot().slow_consumers),
+                    ("socketio", self.sio.slow_consumers()),
+                ],
+                "protocol",
+            ),
         );
 
         registry.register(

@@ -77,11 +77,11 @@ impl Router {
                 let engine = EngineConfig {
                     ping_interval: config.socketio.ping_interval,
                     ping_timeout: config.socketio.ping_timeout,
+                    upgrade_timeout: config.socketio.upgrade_timeout,
                     max_payload: config.socketio.max_payload,
                     outbound_queue: config.socketio.outbound_queue,
                     ws_read_buffer_bytes: config.socketio.ws_read_buffer_bytes,
                     allow_eio3: config.socketio.allow_eio3,
-                    ..EngineConfig::default()
                 };
                 (path, Engine::new(engine, Arc::new(EchoHandler)))
             }),

@@ -9,6 +9,7 @@ mod churn;
 mod conn;
 mod fanout;
 mod idle;
+mod polling;
 mod server;
 mod swarm;
 

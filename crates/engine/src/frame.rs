@@ -29,6 +29,8 @@ pub(crate) enum Kind {
     Text(Utf8Bytes),
     /// Binary message data (the type is implied).
     Binary(Bytes),
+    /// A write boundary: nothing is written for it (see [`Frame::boundary`]).
+    Boundary,
 }
 
 impl Frame {
@@ -44,6 +46,28 @@ impl Frame {
     /// A binary message packet.
     pub fn binary(data: Bytes) -> Frame {
         Frame(Kind::Binary(data))
+    }
+
+    /// A write boundary, not a packet: the websocket writer sends what it
+    /// has before the frames queued behind it, in a write of their own;
+    /// polling skips it.
+    ///
+    /// Why: Node's engine.io writes what a socket.io `connection` handler
+    /// emits only once the CONNECT answer's write has completed, so clients
+    /// get the two in separate reads. Some clients rely on it: the `ws`
+    /// 8.5 client pinned by the official socket.io-protocol suite emits
+    /// every message of one network read synchronously, and a listener
+    /// added after the first one (`once`, then await) never hears the
+    /// second. Queued after the CONNECT answer, a boundary gives them the
+    /// same separation, at the cost of one extra flush per namespace
+    /// connection.
+    pub fn boundary() -> Frame {
+        Frame(Kind::Boundary)
+    }
+
+    /// Whether this is a [`boundary`](Self::boundary), not a packet.
+    pub(crate) fn is_boundary(&self) -> bool {
+        matches!(self.0, Kind::Boundary)
     }
 
     /// A control packet (`"2"`, `"3probe"`, …) or the open packet.

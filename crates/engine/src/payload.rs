@@ -55,13 +55,15 @@ pub(crate) fn size_hint(frame: &Frame) -> usize {
     match &frame.0 {
         Kind::Text(text) => text.len() + OVERHEAD,
         Kind::Binary(data) => base64::encoded_len(data.len(), true).unwrap_or(usize::MAX / 2) + OVERHEAD,
+        Kind::Boundary => 0,
     }
 }
 
 /// The payload carrying `frames` in order.
 pub(crate) fn encode(framing: Framing, frames: &[Frame]) -> Bytes {
     let mut out = BytesMut::with_capacity(frames.iter().map(size_hint).sum());
-    for (n, frame) in frames.iter().enumerate() {
+    // Write boundaries mean nothing in a payload.
+    for (n, frame) in frames.iter().filter(|f| !f.is_boundary()).enumerate() {
         match framing {
             Framing::V4 => {
                 if n > 0 {
@@ -73,6 +75,7 @@ pub(crate) fn encode(framing: Framing, frames: &[Frame]) -> Bytes {
                         out.put_u8(b'b');
                         put_base64(&mut out, data);
                     }
+                    Kind::Boundary => {}
                 }
             }
             Framing::V3String => match &frame.0 {
@@ -89,6 +92,7 @@ pub(crate) fn encode(framing: Framing, frames: &[Frame]) -> Bytes {
                     out.put_slice(b":b4");
                     put_base64(&mut out, data);
                 }
+                Kind::Boundary => {}
             },
             Framing::V3Binary => match &frame.0 {
                 Kind::Text(text) => {
@@ -104,6 +108,7 @@ pub(crate) fn encode(framing: Framing, frames: &[Frame]) -> Bytes {
                     out.put_u8(0x04);
                     out.put_slice(data);
                 }
+                Kind::Boundary => {}
             },
         }
     }

@@ -20,7 +20,7 @@ use crate::frame::Frame;
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{on_packet, Inbound};
 use crate::payload::{encode, size_hint, Framing};
-use crate::session::{PollSlot, State, CLOSE_SENT, HEARD, POSTING};
+use crate::session::{PollSlot, State, CLOSE_SENT, HEARD, POSTING, PROBED};
 use crate::{CloseReason, EngineHandler, Session};
 
 /// Longest a closed session waits for the client's last poll (a client
@@ -61,10 +61,17 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         if let Some(frame) = slot.held.take() {
             return Poll::Ready(Some(frame));
         }
-        match slot.rx.poll_recv(cx) {
+        // Write boundaries mean nothing to polling: skipped.
+        let mut polled = slot.rx.poll_recv(cx);
+        while matches!(&polled, Poll::Ready(Some(frame)) if frame.is_boundary()) {
+            polled = slot.rx.poll_recv(cx);
+        }
+        match polled {
             Poll::Ready(frame) => Poll::Ready(frame),
-            // Closed, or upgraded: the poll returns so the client moves on.
+            // Closed, upgraded or probed: the poll returns so the client
+            // moves on (or pauses polling).
             Poll::Pending if matches!(session.state(), State::Closed | State::Websocket) => Poll::Ready(None),
+            Poll::Pending if session.has_flag(PROBED) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
     })
@@ -77,6 +84,9 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         // A frame that does not fit waits for the next GET; the first
         // goes whatever its size, so that nothing is ever stuck.
         while let Some(frame) = slot.rx.try_recv() {
+            if frame.is_boundary() {
+                continue;
+            }
             let next = size_hint(&frame);
             if size.saturating_add(next) > max {
                 slot.held = Some(frame);
@@ -105,6 +115,7 @@ pub(crate) async fn get<D>(session: &Session<D>, max_payload: u64) -> Response<B
         // The upgrade completed while this GET waited: a noop lets the
         // client's paused polling finish.
         State::Websocket if frames.is_empty() => frames.push(Frame::control("6")),
+        State::Upgrading if frames.is_empty() && session.has_flag(PROBED) => frames.push(Frame::control("6")),
         _ => {}
     }
     drop(guard);

@@ -306,7 +306,10 @@ impl<D> Session<D> {
         let told = match self.close_reason() {
             Some(CloseReason::ServerClose | CloseReason::ShuttingDown) => true,
             // A client that closed gets a noop on the poll it has pending,
-            // if any; a later poll finds the sid unknown, as from Node's.
+            // if any; a later poll finds the sid unknown, as from Node's
+            // (tests/e2e/socketio_errors.rs pins it). A poll sent together
+            // with the close but read after it gets 400 as well: Node, one
+            // thread, reads the two in the order they came.
             Some(CloseReason::ForcedClose) => self.receiver().is_none(),
             _ => false,
         };
@@ -338,6 +341,9 @@ pub(crate) const POSTING: u8 = 1;
 pub(crate) const CLOSE_SENT: u8 = 2;
 /// The heartbeat packet the engine waits for arrived over polling.
 pub(crate) const HEARD: u8 = 4;
+/// An upgrade under way has been probed (`2probe` answered): polls are
+/// answered with a noop when there is nothing to send.
+pub(crate) const PROBED: u8 = 8;
 
 /// The outbound queue's receiving end while a session is on polling.
 pub(crate) struct PollSlot {

@@ -161,6 +161,18 @@ async fn a_clients_close_packet_is_a_forced_close() {
     assert_eq!(*recorder.closed.lock().unwrap(), [CloseReason::ForcedClose]);
 }
 
+/// A poll after the client's own close (POST `1`, no poll pending) finds
+/// the sid unknown, as from Node's.
+#[tokio::test]
+async fn a_poll_after_the_clients_close_finds_the_sid_unknown() {
+    let (engine, recorder) = engine(EngineConfig::default());
+    let query = open(&engine).await;
+    assert_eq!(call(&engine, "POST", &query, b"1").await.0, 200);
+    assert_eq!(call(&engine, "GET", &query, b"").await.0, 400);
+    eventually(|| recorder.closed.lock().unwrap().len() == 1).await;
+    assert_eq!(*recorder.closed.lock().unwrap(), [CloseReason::ForcedClose]);
+}
+
 #[tokio::test]
 async fn malformed_payloads_close_with_a_parse_error_and_never_panic() {
     let bodies: [&'static [u8]; 6] = [b"abc", b"\xff\xfe", b"b!!notbase64", b"0", b"", b"4ok\x1e\x1e9"];

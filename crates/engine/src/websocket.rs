@@ -26,7 +26,7 @@ use crate::engine::Engine;
 use crate::frame::{Frame, Kind};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{on_packet, Inbound};
-use crate::session::{State, POSTING};
+use crate::session::{State, POSTING, PROBED};
 use crate::{CloseReason, EngineHandler, Session};
 
 /// Most queued frames written before one flush.
@@ -78,6 +78,7 @@ where
         Ok(Ok(())) => session.transition(State::Upgrading, State::Websocket),
         Ok(Err(())) | Err(_) => false,
     };
+    session.take_flag(PROBED);
     if !upgraded {
         tracing::debug!(sid = %session.id(), "upgrade failed");
         session.transition(State::Upgrading, State::Polling);
@@ -99,7 +100,7 @@ where
 }
 
 /// Waits for `2probe` (answered `3probe`, then a noop queued for the
-/// pending poll) and `5`. Anything else, or a closed session, fails it.
+/// pending poll, if any) and `5`. Anything else, or a closed session, fails it.
 async fn probe<D, S: Socket>(session: &Session<D>, socket: &mut S) -> Result<(), ()> {
     loop {
         let message = tokio::select! {
@@ -117,7 +118,16 @@ async fn probe<D, S: Socket>(session: &Session<D>, socket: &mut S) -> Result<(),
                     .send(WsMessage::Text(tungstenite::Utf8Bytes::from_static("3probe")))
                     .await
                     .map_err(drop)?;
-                session.send_control(Frame::control("6")).map_err(drop)?;
+                // From now on a poll with nothing to send gets a noop at
+                // once (Node checks every 100 ms), so the client can pause
+                // polling; none is queued when no poll is pending (a GET
+                // holds the slot), or it would reach the client later,
+                // over the websocket.
+                session.set_flag(PROBED);
+                let poll_pending = session.receiver().is_none();
+                if poll_pending {
+                    session.send_control(Frame::control("6")).map_err(drop)?;
+                }
             }
             Ok(Packet::Upgrade) => return Ok(()),
             _ => return Err(()),
@@ -153,8 +163,8 @@ async fn serve<H, S>(
 {
     let config = &engine.shared.config;
     let protocol = session.protocol();
-    if let Some(frame) = held {
-        if socket.send(into_message(frame, protocol)).await.is_err() {
+    if let Some(message) = held.and_then(|frame| into_message(frame, protocol)) {
+        if socket.send(message).await.is_err() {
             session.close(CloseReason::TransportError);
             return;
         }
@@ -185,9 +195,16 @@ async fn serve<H, S>(
                     () = session.closed() => return,
                     written = write_batch(socket, first, rx, protocol) => written,
                 };
-                if written.is_err() {
-                    session.close(CloseReason::TransportError);
-                    return;
+                match written {
+                    Err(_) => {
+                        session.close(CloseReason::TransportError);
+                        return;
+                    }
+                    // Past a write boundary, the runtime polls the socket
+                    // driver before the next write, as Node's event loop
+                    // runs once between a write and the next one.
+                    Ok(Written::ToBoundary) => tokio::task::yield_now().await,
+                    Ok(Written::All) => {}
                 }
             }
             () = &mut timer => {
@@ -237,28 +254,46 @@ fn on_message<H: EngineHandler>(
     Ok(())
 }
 
-/// Writes `first` and whatever else is queued (up to a batch), then flushes
-/// once.
+/// Where a [`write_batch`] stopped.
+enum Written {
+    /// At the end of the queue, or of a batch.
+    All,
+    /// At a [`Frame::boundary`]: what follows goes in a write of its own.
+    ToBoundary,
+}
+
+/// Writes `first` and whatever else is queued (up to a batch, or up to a
+/// [`Frame::boundary`]), then flushes once.
 async fn write_batch<S: Socket>(
     socket: &mut S,
     first: Frame,
     rx: &mut Receiver<Frame>,
     protocol: ProtocolVersion,
-) -> Result<(), tungstenite::Error> {
-    socket.feed(into_message(first, protocol)).await?;
-    for _ in 1..WRITE_BATCH {
+) -> Result<Written, tungstenite::Error> {
+    let mut frame = first;
+    for written in 1..=WRITE_BATCH {
+        let Some(message) = into_message(frame, protocol) else {
+            socket.flush().await?;
+            return Ok(Written::ToBoundary);
+        };
+        socket.feed(message).await?;
+        if written == WRITE_BATCH {
+            break;
+        }
         match rx.try_recv() {
-            Some(frame) => socket.feed(into_message(frame, protocol)).await?,
+            Some(next) => frame = next,
             None => break,
         }
     }
-    socket.flush().await
+    socket.flush().await?;
+    Ok(Written::All)
 }
 
-/// A frame as a websocket message: text frames are a reference-count clone;
-/// v3 binary frames are prefixed with the message type (4).
-fn into_message(frame: Frame, protocol: ProtocolVersion) -> WsMessage {
-    match frame.0 {
+/// A frame as a websocket message (`None` for a write boundary): text
+/// frames are a reference-count clone; v3 binary frames are prefixed with
+/// the message type (4).
+fn into_message(frame: Frame, protocol: ProtocolVersion) -> Option<WsMessage> {
+    Some(match frame.0 {
         Kind::Text(text) => WsMessage::Text(text),
         Kind::Binary(data) if protocol == ProtocolVersion::V3 => {
             let mut prefixed = BytesMut::with_capacity(data.len() + 1);
@@ -267,7 +302,8 @@ fn into_message(frame: Frame, protocol: ProtocolVersion) -> WsMessage {
             WsMessage::Binary(prefixed.freeze())
         }
         Kind::Binary(data) => WsMessage::Binary(data),
-    }
+        Kind::Boundary => return None,
+    })
 }
 
 /// Ends a closed session: what the server still had to say and the close
@@ -288,7 +324,9 @@ async fn end<H, S>(
     ) {
         let flush = async {
             while let Some(frame) = rx.try_recv() {
-                socket.feed(into_message(frame, protocol)).await?;
+                if let Some(message) = into_message(frame, protocol) {
+                    socket.feed(message).await?;
+                }
             }
             socket
                 .feed(WsMessage::Text(tungstenite::Utf8Bytes::from_static("1")))
@@ -323,4 +361,82 @@ where
         let _ = socket.close().await;
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A socket that records each flushed write as the texts it carried.
+    #[derive(Default)]
+    struct Recorder {
+        fed: Vec<String>,
+        writes: Vec<Vec<String>>,
+    }
+
+    impl Stream for Recorder {
+        type Item = Result<WsMessage, tungstenite::Error>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<WsMessage> for Recorder {
+        type Error = tungstenite::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: WsMessage) -> Result<(), Self::Error> {
+            self.fed
+                .push(item.into_text().map(|t| t.to_string()).unwrap_or_default());
+            Ok(())
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if !self.fed.is_empty() {
+                let fed = std::mem::take(&mut self.fed);
+                self.writes.push(fed);
+            }
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_behind_a_boundary_go_in_a_write_of_their_own() {
+        let (tx, mut rx) = sockgate_queue::bounded(16);
+        for frame in [
+            Frame::text("0{\"sid\":\"a\"}"),
+            Frame::boundary(),
+            Frame::text("2[\"auth\",{}]"),
+            Frame::text("2[\"more\"]"),
+        ] {
+            tx.try_send(frame).unwrap();
+        }
+        let mut socket = Recorder::default();
+        let first = rx.try_recv().unwrap();
+        let written = write_batch(&mut socket, first, &mut rx, ProtocolVersion::V4).await;
+        assert!(matches!(written, Ok(Written::ToBoundary)));
+        let first = rx.try_recv().unwrap();
+        let written = write_batch(&mut socket, first, &mut rx, ProtocolVersion::V4).await;
+        assert!(matches!(written, Ok(Written::All)));
+        assert_eq!(
+            socket.writes,
+            [
+                vec!["40{\"sid\":\"a\"}".to_owned()],
+                vec!["42[\"auth\",{}]".to_owned(), "42[\"more\"]".to_owned()],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_boundary_is_nothing_in_a_polling_payload() {
+        let frames = [Frame::text("1"), Frame::boundary(), Frame::text("2")];
+        let payload = crate::payload::encode(crate::payload::Framing::V4, &frames);
+        assert_eq!(payload.as_ref(), b"41\x1e42");
+    }
 }

@@ -41,6 +41,11 @@ pub struct SioConfig {
     pub ping_timeout: Duration,
     /// Time a client has to send its socket.io CONNECT (`socketio.connect_timeout`).
     pub connect_timeout: Duration,
+    /// Time a websocket upgrade of a polling session may take, from the
+    /// websocket's arrival to the client's `5`; past it the websocket is
+    /// closed and the session stays on polling (`socketio.upgrade_timeout`,
+    /// Node's `upgradeTimeout`).
+    pub upgrade_timeout: Duration,
     /// Largest packet accepted, on both transports (`socketio.max_payload`).
     pub max_payload: u64,
     /// Socket read buffer per websocket connection, resident for its life
@@ -76,6 +81,7 @@ impl Default for SioConfig {
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             connect_timeout: Duration::from_millis(45_000),
+            upgrade_timeout: Duration::from_millis(10_000),
             max_payload: 100_000,
             ws_read_buffer_bytes: 1024,
             outbound_queue: 1024,

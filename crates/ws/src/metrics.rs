@@ -14,6 +14,7 @@ pub struct WsMetrics {
     bytes_in: AtomicU64,
     frames_out: AtomicU64,
     bytes_out: AtomicU64,
+    slow_consumers: AtomicU64,
 }
 
 /// A copy of [`WsMetrics`].
@@ -33,6 +34,9 @@ pub struct WsSnapshot {
     pub frames_out: u64,
     /// Bytes of those frames.
     pub bytes_out: u64,
+    /// Connections closed with 1008 "slow consumer" (a full queue, or
+    /// behind while over `limits.max_queued_bytes`).
+    pub slow_consumers: u64,
 }
 
 impl WsMetrics {
@@ -49,6 +53,9 @@ impl WsMetrics {
     }
     pub(crate) fn auth_refused(&self) {
         self.auth_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn slow_consumer(&self) {
+        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn frame_in(&self, bytes: usize) {
         self.frames_in.fetch_add(1, Ordering::Relaxed);
@@ -70,6 +77,7 @@ impl WsMetrics {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             frames_out: self.frames_out.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            slow_consumers: self.slow_consumers.load(Ordering::Relaxed),
         }
     }
 }

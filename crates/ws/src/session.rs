@@ -123,6 +123,9 @@ where
         () = shutdown => {}
     }
     depart(bus.as_ref(), events.as_ref(), sid, control.reason());
+    if control.reason() == CloseReason::SlowConsumer {
+        links.metrics.slow_consumer();
+    }
     control.reason()
 }
 

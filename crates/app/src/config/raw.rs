@@ -97,6 +97,8 @@ pub(crate) struct RawSocketIo {
     pub(crate) ping_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub(crate) connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) upgrade_timeout: Duration,
     pub(crate) max_payload: u64,
     pub(crate) ws_read_buffer_bytes: usize,
     pub(crate) serve_client: bool,
@@ -112,6 +114,7 @@ impl Default for RawSocketIo {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(45),
+            upgrade_timeout: Duration::from_secs(10),
             max_payload: 100_000,
             ws_read_buffer_bytes: 1024,
             serve_client: true,

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 fn error_of(text: &str) -> String {
     GatewayConfig::from_toml(text).unwrap_err().to_string()
@@ -13,6 +14,20 @@ fn the_shipped_gateway_toml_equals_the_built_in_defaults() {
     assert_eq!(defaults.socketio.path, "/socket.io/");
     assert_eq!(defaults.raw_paths, ["/ws"]);
     assert_eq!(defaults.raw.max_message_bytes, 65536);
+}
+
+#[test]
+fn the_upgrade_timeout_is_nodes_by_default_and_must_be_positive() {
+    assert_eq!(
+        GatewayConfig::defaults().socketio.upgrade_timeout,
+        Duration::from_secs(10)
+    );
+    let config = GatewayConfig::from_toml("[socketio]\nupgrade_timeout = \"3s\"").unwrap();
+    assert_eq!(config.socketio.upgrade_timeout, Duration::from_secs(3));
+    assert_eq!(
+        error_of("[socketio]\nupgrade_timeout = \"0s\""),
+        "socketio.upgrade_timeout: must be longer than 0s"
+    );
 }
 
 #[test]

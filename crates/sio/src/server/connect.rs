@@ -221,7 +221,11 @@ fn answer(session: &Session<Conn>, socket: &Socket, pid: Option<&str>) {
         (ProtocolVersion::V4, _) => Some(json!({ "sid": socket.id().as_str() })),
     };
     let data = data.and_then(|data| CommonParser.encode_default(&data).ok());
-    let _ = socket.send(&encode::packet_frames(Packet::connect(ns.name.clone(), data)));
+    let mut frames = encode::packet_frames(Packet::connect(ns.name.clone(), data)).to_vec();
+    // What the socket is sent next goes in a write of its own, as Node's
+    // connection handler's emits do (see `Frame::boundary`).
+    frames.push(Frame::boundary());
+    let _ = socket.send(&frames);
 }
 
 /// Decides who a connecting client is, from its `auth` payload (`{token}`)

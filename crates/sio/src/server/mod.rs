@@ -71,11 +71,11 @@ impl SocketIoServer {
         let engine_config = EngineConfig {
             ping_interval: config.ping_interval,
             ping_timeout: config.ping_timeout,
+            upgrade_timeout: config.upgrade_timeout,
             max_payload: config.max_payload,
             outbound_queue: config.outbound_queue.max(1),
             ws_read_buffer_bytes: config.ws_read_buffer_bytes,
             allow_eio3: config.allow_eio3,
-            ..EngineConfig::default()
         };
         let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
         // Like Node socket.io: each attachment is one engine.io packet

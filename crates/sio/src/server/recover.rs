@@ -26,6 +26,12 @@ use sockgate_core::{Envelope, Heard, Position, Recovery, Rejoined, Resumed, Room
 /// How many recent recoverable events a socket remembers.
 pub(crate) const TRAIL_LEN: usize = 64;
 
+/// Most rooms a trail's room table holds. Rooms with an event in the trail
+/// (at most [`TRAIL_LEN`]) are always kept; the others only keep the last
+/// event a socket was sent from a room it may have left long ago, so past
+/// this many, those sent to least recently are forgotten, down to half.
+pub(crate) const TRAIL_ROOMS: usize = 2 * TRAIL_LEN;
+
 /// The string offset appended to an event of a recoverable room.
 pub(crate) fn offset_arg(envelope: &Envelope) -> Option<serde_json::Value> {
     let position = envelope.position()?;
@@ -48,29 +54,43 @@ pub(crate) fn parse_offset(offset: &str) -> Option<Position> {
 }
 
 /// The recoverable events a socket was sent last, oldest first.
+///
+/// The room table is bounded ([`TRAIL_ROOMS`]): a socket that goes through
+/// many rooms (joins, leaves) would otherwise keep one entry per room it
+/// ever heard from. A forgotten room has no event in the trail, so at a
+/// resume it starts where its history stood when the socket went away
+/// (`DepartedSession::positions`): the last event the socket was sent, if
+/// it is still in the room; and a room it left is not resumed at all.
 #[derive(Debug, Default)]
 pub(crate) struct Trail {
-    /// Rooms seen, with the position of the last event sent; entries
-    /// point in here.
-    rooms: Vec<(RoomName, Position)>,
+    /// Rooms seen, with the position of the last event sent and when it
+    /// was recorded (a count of records); entries point in here.
+    rooms: Vec<(RoomName, Position, u64)>,
     /// (room index, offset), oldest first, at most [`TRAIL_LEN`].
     recent: VecDeque<(u32, u64)>,
+    /// Events recorded so far.
+    records: u64,
 }
 
 impl Trail {
     /// Records an event of `room` at `position`, sent to the socket.
     pub(crate) fn record(&mut self, room: &RoomName, position: &Position) {
-        let index = match self.rooms.iter().position(|(name, _)| name == room) {
+        self.records += 1;
+        let index = match self.rooms.iter().position(|(name, ..)| name == room) {
             Some(index) => {
-                let last = &mut self.rooms[index].1;
+                let (_, last, touched) = &mut self.rooms[index];
                 match last.epoch == position.epoch {
                     true => last.offset = position.offset,
                     false => *last = position.clone(),
                 }
+                *touched = self.records;
                 index
             }
             None => {
-                self.rooms.push((room.clone(), position.clone()));
+                if self.rooms.len() >= TRAIL_ROOMS {
+                    self.forget_rooms();
+                }
+                self.rooms.push((room.clone(), position.clone(), self.records));
                 self.rooms.len() - 1
             }
         };
@@ -78,6 +98,41 @@ impl Trail {
             self.recent.pop_front();
         }
         self.recent.push_back((index as u32, position.offset));
+    }
+
+    /// Forgets rooms with no event in the trail, the least recently sent
+    /// to first, down to half the table, and renumbers the trail.
+    fn forget_rooms(&mut self) {
+        let mut in_trail = vec![false; self.rooms.len()];
+        for &(index, _) in &self.recent {
+            in_trail[index as usize] = true;
+        }
+        let mut others: Vec<(u64, usize)> = (0..self.rooms.len())
+            .filter(|&index| !in_trail[index])
+            .map(|index| (self.rooms[index].2, index))
+            .collect();
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        let in_use = in_trail.iter().filter(|kept| **kept).count();
+        let mut keep = in_trail;
+        for &(_, index) in others.iter().take((TRAIL_ROOMS / 2).saturating_sub(in_use)) {
+            keep[index] = true;
+        }
+        let mut renumbered = vec![u32::MAX; self.rooms.len()];
+        let mut next = 0u32;
+        for (index, kept) in keep.iter().enumerate() {
+            if *kept {
+                renumbered[index] = next;
+                next += 1;
+            }
+        }
+        let mut index = 0;
+        self.rooms.retain(|_| {
+            index += 1;
+            keep[index - 1]
+        });
+        for (room, _) in &mut self.recent {
+            *room = renumbered[*room as usize];
+        }
     }
 
     /// The trail as (room, position) pairs, oldest first, for the departed
@@ -90,9 +145,9 @@ impl Trail {
             .iter()
             .enumerate()
             .filter(|&(index, _)| !in_trail(index))
-            .map(|(_, (room, last))| (room.clone(), last.clone()));
+            .map(|(_, (room, last, _))| (room.clone(), last.clone()));
         let recent = self.recent.iter().filter_map(|&(index, offset)| {
-            let (room, last) = self.rooms.get(index as usize)?;
+            let (room, last, _) = self.rooms.get(index as usize)?;
             Some((
                 room.clone(),
                 Position {
@@ -278,5 +333,48 @@ mod tests {
         assert_eq!(entries.len(), TRAIL_LEN + 1);
         assert_eq!(entries[0], (old, position("O", 5)));
         assert_eq!(entries[1].1.offset, 11);
+    }
+
+    #[test]
+    fn rooms_left_long_ago_do_not_stay_in_the_room_table() {
+        let policy = RoomPolicy::allow_all(16);
+        let mut trail = Trail::default();
+        // A socket that goes through many rooms, one event each.
+        for n in 0..10_000u64 {
+            let room = policy.name(&format!("r{n}")).unwrap();
+            trail.record(&room, &position("E", n));
+            assert!(trail.rooms.len() <= TRAIL_ROOMS);
+        }
+        // The trail itself is whole: the last TRAIL_LEN events, in order,
+        // each under its own room.
+        let entries = trail.entries();
+        let recent = &entries[entries.len() - TRAIL_LEN..];
+        for (k, (room, at)) in recent.iter().enumerate() {
+            let n = 10_000 - TRAIL_LEN as u64 + k as u64;
+            assert_eq!((room.as_str(), at.offset), (format!("r{n}").as_str(), n));
+        }
+        // And a client that got any of them resumes each room right.
+        let got = position("E", 9_990);
+        let points = resume_points(&entries, &got).unwrap();
+        let r9995 = policy.name("r9995").unwrap();
+        assert!(points.contains(&(r9995, position("E", 9_994))));
+    }
+
+    #[test]
+    fn forgetting_rooms_keeps_those_in_the_trail_and_the_latest_others() {
+        let policy = RoomPolicy::allow_all(16);
+        let (busy, quiet) = (policy.name("busy").unwrap(), policy.name("quiet").unwrap());
+        let mut trail = Trail::default();
+        trail.record(&quiet, &position("Q", 1));
+        for n in 0..(TRAIL_ROOMS as u64 * 3) {
+            trail.record(&policy.name(&format!("r{n}")).unwrap(), &position("E", n));
+            trail.record(&busy, &position("B", n));
+        }
+        let entries = trail.entries();
+        // "busy" is in the trail; "quiet" was sent nothing for long: gone.
+        assert!(entries
+            .iter()
+            .any(|(room, at)| *room == busy && at.offset == TRAIL_ROOMS as u64 * 3 - 1));
+        assert!(!entries.iter().any(|(room, _)| *room == quiet));
     }
 }

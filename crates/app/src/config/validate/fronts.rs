@@ -21,6 +21,7 @@ pub(super) struct SocketIo {
     pub(super) ping_interval: Duration,
     pub(super) ping_timeout: Duration,
     pub(super) connect_timeout: Duration,
+    pub(super) upgrade_timeout: Duration,
     pub(super) max_payload: u64,
     pub(super) ws_read_buffer_bytes: usize,
     pub(super) allow_eio3: bool,
@@ -38,6 +39,7 @@ impl SocketIo {
             ping_interval: self.ping_interval,
             ping_timeout: self.ping_timeout,
             connect_timeout: self.connect_timeout,
+            upgrade_timeout: self.upgrade_timeout,
             max_payload: self.max_payload,
             ws_read_buffer_bytes: self.ws_read_buffer_bytes,
             outbound_queue: limits.outbound_queue,
@@ -72,6 +74,7 @@ pub(super) fn socketio(sio: RawSocketIo) -> Result<SocketIo> {
     positive("socketio.ping_interval", sio.ping_interval)?;
     positive("socketio.ping_timeout", sio.ping_timeout)?;
     positive("socketio.connect_timeout", sio.connect_timeout)?;
+    positive("socketio.upgrade_timeout", sio.upgrade_timeout)?;
     at_least("socketio.max_payload", sio.max_payload, 64)?;
     at_least(
         "socketio.ws_read_buffer_bytes",
@@ -84,6 +87,7 @@ pub(super) fn socketio(sio: RawSocketIo) -> Result<SocketIo> {
         ping_interval: sio.ping_interval,
         ping_timeout: sio.ping_timeout,
         connect_timeout: sio.connect_timeout,
+        upgrade_timeout: sio.upgrade_timeout,
         max_payload: sio.max_payload,
         ws_read_buffer_bytes: sio.ws_read_buffer_bytes,
         allow_eio3: sio.allow_eio3,
