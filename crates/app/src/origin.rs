@@ -40,7 +40,11 @@ impl OriginPolicy {
             .iter()
             .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(text))
         {
-            true => OriginCheck::Allowed(origin.clone()),
+            // A copy: a clone would share (and keep alive) the request's
+            // whole read buffer for as long as a long-poll waits.
+            true => OriginCheck::Allowed(
+                HeaderValue::from_bytes(origin.as_bytes()).unwrap_or_else(|_| origin.clone()),
+            ),
             false => OriginCheck::Refused,
         }
     }

@@ -119,6 +119,9 @@ impl<H: EngineHandler> Engine<H> {
             // "TRANSPORT_MISMATCH"); during the upgrade they are served.
             (TransportType::Polling, State::Websocket) => Refusal::BadRequest.into_response(),
             (TransportType::Polling, _) if req.method() == http::Method::GET => {
+                // Not kept while the poll waits: its URI and headers are
+                // slices of the connection's whole read buffer.
+                drop(req);
                 polling::get(&session, self.shared.config.max_payload).await
             }
             (TransportType::Polling, _) if req.method() == http::Method::POST => {
