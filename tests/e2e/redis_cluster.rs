@@ -526,22 +526,7 @@ async fn a_killed_master_fails_over_and_rooms_on_every_shard_flow_again() {
     }
 
     // Events 0..EVENTS to each room, one round every 50 ms (10 s in all).
-    let stream = {
-        let url = a.ws_url("/ws");
-        let rooms = rooms.clone();
-        tokio::spawn(async move {
-            let mut sender = RawClient::connect(&url).await;
-            for n in 0..EVENTS {
-                for room in &rooms {
-                    let (ack, _) = sender
-                        .request(json!({"op": "publish", "room": room, "event": "seq", "data": n}))
-                        .await;
-                    assert_eq!(ack["ok"], true, "{ack}");
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let stream = stream_seq(a.ws_url("/ws"), rooms.clone(), EVENTS, Duration::from_millis(50));
     tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.kill(victim);
     let started = tokio::time::Instant::now();
@@ -715,35 +700,9 @@ async fn a_killed_master_loses_nothing_for_resumed_clients_and_counts_what_plain
     away.join(&on_victim).await;
     let lost_before = metric(&b, "sockgate_cluster_lost_total").await;
 
-    let stream = {
-        let url = a.ws_url("/ws");
-        let rooms = rooms.clone();
-        tokio::spawn(async move {
-            let mut sender = RawClient::connect(&url).await;
-            for n in 0..EVENTS {
-                for room in &rooms {
-                    let (ack, _) = sender
-                        .request(json!({"op": "publish", "room": room, "event": "seq", "data": n}))
-                        .await;
-                    assert_eq!(ack["ok"], true, "{ack}");
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let stream = stream_seq(a.ws_url("/ws"), rooms.clone(), EVENTS, Duration::from_millis(50));
     // The dropping client takes live events until 2 s into the failover.
-    let away_got = tokio::spawn(async move {
-        let mut got: Vec<(u64, Value)> = Vec::new();
-        let until = tokio::time::Instant::now() + Duration::from_millis(2_500);
-        while let Ok(frame) = tokio::time::timeout_at(until, away.recv()).await {
-            if frame["event"] == "seq" {
-                got.push((frame["data"].as_u64().expect("a number"), position_of(&frame)));
-            }
-        }
-        let sid = away.sid.clone();
-        away.close().await;
-        (got, sid)
-    });
+    let away_got = drop_after(away, Duration::from_millis(2_500));
     tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.kill(victim);
     let started = tokio::time::Instant::now();
@@ -810,24 +769,7 @@ async fn a_killed_master_loses_nothing_for_resumed_clients_and_counts_what_plain
     // The dropped client resumes on A: every event once, in order.
     let (live, away_sid) = away_got.await.expect("the dropping client");
     gone(&b, &away_sid).await;
-    let (last, position) = live.last().cloned().expect("live events before the drop");
-    let mut back = RawClient::connect(&a.ws_url("/ws")).await;
-    let (ack, replayed) = back
-        .request(json!({"op": "resume", "token": token, "rooms": {on_victim.as_str(): position}}))
-        .await;
-    assert_eq!(ack["ok"], true, "{ack}");
-    let mut all: Vec<u64> = live.iter().map(|(n, _)| *n).collect();
-    all.extend(
-        replayed
-            .iter()
-            .filter(|e| e["event"] == "seq")
-            .filter_map(|e| e["data"].as_u64()),
-    );
-    eprintln!(
-        "{on_victim}: {} live up to {last}, {} replayed; {ack}",
-        live.len(),
-        all.len() - live.len()
-    );
+    let (ack, all) = resume_on(&a, &token, &on_victim, &live).await;
     assert_eq!(
         ack["data"]["rooms"][&on_victim]["replayed"],
         json!(all.len() - live.len()),
@@ -838,6 +780,64 @@ async fn a_killed_master_loses_nothing_for_resumed_clients_and_counts_what_plain
         (0..EVENTS).collect::<Vec<u64>>(),
         "{on_victim}: not every event once in order"
     );
+}
+
+/// Publishes `seq` 0..events to each of `rooms` from a raw client on
+/// `url`, acked, pausing `pause` after each round.
+fn stream_seq(url: String, rooms: Vec<String>, events: u64, pause: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut sender = RawClient::connect(&url).await;
+        for n in 0..events {
+            for room in &rooms {
+                let (ack, _) = sender
+                    .request(json!({"op": "publish", "room": room, "event": "seq", "data": n}))
+                    .await;
+                assert_eq!(ack["ok"], true, "{ack}");
+            }
+            tokio::time::sleep(pause).await;
+        }
+    })
+}
+
+/// Takes `away`'s live `seq` events (number, position) for `after`, then
+/// drops it; answers them and its sid.
+fn drop_after(mut away: RawClient, after: Duration) -> tokio::task::JoinHandle<(Vec<(u64, Value)>, String)> {
+    tokio::spawn(async move {
+        let mut got: Vec<(u64, Value)> = Vec::new();
+        let until = tokio::time::Instant::now() + after;
+        while let Ok(frame) = tokio::time::timeout_at(until, away.recv()).await {
+            if frame["event"] == "seq" {
+                got.push((frame["data"].as_u64().expect("a number"), position_of(&frame)));
+            }
+        }
+        let sid = away.sid.clone();
+        away.close().await;
+        (got, sid)
+    })
+}
+
+/// Resumes `token` in `room` on `gateway` from the last of `live`; answers
+/// the ack and every `seq` number the client has then: live, then replayed.
+async fn resume_on(gateway: &Gateway, token: &str, room: &str, live: &[(u64, Value)]) -> (Value, Vec<u64>) {
+    let (last, position) = live.last().cloned().expect("live events before the drop");
+    let mut back = RawClient::connect(&gateway.ws_url("/ws")).await;
+    let (ack, replayed) = back
+        .request(json!({"op": "resume", "token": token, "rooms": {room: position}}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let mut all: Vec<u64> = live.iter().map(|(n, _)| *n).collect();
+    all.extend(
+        replayed
+            .iter()
+            .filter(|e| e["event"] == "seq")
+            .filter_map(|e| e["data"].as_u64()),
+    );
+    eprintln!(
+        "{room}: {} live up to {last}, {} replayed; {ack}",
+        live.len(),
+        all.len() - live.len()
+    );
+    (ack, all)
 }
 
 /// Moves `slot` with its keys from master `from` to master `to`, as
@@ -899,32 +899,14 @@ async fn a_recoverable_rooms_slot_migrated_with_its_keys_under_traffic_loses_not
     let token = away.open["resume"].as_str().expect("a resume token").to_owned();
     away.join(room).await;
 
-    let stream = {
-        let url = a.ws_url("/ws");
-        tokio::spawn(async move {
-            let mut sender = RawClient::connect(&url).await;
-            for n in 0..EVENTS {
-                let (ack, _) = sender
-                    .request(json!({"op": "publish", "room": room, "event": "seq", "data": n}))
-                    .await;
-                assert_eq!(ack["ok"], true, "{ack}");
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-        })
-    };
+    let stream = stream_seq(
+        a.ws_url("/ws"),
+        vec![room.to_owned()],
+        EVENTS,
+        Duration::from_millis(30),
+    );
     // The dropping client takes live events until the move is under way.
-    let away_got = tokio::spawn(async move {
-        let mut got: Vec<(u64, Value)> = Vec::new();
-        let until = tokio::time::Instant::now() + Duration::from_millis(1_200);
-        while let Ok(frame) = tokio::time::timeout_at(until, away.recv()).await {
-            if frame["event"] == "seq" {
-                got.push((frame["data"].as_u64().expect("a number"), position_of(&frame)));
-            }
-        }
-        let sid = away.sid.clone();
-        away.close().await;
-        (got, sid)
-    });
+    let away_got = drop_after(away, Duration::from_millis(1_200));
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let slot = key_slot(room);
     let from = cluster.master_of(&format!("sockgate#room#{{{room}}}")).await;
@@ -952,19 +934,7 @@ async fn a_recoverable_rooms_slot_migrated_with_its_keys_under_traffic_loses_not
 
     let (live, away_sid) = away_got.await.expect("the dropping client");
     gone(&b, &away_sid).await;
-    let (_, position) = live.last().cloned().expect("live events before the drop");
-    let mut back = RawClient::connect(&a.ws_url("/ws")).await;
-    let (ack, replayed) = back
-        .request(json!({"op": "resume", "token": token, "rooms": {room: position}}))
-        .await;
-    assert_eq!(ack["ok"], true, "{ack}");
-    let mut all: Vec<u64> = live.iter().map(|(n, _)| *n).collect();
-    all.extend(
-        replayed
-            .iter()
-            .filter(|e| e["event"] == "seq")
-            .filter_map(|e| e["data"].as_u64()),
-    );
+    let (ack, all) = resume_on(&a, &token, room, &live).await;
     assert_eq!(
         all,
         (0..EVENTS).collect::<Vec<u64>>(),

@@ -136,14 +136,6 @@ impl Carrier {
         Carrier::WebsocketV4,
         Carrier::WebsocketV3,
     ];
-
-    /// The carrier the first byte of a fuzzer input picks, and the rest.
-    pub fn pick(data: &[u8]) -> (Carrier, &[u8]) {
-        match data.split_first() {
-            Some((first, rest)) => (Carrier::ALL[usize::from(*first) % Carrier::ALL.len()], rest),
-            None => (Carrier::PollingV4, data),
-        }
-    }
 }
 
 /// A gateway built once (namespaces `/` and `/custom`, no connection rate
@@ -173,11 +165,35 @@ impl PacketFuzzer {
     /// `0x1e`, a message starting with `0x00` is binary, the others text).
     /// Returns everything the gateway answered, for tests.
     pub fn feed(&self, data: &[u8]) -> Vec<u8> {
-        let (carrier, payload) = Carrier::pick(data);
-        match carrier {
-            Carrier::WebsocketV4 => self.websocket(4, payload),
-            Carrier::WebsocketV3 => self.websocket(3, payload),
-            polling => self.polling(polling, payload),
+        self.feed_among(data, &Carrier::ALL)
+    }
+
+    /// The one gateway a fuzz target feeds, built on first use.
+    pub fn shared() -> &'static PacketFuzzer {
+        static SHARED: std::sync::OnceLock<PacketFuzzer> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| PacketFuzzer::new().expect("the gateway builds"))
+    }
+
+    /// Feeds `data` to a fresh session on polling: the first byte picks one
+    /// of the three payload framings.
+    pub fn feed_polling(&self, data: &[u8]) -> Vec<u8> {
+        self.feed_among(data, &Carrier::ALL[..3])
+    }
+
+    /// Feeds `data` to a fresh session on websocket: the first byte picks
+    /// engine.io v4 or v3.
+    pub fn feed_websocket(&self, data: &[u8]) -> Vec<u8> {
+        self.feed_among(data, &Carrier::ALL[3..])
+    }
+
+    fn feed_among(&self, data: &[u8], carriers: &[Carrier]) -> Vec<u8> {
+        let Some((first, rest)) = data.split_first() else {
+            return Vec::new();
+        };
+        match carriers[usize::from(*first) % carriers.len()] {
+            Carrier::WebsocketV4 => self.websocket(4, rest),
+            Carrier::WebsocketV3 => self.websocket(3, rest),
+            polling => self.polling(polling, rest),
         }
     }
 
