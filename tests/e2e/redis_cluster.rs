@@ -623,7 +623,6 @@ async fn a_room_whose_slot_moves_to_another_master_is_heard_again() {
     member.join(room).await;
     until_heard(&mut publisher, &mut member, room, WAIT).await;
 
-    let slot = key_slot(room).to_string();
     let from = cluster.master_of(&channel).await;
     let to = cluster
         .masters()
@@ -632,20 +631,8 @@ async fn a_room_whose_slot_moves_to_another_master_is_heard_again() {
         .find(|m| m.port != from)
         .expect("another master")
         .port;
-    let from_id = cluster.command(from, &["CLUSTER", "MYID"]).await;
-    let to_id = cluster.command(to, &["CLUSTER", "MYID"]).await;
     // The slot holds no keys (a plain room): nothing to MIGRATE.
-    cluster
-        .command(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])
-        .await;
-    cluster
-        .command(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
-        .await;
-    for master in cluster.masters().await {
-        cluster
-            .command(master.port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
-            .await;
-    }
+    assert_eq!(migrate_slot(&cluster, key_slot(room), from, to).await, 0);
     assert_eq!(cluster.master_of(&channel).await, to);
 
     let took = until_heard(&mut publisher, &mut member, room, WAIT).await;

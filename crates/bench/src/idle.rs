@@ -49,88 +49,73 @@ pub(crate) enum Transport {
     Polling,
 }
 
+/// The connections opened and held, before measuring.
+struct Held {
+    holders: Vec<tokio::task::JoinHandle<()>>,
+    failed: usize,
+    first_error: Option<String>,
+    elapsed: Duration,
+}
+
+/// The server's state before the connections opened.
+struct Before {
+    rss: Option<u64>,
+    kernel: Option<u64>,
+}
+
 pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<Value> {
     let target = args.target.targets().into_iter().next().context("no --url")?;
     let servers = args.target.servers();
-    let rss_before = servers.rss_bytes()?;
-    let kernel_before = crate::server::kernel_socket_memory();
+    let before = Before {
+        rss: servers.rss_bytes()?,
+        kernel: crate::server::kernel_socket_memory(),
+    };
+    let rooms = args.rooms.max(1);
+    let held = match args.transport {
+        Transport::Polling => {
+            anyhow::ensure!(
+                args.protocol == Protocol::Sio,
+                "--transport polling needs --protocol sio"
+            );
+            hold_polling(&args, &target, rooms).await
+        }
+        Transport::Websocket => hold_websockets(&args, &target, rooms).await,
+    };
+    measure(&args, &servers, before, held).await
+}
+
+/// Opens websocket connections of `--protocol`, each answering pings.
+async fn hold_websockets(args: &IdleArgs, target: &Target, rooms: usize) -> Held {
     let plan = SwarmPlan {
         count: args.connections,
         concurrency: args.target.concurrency,
         sources: args.target.sources,
         timeout: Duration::from_secs(args.target.timeout),
     };
-    let rooms = args.rooms.max(1);
-    if args.transport == Transport::Polling {
-        anyhow::ensure!(
-            args.protocol == Protocol::Sio,
-            "--transport polling needs --protocol sio"
-        );
-        return idle_polling(&args, &target, &servers, rss_before, rooms).await;
-    }
     let swarm = swarm::open(
-        &target,
+        target,
         &plan,
         |_| args.protocol,
         |i| format!("idle-{}", i % rooms),
     )
     .await;
-    let open = swarm.conns.len();
-    // Keep every connection answering pings while the server settles.
-    let holders: Vec<_> = swarm
+    let holders = swarm
         .conns
         .into_iter()
         .map(|mut conn| {
             tokio::spawn(async move { while let Ok(Incoming::Text(_)) = conn.next_text().await {} })
         })
         .collect();
-    // What holding them costs: heartbeats, timers (over the settle time).
-    let cpu_before = servers.cpu()?;
-    tokio::time::sleep(Duration::from_secs(args.settle)).await;
-    let idle_cpu = servers
-        .cpu()?
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
-    let rss_after = servers.rss_bytes()?;
-    let kernel_after = crate::server::kernel_socket_memory();
-    for holder in &holders {
-        holder.abort();
+    Held {
+        holders,
+        failed: swarm.failed,
+        first_error: swarm.first_error,
+        elapsed: swarm.elapsed,
     }
-    let per_connection = rss_before
-        .zip(rss_after)
-        .filter(|_| open > 0)
-        .map(|(before, after)| after.saturating_sub(before) as f64 / open as f64);
-    Ok(json!({
-        "scenario": "idle",
-        "protocol": args.protocol,
-        "transport": args.transport,
-        "connections": args.connections,
-        "open": open,
-        "failed": swarm.failed,
-        "first_error": swarm.first_error,
-        "connect_seconds": swarm.elapsed.as_secs_f64(),
-        "connects_per_sec": (open as f64 / swarm.elapsed.as_secs_f64()).round(),
-        "server_rss_before": rss_before,
-        "server_rss_after": rss_after,
-        "server_bytes_per_connection": per_connection.map(f64::round),
-        // Both ends on this machine (loopback): half is one side's share.
-        "kernel_bytes_per_connection_both_ends": kernel_before
-            .zip(kernel_after)
-            .filter(|_| open > 0)
-            .map(|(before, after)| (after.saturating_sub(before) as f64 / open as f64).round()),
-        "settle_seconds": args.settle,
-        "idle_server_cpu_seconds": idle_cpu.map(|cpu| cpu.as_secs_f64()),
-    }))
 }
 
 /// `idle --transport polling`: socket.io sessions on long-polling.
-async fn idle_polling(
-    args: &IdleArgs,
-    target: &Target,
-    servers: &Servers,
-    rss_before: Option<u64>,
-    rooms: usize,
-) -> anyhow::Result<Value> {
+async fn hold_polling(args: &IdleArgs, target: &Target, rooms: usize) -> Held {
     let timeout = Duration::from_secs(args.target.timeout);
     let started = Instant::now();
     let results: Vec<_> = futures_util::stream::iter(0..args.connections)
@@ -152,28 +137,52 @@ async fn idle_polling(
             }
         }
     }
-    let open = holders.len();
+    Held {
+        failed: args.connections - holders.len(),
+        holders,
+        first_error,
+        elapsed,
+    }
+}
+
+/// Waits `--settle` while the connections are held, then reads what they
+/// cost the server: memory (its RSS, the machine's kernel socket memory)
+/// and the CPU of holding them (heartbeats, timers).
+async fn measure(args: &IdleArgs, servers: &Servers, before: Before, held: Held) -> anyhow::Result<Value> {
+    let open = held.holders.len();
+    let cpu_before = servers.cpu()?;
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
+    let idle_cpu = servers
+        .cpu()?
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let rss_after = servers.rss_bytes()?;
-    for holder in &holders {
+    let kernel_after = crate::server::kernel_socket_memory();
+    for holder in &held.holders {
         holder.abort();
     }
-    let per_connection = rss_before
-        .zip(rss_after)
-        .filter(|_| open > 0)
-        .map(|(before, after)| after.saturating_sub(before) as f64 / open as f64);
+    let per_open = |before: Option<u64>, after: Option<u64>| {
+        before
+            .zip(after)
+            .filter(|_| open > 0)
+            .map(|(before, after)| (after.saturating_sub(before) as f64 / open as f64).round())
+    };
     Ok(json!({
         "scenario": "idle",
         "protocol": args.protocol,
         "transport": args.transport,
         "connections": args.connections,
         "open": open,
-        "failed": args.connections - open,
-        "first_error": first_error,
-        "connect_seconds": elapsed.as_secs_f64(),
-        "connects_per_sec": (open as f64 / elapsed.as_secs_f64()).round(),
-        "server_rss_before": rss_before,
+        "failed": held.failed,
+        "first_error": held.first_error,
+        "connect_seconds": held.elapsed.as_secs_f64(),
+        "connects_per_sec": (open as f64 / held.elapsed.as_secs_f64()).round(),
+        "server_rss_before": before.rss,
         "server_rss_after": rss_after,
-        "server_bytes_per_connection": per_connection.map(f64::round),
+        "server_bytes_per_connection": per_open(before.rss, rss_after),
+        // Both ends on this machine (loopback): half is one side's share.
+        "kernel_bytes_per_connection_both_ends": per_open(before.kernel, kernel_after),
+        "settle_seconds": args.settle,
+        "idle_server_cpu_seconds": idle_cpu.map(|cpu| cpu.as_secs_f64()),
     }))
 }
