@@ -723,7 +723,7 @@ impl Recovery for LocalBus {
             let no_fetch =
                 None::<fn(RoomName, Position) -> std::future::Ready<Option<crate::FetchedHistory>>>;
             let outcome = self
-                .resume_room_with(sid, room, from, trusted, max_events, no_fetch)
+                .resume_room_with(sid, room, from, trusted, max_events, no_fetch, true)
                 .await?;
             Ok(Rejoined {
                 outcome,

@@ -96,9 +96,17 @@ impl Recovery for ClusterBus {
                         }
                     }
                 });
+            // This node's copy of the room's history has everything Redis
+            // numbered (but what is on its way) only while the node hears
+            // the room; once its last member left, the copy ends there.
+            let current = self
+                .local
+                .policy()
+                .name(room)
+                .is_ok_and(|name| self.is_subscribed(&name));
             let outcome = self
                 .local
-                .resume_room_with(sid, room, from, trusted, max_events, from_redis)
+                .resume_room_with(sid, room, from, trusted, max_events, from_redis, current)
                 .await;
             self.after_membership(Who::Sid(sid));
             let outcome = outcome?;
