@@ -38,6 +38,7 @@ mod rolling_restart;
 mod room_policy;
 mod sio_engine;
 mod sio_recovery;
+mod soak;
 mod socketio;
 mod socketio_errors;
 mod subprotocol;

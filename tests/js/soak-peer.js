@@ -77,7 +77,7 @@ function startClient(index, kind) {
   const c = {
     kind,
     rooms: [...new Set(rooms)],
-    log: { kind, reconnects: 0, sessions_found: 0, conn: 0, received: 0, rooms: {}, opened_ms: [] },
+    log: { kind, reconnects: 0, sessions_found: 0, conn: 0, received: 0, rooms: {}, opened_ms: [], opened_on: [] },
     token: null,
     nextToken: null,
     positions: {},
@@ -194,6 +194,7 @@ function connect(c, url) {
   socket.on("connect", () => {
     connected = true;
     c.log.opened_ms.push(Math.round(nowUs() / 1000));
+    c.log.opened_on.push(url);
     if (!resuming) {
       joinAll(c, socket, c.rooms, () => becomeReady(c, socket));
     } else if (c.kind === "v2") {

@@ -43,7 +43,10 @@ impl Node {
             .arg(&self.config)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
-            .env("RUST_LOG", std::env::var("SOAK_NODE_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SOAK_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -87,7 +90,9 @@ impl Node {
     }
 
     async fn healthy(&self) -> bool {
-        http_get(self.port, "/healthz").await.is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+        http_get(self.port, "/healthz")
+            .await
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
     }
 
     /// `GET /metrics`, the body.
@@ -107,7 +112,10 @@ async fn http_get(port: u16, path: &str) -> Option<String> {
         tcp.read_to_end(&mut response).await.ok()?;
         Some(String::from_utf8_lossy(&response).into_owned())
     };
-    tokio::time::timeout(Duration::from_secs(5), exchange).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Sums a counter (every label set) from Prometheus text.
@@ -127,7 +135,12 @@ pub(crate) fn seeds(url: &str) -> Vec<String> {
     };
     let (first, query) = rest.split_once('?').unwrap_or((rest, ""));
     std::iter::once(first.trim_end_matches('/').to_owned())
-        .chain(query.split('&').filter_map(|p| p.strip_prefix("node=")).map(str::to_owned))
+        .chain(
+            query
+                .split('&')
+                .filter_map(|p| p.strip_prefix("node="))
+                .map(str::to_owned),
+        )
         .collect()
 }
 
@@ -140,14 +153,17 @@ async fn cli(seed: &str, args: &[&str]) -> Option<String> {
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(5), run).await.ok()?.ok()?;
+    let output = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .ok()?
+        .ok()?;
     let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     (output.status.success() && !text.starts_with("Could not connect")).then_some(text)
 }
 
-/// `host:port` of every live master serving slots, from any seed's
-/// `CLUSTER NODES`.
-pub(crate) async fn masters(seeds: &[String]) -> Vec<String> {
+/// Every live master serving slots, from any seed's `CLUSTER NODES`:
+/// `host:port` and its slot ranges.
+pub(crate) async fn masters(seeds: &[String]) -> Vec<(String, Vec<(u16, u16)>)> {
     for seed in seeds {
         let Some(text) = cli(seed, &["CLUSTER", "NODES"]).await else {
             continue;
@@ -156,9 +172,21 @@ pub(crate) async fn masters(seeds: &[String]) -> Vec<String> {
             .lines()
             .filter_map(|line| {
                 let fields: Vec<&str> = line.split(' ').collect();
-                let serves = fields.len() > 8;
-                let live = fields.get(2).is_some_and(|f| f.contains("master") && !f.contains("fail"));
-                (serves && live).then(|| fields[1].split('@').next().unwrap_or_default().to_owned())
+                let live = fields
+                    .get(2)
+                    .is_some_and(|f| f.contains("master") && !f.contains("fail"));
+                if fields.len() <= 8 || !live {
+                    return None;
+                }
+                let slots = fields[8..]
+                    .iter()
+                    .filter(|range| !range.starts_with('['))
+                    .filter_map(|range| match range.split_once('-') {
+                        Some((from, to)) => Some((from.parse().ok()?, to.parse().ok()?)),
+                        None => range.parse().ok().map(|slot| (slot, slot)),
+                    })
+                    .collect();
+                Some((fields[1].split('@').next().unwrap_or_default().to_owned(), slots))
             })
             .collect();
     }
@@ -185,6 +213,8 @@ pub(crate) struct MasterKill {
     pub(crate) master: String,
     /// Its process id.
     pub(crate) pid: u32,
+    /// The slot ranges it served.
+    pub(crate) slots: Vec<(u16, u16)>,
     /// Seconds until another master served its slots and every live node
     /// said `cluster_state:ok`; `None` if that did not happen in 60 s.
     pub(crate) failover_seconds: Option<f64>,
@@ -196,9 +226,9 @@ pub(crate) async fn kill_master(seeds: &[String]) -> anyhow::Result<MasterKill> 
     let before = masters(seeds).await;
     // A master the URL does not name, when there is one: the seeds stay up
     // for clients that start afresh.
-    let master = before
+    let (master, slots) = before
         .iter()
-        .find(|m| !seeds.contains(m))
+        .find(|(m, _)| !seeds.contains(m))
         .or(before.last())
         .context("no master found")?
         .clone();
@@ -209,7 +239,10 @@ pub(crate) async fn kill_master(seeds: &[String]) -> anyhow::Result<MasterKill> 
         .and_then(|pid| pid.trim().parse().ok())
         .context("process_id in INFO server")?;
     let nodes = all_nodes(seeds).await;
-    let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await?;
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .await?;
     if !killed.success() {
         bail!("kill -KILL {pid} failed");
     }
@@ -218,9 +251,11 @@ pub(crate) async fn kill_master(seeds: &[String]) -> anyhow::Result<MasterKill> 
     let mut failover_seconds = None;
     while started.elapsed() < Duration::from_secs(60) {
         let now = masters(&survivors).await;
-        let mut ok = now.len() == before.len() && !now.contains(&master);
+        let mut ok = now.len() == before.len() && now.iter().all(|(m, _)| *m != master);
         for node in &survivors {
-            ok &= cli(node, &["CLUSTER", "INFO"]).await.is_some_and(|i| i.contains("cluster_state:ok"));
+            ok &= cli(node, &["CLUSTER", "INFO"])
+                .await
+                .is_some_and(|i| i.contains("cluster_state:ok"));
         }
         if ok {
             failover_seconds = Some(started.elapsed().as_secs_f64());
@@ -231,6 +266,7 @@ pub(crate) async fn kill_master(seeds: &[String]) -> anyhow::Result<MasterKill> 
     Ok(MasterKill {
         master,
         pid,
+        slots,
         failover_seconds,
     })
 }

@@ -89,7 +89,10 @@ impl Peer {
 
     async fn command(&mut self, cmd: &str) -> anyhow::Result<()> {
         let line = format!("{}\n", serde_json::json!({ "cmd": cmd }));
-        self.stdin.write_all(line.as_bytes()).await.context("write to the peer")?;
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .context("write to the peer")?;
         self.stdin.flush().await?;
         Ok(())
     }

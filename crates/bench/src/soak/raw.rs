@@ -39,9 +39,10 @@ async fn open(url: &str) -> anyhow::Result<(Socket, Value)> {
         .context("ws:// url")?;
     let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority)).await??;
     tcp.set_nodelay(true)?;
-    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::client_async(url, tcp))
-        .await
-        .context("upgrade timed out")??;
+    let (mut socket, _) =
+        tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::client_async(url, tcp))
+            .await
+            .context("upgrade timed out")??;
     let open = tokio::time::timeout(Duration::from_secs(10), next_json(&mut socket))
         .await
         .context("no open frame")??
@@ -101,7 +102,11 @@ impl Receiver {
             self.positions.insert(room.to_owned(), (epoch.to_owned(), offset));
         }
         let conn = self.log.conn;
-        self.log.rooms.entry(room.to_owned()).or_default().receive(conn, seq);
+        self.log
+            .rooms
+            .entry(room.to_owned())
+            .or_default()
+            .receive(conn, seq);
         if live {
             if let Some(sent) = frame["data"]["t"].as_u64() {
                 self.latencies.record(now_us().saturating_sub(sent));
@@ -115,7 +120,11 @@ pub(crate) async fn receiver(mut plan: ReceiverPlan) -> (ClientLog, Latencies) {
     let mut me = Receiver {
         log: ClientLog {
             kind: "raw".into(),
-            rooms: plan.rooms.iter().map(|r| (r.clone(), Default::default())).collect(),
+            rooms: plan
+                .rooms
+                .iter()
+                .map(|r| (r.clone(), Default::default()))
+                .collect(),
             ..ClientLog::default()
         },
         latencies: Latencies::default(),
@@ -154,6 +163,7 @@ async fn session(me: &mut Receiver, url: &str, plan: &mut ReceiverPlan) -> anyho
     let (mut socket, open) = open(url).await?;
     me.opened = true;
     me.log.opened_ms.push(now_us() / 1000);
+    me.log.opened_on.push(url.to_owned());
     let fresh = !me.joined;
     let mut next_id = 1u64;
     let mut joins = Vec::new();
@@ -257,6 +267,9 @@ async fn session(me: &mut Receiver, url: &str, plan: &mut ReceiverPlan) -> anyho
 pub(crate) struct Published {
     /// Room → last sequence number sent.
     pub(crate) last: HashMap<String, u64>,
+    /// Room → when each sequence number was sent (ms since the epoch;
+    /// number `n` at index `n - 1`).
+    pub(crate) sent_ms: HashMap<String, Vec<u64>>,
     /// Publishes acked `ok`.
     pub(crate) acked: u64,
     /// Publishes refused or never acked.
@@ -296,6 +309,7 @@ pub(crate) async fn publisher(
                     turn += 1;
                     let seq = seqs.get_mut(room).expect("a room of this publisher");
                     *seq += 1;
+                    published.sent_ms.entry(room.clone()).or_default().push(now_us() / 1000);
                     next_id += 1;
                     let frame = json!({"op": "publish", "room": room, "event": "tick",
                         "data": {"s": *seq, "t": now_us()}, "id": next_id});

@@ -16,7 +16,13 @@
 //! answered a gap for the room, the client was told (`gap_declared`);
 //! if not, the resume should have replayed it (`lost_resumed`, which must
 //! be 0). A number no client received at all is counted once, as
-//! `lost_everywhere` (a publish the bus dropped before numbering it).
+//! `lost_everywhere`.
+//!
+//! One known loss is counted apart, before any of the above: events
+//! published while a killed master failed over (until the nodes subscribed
+//! again) may reach no live member (docs/clustering.md, "When a master
+//! fails"); a client that was live then misses them, whether or not it
+//! resumed later (`lost_failover`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -74,6 +80,9 @@ pub(crate) struct ClientLog {
     /// records up with the faults when reading `--records`).
     #[serde(default)]
     pub(crate) opened_ms: Vec<u64>,
+    /// The URL each connection went to.
+    #[serde(default)]
+    pub(crate) opened_on: Vec<String>,
 }
 
 /// Lost and duplicated events over a whole fleet.
@@ -89,16 +98,28 @@ pub(crate) struct Verdict {
     pub(crate) duplicated: u64,
     /// Published (sequence numbers sent) but received by no client at all.
     pub(crate) lost_everywhere: u64,
+    /// Missed, published during the failover.
+    pub(crate) lost_failover: u64,
     /// Clients that reconnected at least once.
     pub(crate) clients_resumed: u64,
     /// Of those, clients with `lost_resumed` or duplicates.
     pub(crate) clients_resumed_with_loss: u64,
 }
 
+/// What the publishers sent, per room.
+#[derive(Debug, Default)]
+pub(crate) struct Expected {
+    /// Room → last sequence number published.
+    pub(crate) last: HashMap<String, u64>,
+    /// Room → sequence numbers published to it while a master failed over.
+    pub(crate) in_failover: HashMap<String, BTreeSet<u64>>,
+}
+
 /// Judges the records of the clients of `kind` (every client's when
-/// `None`) against the last sequence number published in each room; what
-/// no client at all received is judged over every client.
-pub(crate) fn judge(clients: &[ClientLog], published: &HashMap<String, u64>, kind: Option<&str>) -> Verdict {
+/// `None`) against what was published in each room; what no client at all
+/// received is judged over every client.
+pub(crate) fn judge(clients: &[ClientLog], expected: &Expected, kind: Option<&str>) -> Verdict {
+    let published = &expected.last;
     // Every number some client received, per room.
     let mut anyone: HashMap<&str, BTreeSet<u64>> = HashMap::new();
     for client in clients {
@@ -111,17 +132,22 @@ pub(crate) fn judge(clients: &[ClientLog], published: &HashMap<String, u64>, kin
     }
     let mut verdict = Verdict::default();
     for (room, &last) in published {
-        let first = anyone.get(room.as_str()).and_then(|s| s.first().copied()).unwrap_or(last + 1);
+        let first = anyone
+            .get(room.as_str())
+            .and_then(|s| s.first().copied())
+            .unwrap_or(last + 1);
         let got = anyone.get(room.as_str());
-        verdict.lost_everywhere +=
-            (first..=last).filter(|s| !got.is_some_and(|g| g.contains(s))).count() as u64;
+        verdict.lost_everywhere += (first..=last)
+            .filter(|s| !got.is_some_and(|g| g.contains(s)))
+            .count() as u64;
     }
     for client in clients.iter().filter(|c| kind.is_none_or(|k| c.kind == k)) {
         let before = verdict.clone();
         for (room, log) in &client.rooms {
             let last = published.get(room).copied().unwrap_or(0);
             let got = anyone.get(room.as_str());
-            judge_room(log, last, client.conn, got, &mut verdict);
+            let failover = expected.in_failover.get(room);
+            judge_room(log, last, client.conn, got, failover, &mut verdict);
         }
         if client.reconnects > 0 {
             verdict.clients_resumed += 1;
@@ -133,7 +159,14 @@ pub(crate) fn judge(clients: &[ClientLog], published: &HashMap<String, u64>, kin
     verdict
 }
 
-fn judge_room(log: &RoomLog, last: u64, end_conn: u64, anyone: Option<&BTreeSet<u64>>, verdict: &mut Verdict) {
+fn judge_room(
+    log: &RoomLog,
+    last: u64,
+    end_conn: u64,
+    anyone: Option<&BTreeSet<u64>>,
+    failover: Option<&BTreeSet<u64>>,
+    verdict: &mut Verdict,
+) {
     verdict.duplicated += log.dups;
     // seq → connection it arrived on.
     let mut at: BTreeMap<u64, u64> = BTreeMap::new();
@@ -147,6 +180,10 @@ fn judge_room(log: &RoomLog, last: u64, end_conn: u64, anyone: Option<&BTreeSet<
     };
     for seq in first..=last.max(first) {
         if at.contains_key(&seq) || !anyone.is_some_and(|a| a.contains(&seq)) {
+            continue;
+        }
+        if failover.is_some_and(|f| f.contains(&seq)) {
+            verdict.lost_failover += 1;
             continue;
         }
         let below = at.range(..seq).next_back().map(|(_, &c)| c).unwrap_or(0);
@@ -231,15 +268,35 @@ mod tests {
 
     #[test]
     fn judges_each_missing_number_by_what_lies_around_it() {
-        let published = HashMap::from([("r".to_string(), 10)]);
+        let published = Expected {
+            last: HashMap::from([("r".to_string(), 10)]),
+            ..Expected::default()
+        };
         // A witness that got everything from 1 to 10.
         let all = log(&(1..=10).map(|s| (0, s)).collect::<Vec<_>>(), &[]);
         // Missed 3 live, 6 across an undeclared resume, 8 twice received.
-        let a = log(&[(0, 1), (0, 2), (0, 4), (0, 5), (1, 7), (1, 8), (1, 8), (1, 9), (1, 10)], &[]);
+        let a = log(
+            &[
+                (0, 1),
+                (0, 2),
+                (0, 4),
+                (0, 5),
+                (1, 7),
+                (1, 8),
+                (1, 8),
+                (1, 9),
+                (1, 10),
+            ],
+            &[],
+        );
         // Missed 4 and 5 across a resume that answered a gap.
         let b = log(&[(0, 2), (0, 3), (1, 6), (1, 7), (1, 8), (1, 9), (1, 10)], &[1]);
         let verdict = judge(
-            &[client(0, 0, &[("r", all)]), client(1, 1, &[("r", a)]), client(1, 1, &[("r", b)])],
+            &[
+                client(0, 0, &[("r", all)]),
+                client(1, 1, &[("r", a)]),
+                client(1, 1, &[("r", b)]),
+            ],
             &published,
             None,
         );
@@ -251,6 +308,7 @@ mod tests {
                 gap_declared: 2,
                 duplicated: 1,
                 lost_everywhere: 0,
+                lost_failover: 0,
                 clients_resumed: 2,
                 clients_resumed_with_loss: 1,
             }
@@ -259,14 +317,41 @@ mod tests {
 
     #[test]
     fn a_number_nobody_got_is_counted_once_and_a_missed_tail_by_the_last_connection() {
-        let published = HashMap::from([("r".to_string(), 6)]);
+        let published = Expected {
+            last: HashMap::from([("r".to_string(), 6)]),
+            ..Expected::default()
+        };
         let a = log(&[(0, 1), (0, 2), (0, 4), (0, 5)], &[]);
         let b = log(&[(0, 1), (0, 2), (0, 4), (0, 5), (0, 6)], &[]);
-        let verdict = judge(&[client(1, 1, &[("r", a)]), client(0, 0, &[("r", b)])], &published, None);
+        let verdict = judge(
+            &[client(1, 1, &[("r", a)]), client(0, 0, &[("r", b)])],
+            &published,
+            None,
+        );
         assert_eq!(verdict.lost_everywhere, 1);
         // 6 missed after a reconnect to connection 1.
         assert_eq!(verdict.lost_resumed, 1);
         assert_eq!(verdict.lost_live, 0);
+    }
+
+    #[test]
+    fn what_a_failover_swallowed_is_counted_apart() {
+        let published = Expected {
+            last: HashMap::from([("r".to_string(), 6)]),
+            in_failover: HashMap::from([("r".to_string(), BTreeSet::from([3, 4]))]),
+        };
+        let all = log(&(1..=6).map(|s| (0, s)).collect::<Vec<_>>(), &[]);
+        // Missed 3 and 4 across a resume, and 5 live: only 5 is not the failover's.
+        let a = log(&[(0, 1), (0, 2), (1, 6)], &[]);
+        let verdict = judge(
+            &[client(0, 0, &[("r", all)]), client(1, 1, &[("r", a)])],
+            &published,
+            None,
+        );
+        assert_eq!(
+            (verdict.lost_failover, verdict.lost_resumed, verdict.lost_live),
+            (2, 1, 0)
+        );
     }
 
     #[test]
