@@ -139,9 +139,9 @@ pub(crate) async fn receiver(mut plan: ReceiverPlan) -> (ClientLog, Latencies) {
         if *plan.phase.borrow() == Phase::Done {
             break;
         }
-        match session(&mut me, &url, &mut plan).await {
-            Ok(true) => break,
-            Ok(false) | Err(_) => {}
+        // A failed connect or resume is one more attempt; `true`: the soak is over.
+        if let Ok(true) = session(&mut me, &url, &mut plan).await {
+            break;
         }
         if *plan.phase.borrow() == Phase::Done {
             break;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fred::prelude::*;
 use fred::types::Value;
-use sockgate_bus::{FetchedHistory, HistoryEvent};
+use sockgate_bus::{Elsewhere, FetchedHistory, HistoryEvent};
 use sockgate_core::{BusFuture, DepartedSession, Position, Recovery, Rejoined, Result, RoomName, Sid, Who};
 use tracing::warn;
 
@@ -99,14 +99,15 @@ impl Recovery for ClusterBus {
             // This node's copy of the room's history has everything Redis
             // numbered (but what is on its way) only while the node hears
             // the room; once its last member left, the copy ends there.
-            let current = self
+            let copy_current = self
                 .local
                 .policy()
                 .name(room)
                 .is_ok_and(|name| self.is_subscribed(&name));
+            let elsewhere = from_redis.map(|fetch| Elsewhere { fetch, copy_current });
             let outcome = self
                 .local
-                .resume_room_with(sid, room, from, trusted, max_events, from_redis, current)
+                .resume_room_with(sid, room, from, trusted, max_events, elsewhere)
                 .await;
             self.after_membership(Who::Sid(sid));
             let outcome = outcome?;
