@@ -87,7 +87,7 @@ impl NodeChannels {
 }
 
 impl ClusterBus {
-    pub(crate) fn is_subscribed(&self, room: &RoomName) -> bool {
+    pub(super) fn is_subscribed(&self, room: &RoomName) -> bool {
         self.subscribed
             .lock()
             .unwrap_or_else(|p| p.into_inner())

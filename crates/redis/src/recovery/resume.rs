@@ -96,14 +96,15 @@ impl Recovery for ClusterBus {
                         }
                     }
                 });
-            // This node's copy of the room's history has everything Redis
-            // numbered (but what is on its way) only while the node hears
-            // the room; once its last member left, the copy ends there.
-            let copy_current = self
-                .local
-                .policy()
-                .name(room)
-                .is_ok_and(|name| self.is_subscribed(&name));
+            // While Redis numbers the room, the gap is read there, never
+            // from this node's copy of the room's history: the copy has
+            // everything Redis numbered only while the node hears the room,
+            // and that cannot be checked before the member is back in it (a
+            // node whose last member left may be unsubscribing right then;
+            // its copy ends where it stopped hearing, and a resume served
+            // from it would replay nothing of what was published since).
+            // `hear_rooms` after the rejoin, then the read, has no such gap.
+            let copy_current = false;
             let elsewhere = from_redis.map(|fetch| Elsewhere { fetch, copy_current });
             let outcome = self
                 .local
