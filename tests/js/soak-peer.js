@@ -42,6 +42,8 @@ const dropEveryMs = Number(values["drop-every-ms"]);
 const firstIndex = Number(values["first-index"]);
 const MAX_ATTEMPTS = 100000; // per client, over the whole soak
 const SETTLE_MS = 90000;
+// A connection not joined or resumed by then is dropped and counted.
+const READY_TIMEOUT_MS = 30000;
 
 const send = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -77,7 +79,7 @@ function startClient(index, kind) {
   const c = {
     kind,
     rooms: [...new Set(rooms)],
-    log: { kind, reconnects: 0, sessions_found: 0, conn: 0, received: 0, rooms: {}, opened_ms: [], opened_on: [] },
+    log: { kind, reconnects: 0, sessions_found: 0, conn: 0, received: 0, rooms: {}, opened_ms: [], opened_on: [], resume_timeouts: 0 },
     token: null,
     nextToken: null,
     positions: {},
@@ -170,6 +172,7 @@ function connect(c, url) {
     if (over) return;
     over = true;
     clearTimeout(c.dropTimer);
+    clearTimeout(readyTimer);
     socket.removeAllListeners();
     try {
       socket.close();
@@ -191,6 +194,14 @@ function connect(c, url) {
   });
   socket.on("tick", (data, position) => onTick(c, data, position, live));
   socket.on("sockgate:resumed", (report) => onResumed(c, socket, report, () => (live = true)));
+  const readyTimer = setTimeout(() => {
+    if (over || socket !== c.socket || c.ready) return;
+    if (connected) {
+      c.log.resume_timeouts += 1;
+      console.error(`soak-peer: ${c.kind} client got no answer to its ${resuming ? "resume" : "joins"} in ${READY_TIMEOUT_MS} ms`);
+    }
+    retry(connected);
+  }, READY_TIMEOUT_MS);
   socket.on("connect", () => {
     connected = true;
     c.log.opened_ms.push(Math.round(nowUs() / 1000));

@@ -330,6 +330,7 @@ async fn soak(
         "by_kind": by_kind,
         "reconnects": clients.iter().map(|c| c.reconnects).sum::<u64>(),
         "sessions_found": clients.iter().map(|c| c.sessions_found).sum::<u64>(),
+        "resume_timeouts": clients.iter().map(|c| c.resume_timeouts).sum::<u64>(),
         "settled_peer_clients": settled,
         "latency_us": {"p50": latencies.quantile(0.50), "p99": latencies.quantile(0.99), "count": latencies.count()},
         "faults": {

@@ -181,10 +181,12 @@ async fn session(me: &mut Receiver, url: &str, plan: &mut ReceiverPlan) -> anyho
         }
         socket.send(Message::Text(request.to_string().into())).await?;
         let ack = loop {
-            let frame = tokio::time::timeout(Duration::from_secs(30), next_json(&mut socket))
-                .await
-                .context("no resume ack")??
-                .context("closed before the resume ack")?;
+            let Ok(frame) = tokio::time::timeout(Duration::from_secs(30), next_json(&mut socket)).await
+            else {
+                me.log.resume_timeouts += 1;
+                bail!("no resume ack in 30 s");
+            };
+            let frame = frame?.context("closed before the resume ack")?;
             match frame["op"].as_str() {
                 Some("event") => me.on_event(&frame, false),
                 Some("ack") if frame["id"] == next_id => break frame,

@@ -83,6 +83,10 @@ pub(crate) struct ClientLog {
     /// The URL each connection went to.
     #[serde(default)]
     pub(crate) opened_on: Vec<String>,
+    /// Connections whose joins or resume got no answer in 30 s (dropped
+    /// and tried again).
+    #[serde(default)]
+    pub(crate) resume_timeouts: u64,
 }
 
 /// Lost and duplicated events over a whole fleet.
