@@ -324,3 +324,69 @@ async fn events_with_several_arguments_cross_nodes_whole_and_resume_whole_on_ano
     let replayed: Vec<Value> = replayed.iter().map(|e| json!([e["data"], e["args"]])).collect();
     assert_eq!(replayed, [json!([null, []]), json!([5, [5, 6]])]);
 }
+
+/// Regression test, found by the soak (`bench/soak.sh`): a node whose last
+/// member of a room left stops hearing the room but keeps its copy of the
+/// room's history. A client coming back there with the position of the
+/// copy's last event was served from that copy, which ended where the node
+/// stopped hearing, and got nothing of what other nodes published
+/// meanwhile; the resume must read the gap from Redis instead.
+#[tokio::test]
+async fn a_resume_on_a_node_that_stopped_hearing_the_room_replays_what_was_published_since() {
+    let redis = RedisServer::start().await;
+    let a = Gateway::with_config(&node_config(&redis)).await;
+    let b = Gateway::with_config(&node_config(&redis)).await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut away = RawClient::connect(&b.ws_url("/ws")).await;
+    let token = away.open["resume"].as_str().unwrap().to_owned();
+    // The join's ack comes once b hears the room: the publish reaches it.
+    away.join("act:9").await;
+    publisher.publish("act:9", "tick", json!(0)).await;
+    let first = next_event(&mut away).await;
+    let away_sid = away.sid.clone();
+    away.close().await;
+    gone(&b, &away_sid).await;
+    // b had no other member there: it stops hearing the room.
+    redis_until(&redis, &["PUBSUB", "NUMSUB", "sockgate#room#act:9"], |out| {
+        out.ends_with("\n0")
+    })
+    .await;
+    publisher.publish("act:9", "tick", json!(1)).await;
+    publisher.publish("act:9", "tick", json!(2)).await;
+    let numbered = (first["offset"].as_u64().unwrap() + 2).to_string();
+    redis_until(&redis, &["GET", "sockgate:history:act:9:offset"], |out| {
+        out == numbered
+    })
+    .await;
+
+    // Back on the same node, from the last event it got there.
+    let mut back = RawClient::connect(&b.ws_url("/ws")).await;
+    let (ack, replayed) = back
+        .request(json!({"op": "resume", "token": token, "rooms": {"act:9": position_of(&first)}}))
+        .await;
+    let data: Vec<Value> = replayed.iter().map(|e| e["data"].clone()).collect();
+    assert_eq!(data, [json!(1), json!(2)], "{ack}");
+    assert_eq!(ack["data"]["rooms"]["act:9"], json!({"replayed": 2}), "{ack}");
+}
+
+/// Runs `redis-cli` on `redis` until its output passes `done` (bounded by WAIT).
+async fn redis_until(redis: &RedisServer, args: &[&str], done: impl Fn(&str) -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let output = tokio::process::Command::new("redis-cli")
+            .args(["-u", &redis.url()])
+            .args(args)
+            .output()
+            .await
+            .expect("redis-cli");
+        let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        if done(&text) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis-cli {args:?} said {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

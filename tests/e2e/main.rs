@@ -39,6 +39,7 @@ mod room_policy;
 mod sio_engine;
 mod sio_protocol;
 mod sio_recovery;
+mod soak;
 mod socketio;
 mod socketio_errors;
 mod subprotocol;

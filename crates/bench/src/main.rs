@@ -2,7 +2,7 @@
 
 //! `sockgate-bench`: load scenarios against sockgate or any server with the
 //! same contract (raw protocol v1 and socket.io `join` / `publish`; see
-//! `bench/peers/README.md`): `idle`, `fanout` and `churn`. Every loop is
+//! `bench/peers/README.md`): `idle`, `fanout`, `churn` and `soak`. Every loop is
 //! bounded in count and time; the last line printed is a JSON result.
 
 mod churn;
@@ -11,6 +11,7 @@ mod fanout;
 mod idle;
 mod polling;
 mod server;
+mod soak;
 mod swarm;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,9 @@ enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// connect → join → publish → disconnect cycles per second.
     Churn(churn::ChurnArgs),
+    /// A mixed fleet over several nodes on a Redis Cluster, with faults:
+    /// events lost and duplicated, reconnects, latency, memory.
+    Soak(soak::SoakArgs),
 }
 
 /// Where the server is and how to reach it; shared by every scenario.
@@ -94,10 +98,19 @@ fn percentiles(latencies: &mut [u64]) -> serde_json::Value {
 async fn main() -> anyhow::Result<()> {
     // Tens of thousands of connections need as many files.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    // Progress on stderr (`RUST_LOG`, `info` by default); stdout is the result.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let result = match Cli::parse().scenario {
         Scenario::Idle(args) => idle::run(args).await?,
         Scenario::Fanout(args) => fanout::run(args).await?,
         Scenario::Churn(args) => churn::run(args).await?,
+        Scenario::Soak(args) => soak::run(args).await?,
     };
     println!("{result}");
     Ok(())

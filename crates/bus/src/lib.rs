@@ -9,4 +9,4 @@ mod room;
 pub use local::{BusLimits, Delivery, LocalBus, Numbering};
 pub use metrics::{Metrics, MetricsSnapshot, RESUME_OUTCOMES};
 pub use recovery::streams::HistoryLimits;
-pub use recovery::{FetchedHistory, HistoryEvent};
+pub use recovery::{Elsewhere, FetchedHistory, HistoryEvent};

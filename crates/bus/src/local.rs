@@ -672,8 +672,9 @@ impl Recovery for LocalBus {
         max_events: usize,
     ) -> BusFuture<'a, Result<Rejoined>> {
         Box::pin(async move {
-            let no_fetch =
-                None::<fn(RoomName, Position) -> std::future::Ready<Option<crate::FetchedHistory>>>;
+            let no_fetch = None::<
+                crate::Elsewhere<fn(RoomName, Position) -> std::future::Ready<Option<crate::FetchedHistory>>>,
+            >;
             let outcome = self
                 .resume_room_with(sid, room, from, trusted, max_events, no_fetch)
                 .await?;

@@ -32,6 +32,22 @@ pub struct FetchedHistory {
     pub events: Vec<HistoryEvent>,
 }
 
+/// Where a resume reads a gap that this node's copy of a room's history
+/// may not have (a cluster's Redis), for [`crate::LocalBus::resume_room_with`].
+#[derive(Debug)]
+pub struct Elsewhere<F> {
+    /// Reads the room's history after a position; called once the member
+    /// is back in the room, with the room and the position to read after.
+    pub fetch: F,
+    /// Whether this node's copy has every event numbered elsewhere so far,
+    /// but those still on their way here: in a cluster, only while this
+    /// node hears the room. A node whose last member of a room left
+    /// stopped hearing it and keeps a copy that ends there; served from
+    /// that copy, a resume from its last event would replay nothing of
+    /// what was published since. When `false`, the gap is always fetched.
+    pub copy_current: bool,
+}
+
 /// One event of a [`FetchedHistory`].
 #[derive(Debug)]
 pub struct HistoryEvent {

@@ -16,7 +16,7 @@ use sockgate_core::{
     BusError, ConnMeta, DepartedSession, Envelope, GapReason, Position, Result, Resumed, RoomName, Sid,
 };
 
-use super::{FetchedHistory, HistoryEvent};
+use super::{Elsewhere, FetchedHistory, HistoryEvent};
 use crate::LocalBus;
 
 /// Live events held for one resuming member at most; past it, the
@@ -37,11 +37,10 @@ fn offset_of(envelope: &Envelope) -> u64 {
 
 impl LocalBus {
     /// Resumes `sid` in `room` from `from`: from this node's copy of the
-    /// room's history when it covers the gap (or when there is no `fetch`),
-    /// else from the history `fetch` reads elsewhere, with the member's
-    /// live events held back meanwhile and none delivered twice. `fetch`
-    /// is called once the member is back in the room, with the room and
-    /// the position to read after.
+    /// room's history when it covers the gap and is current (or when
+    /// there is nowhere else), else from the history read `elsewhere`,
+    /// with the member's live events held back meanwhile and none
+    /// delivered twice.
     pub async fn resume_room_with<F, Fut>(
         &self,
         sid: Sid,
@@ -49,14 +48,18 @@ impl LocalBus {
         from: Option<&Position>,
         trusted: bool,
         max_events: usize,
-        fetch: Option<F>,
+        elsewhere: Option<Elsewhere<F>>,
     ) -> Result<Resumed>
     where
         F: FnOnce(RoomName, Position) -> Fut,
         Fut: Future<Output = Option<FetchedHistory>>,
     {
-        let elsewhere = match (fetch, from) {
-            (Some(fetch), Some(from)) if !self.covers(room, from) => Some((fetch, from)),
+        let elsewhere = match (elsewhere, from) {
+            (Some(Elsewhere { fetch, copy_current }), Some(from))
+                if !copy_current || !self.covers(room, from) =>
+            {
+                Some((fetch, from))
+            }
             _ => None,
         };
         let Some((fetch, from)) = elsewhere else {

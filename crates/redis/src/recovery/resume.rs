@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fred::prelude::*;
 use fred::types::Value;
-use sockgate_bus::{FetchedHistory, HistoryEvent};
+use sockgate_bus::{Elsewhere, FetchedHistory, HistoryEvent};
 use sockgate_core::{BusFuture, DepartedSession, Position, Recovery, Rejoined, Result, RoomName, Sid, Who};
 use tracing::warn;
 
@@ -118,9 +118,19 @@ impl Recovery for ClusterBus {
                         }
                     }
                 });
+            // While Redis numbers the room, the gap is read there, never
+            // from this node's copy of the room's history: the copy has
+            // everything Redis numbered only while the node hears the room,
+            // and that cannot be checked before the member is back in it (a
+            // node whose last member left may be unsubscribing right then;
+            // its copy ends where it stopped hearing, and a resume served
+            // from it would replay nothing of what was published since).
+            // `hear_rooms` after the rejoin, then the read, has no such gap.
+            let copy_current = false;
+            let elsewhere = from_redis.map(|fetch| Elsewhere { fetch, copy_current });
             let outcome = self
                 .local
-                .resume_room_with(sid, room, from, trusted, max_events, from_redis)
+                .resume_room_with(sid, room, from, trusted, max_events, elsewhere)
                 .await;
             self.after_membership(Who::Sid(sid));
             let outcome = outcome?;
