@@ -928,3 +928,36 @@ async fn a_recoverable_rooms_slot_migrated_with_its_keys_under_traffic_loses_not
         "the resumed client: {ack}"
     );
 }
+
+/// The whole Redis Cluster gone (every master and replica SIGKILLed): a
+/// node behaves as after losing its one Redis. It goes on delivering
+/// between its own clients, `/readyz` says it is not ready, and
+/// `/api/cluster` says Redis is gone rather than a shard failing over
+/// (no master answers its probes).
+#[tokio::test]
+async fn a_whole_cluster_outage_is_a_redis_outage() {
+    let mut cluster = RedisCluster::start().await;
+    let a = Gateway::with_config(&node_config(&cluster.url(), "")).await;
+    let mut publisher = RawClient::connect(&a.ws_url("/ws")).await;
+    let mut member = RawClient::connect(&a.ws_url("/ws")).await;
+    member.join("local").await;
+    assert!(a.http_get("/readyz").await.starts_with("HTTP/1.1 200"));
+
+    cluster.kill_all();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (ready, state) = loop {
+        let ready = a.http_get("/readyz").await;
+        let state = a.api_get("/api/cluster").await.body["result"]["status"]["state"].clone();
+        if state == "disconnected" || tokio::time::Instant::now() > deadline {
+            break (ready, state);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(state, "disconnected", "the whole cluster is gone, not failing over");
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(ready.contains("cluster bus disconnected from Redis"), "{ready}");
+
+    // Local delivery goes on.
+    publisher.publish("local", "still", json!(1)).await;
+    assert_eq!(member.recv_event().await["data"], 1);
+}

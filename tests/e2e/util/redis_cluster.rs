@@ -202,6 +202,15 @@ impl RedisCluster {
         }
     }
 
+    /// Kills every node with SIGKILL: the whole cluster is gone.
+    pub fn kill_all(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.start_kill();
+            }
+        }
+    }
+
     /// Waits until a live master other than `dead` serves `slot` and every
     /// live node reports `cluster_state:ok` again (its replica took over).
     pub async fn wait_for_failover(&self, dead: u16, slot: u16) -> u16 {
