@@ -624,13 +624,7 @@ async fn a_room_whose_slot_moves_to_another_master_is_heard_again() {
     until_heard(&mut publisher, &mut member, room, WAIT).await;
 
     let from = cluster.master_of(&channel).await;
-    let to = cluster
-        .masters()
-        .await
-        .into_iter()
-        .find(|m| m.port != from)
-        .expect("another master")
-        .port;
+    let to = another_master(&cluster, from).await;
     // The slot holds no keys (a plain room): nothing to MIGRATE.
     assert_eq!(migrate_slot(&cluster, key_slot(room), from, to).await, 0);
     assert_eq!(cluster.master_of(&channel).await, to);
@@ -827,6 +821,17 @@ async fn resume_on(gateway: &Gateway, token: &str, room: &str, live: &[(u64, Val
     (ack, all)
 }
 
+/// A master of `cluster` other than `from`.
+async fn another_master(cluster: &RedisCluster, from: u16) -> u16 {
+    cluster
+        .masters()
+        .await
+        .into_iter()
+        .find(|m| m.port != from)
+        .expect("another master")
+        .port
+}
+
 /// Moves `slot` with its keys from master `from` to master `to`, as
 /// `redis-cli --cluster reshard` does slot by slot: importing and
 /// migrating states, `MIGRATE` of every key in the slot, then the new
@@ -897,13 +902,7 @@ async fn a_recoverable_rooms_slot_migrated_with_its_keys_under_traffic_loses_not
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let slot = key_slot(room);
     let from = cluster.master_of(&format!("sockgate#room#{{{room}}}")).await;
-    let to = cluster
-        .masters()
-        .await
-        .into_iter()
-        .find(|m| m.port != from)
-        .expect("another master")
-        .port;
+    let to = another_master(&cluster, from).await;
     let moved = migrate_slot(&cluster, slot, from, to).await;
     eprintln!("slot {slot} moved {from} -> {to} with {moved} keys");
     assert!(moved >= 3, "the room's history keys move with the slot");
@@ -953,7 +952,10 @@ async fn a_whole_cluster_outage_is_a_redis_outage() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(state, "disconnected", "the whole cluster is gone, not failing over");
+    assert_eq!(
+        state, "disconnected",
+        "the whole cluster is gone, not failing over"
+    );
     assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
     assert!(ready.contains("cluster bus disconnected from Redis"), "{ready}");
 
