@@ -324,6 +324,7 @@ async fn soak(
         "gap_declared": verdict.gap_declared,
         "lost_everywhere": verdict.lost_everywhere,
         "lost_failover": verdict.lost_failover,
+        "lost_failover_resumed": verdict.lost_failover_resumed,
         "failover_rooms": expected.in_failover.len(),
         "clients_resumed": verdict.clients_resumed,
         "clients_resumed_with_loss": verdict.clients_resumed_with_loss,

@@ -104,6 +104,9 @@ pub(crate) struct Verdict {
     pub(crate) lost_everywhere: u64,
     /// Missed, published during the failover.
     pub(crate) lost_failover: u64,
+    /// Of those, missed across a reconnect whose resume did not say so
+    /// (the rest were missed while connected).
+    pub(crate) lost_failover_resumed: u64,
     /// Clients that reconnected at least once.
     pub(crate) clients_resumed: u64,
     /// Of those, clients with `lost_resumed` or duplicates.
@@ -186,12 +189,16 @@ fn judge_room(
         if at.contains_key(&seq) || !anyone.is_some_and(|a| a.contains(&seq)) {
             continue;
         }
-        if failover.is_some_and(|f| f.contains(&seq)) {
-            verdict.lost_failover += 1;
-            continue;
-        }
         let below = at.range(..seq).next_back().map(|(_, &c)| c).unwrap_or(0);
         let above = at.range(seq..).next().map(|(_, &c)| c).unwrap_or(end_conn);
+        if failover.is_some_and(|f| f.contains(&seq)) {
+            verdict.lost_failover += 1;
+            let declared = log.gaps.iter().any(|&g| g > below && g <= above);
+            if below != above && !declared {
+                verdict.lost_failover_resumed += 1;
+            }
+            continue;
+        }
         if below == above {
             verdict.lost_live += 1;
         } else if log.gaps.iter().any(|&g| g > below && g <= above) {
@@ -313,6 +320,7 @@ mod tests {
                 duplicated: 1,
                 lost_everywhere: 0,
                 lost_failover: 0,
+                lost_failover_resumed: 0,
                 clients_resumed: 2,
                 clients_resumed_with_loss: 1,
             }
@@ -356,6 +364,8 @@ mod tests {
             (verdict.lost_failover, verdict.lost_resumed, verdict.lost_live),
             (2, 1, 0)
         );
+        // The failover's two were missed across the resume, not live.
+        assert_eq!(verdict.lost_failover_resumed, 2);
     }
 
     #[test]
