@@ -100,5 +100,8 @@ async fn a_short_soak_under_faults_loses_and_duplicates_nothing_for_resumed_clie
     assert_eq!(result["lost_resumed"], 0, "{result}; records in {records}");
     assert_eq!(result["duplicated"], 0, "{result}; records in {records}");
     // Nor across a resume in the master's failover.
-    assert_eq!(result["lost_failover_resumed"], 0, "{result}; records in {records}");
+    assert_eq!(
+        result["lost_failover_resumed"], 0,
+        "{result}; records in {records}"
+    );
 }
