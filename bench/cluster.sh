@@ -114,12 +114,16 @@ for node in "$a" "$b"; do
   curl -sSf "http://127.0.0.1:$node/metrics" | python3 -c '
 import re, sys
 counts = {k: 0 for k in ("room", "node", "broadcast")}
+other = {}
 for line in sys.stdin:
     m = re.match(r"sockgate_cluster_published_total\{channel=\"(\w+)\"\} (\S+)", line)
     if m:
         counts[m.group(1)] = int(float(m.group(2)))
+    m = re.match(r"sockgate_cluster_(caught_up|lost)_total (\S+)", line)
+    if m:
+        other[m.group(1)] = int(float(m.group(2)))
 total = sum(counts.values())
 share = counts["broadcast"] / total if total else 0.0
-print(f"published on node '"$node"': {counts} broadcast share {share:.2%}")
+print(f"published on node '"$node"': {counts} broadcast share {share:.2%}; caught up / lost: {other}")
 '
 done
