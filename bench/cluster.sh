@@ -5,7 +5,8 @@
 # pins them to core 0 and the load tool to core 1 when taskset is there,
 # and prints one JSON result line per run, each followed by the CPU time
 # every redis-server spent on it (a cluster: per shard), then what each
-# node published by kind of channel (room, node, broadcast) and the
+# node published by kind of channel (room, node, broadcast), the events
+# of recoverable rooms it caught up from Redis or lost, and the
 # broadcast share. The last fan-out run spreads subscribers and messages
 # over ROOMS rooms (default 64), which a cluster's shards share.
 #
@@ -28,35 +29,15 @@ redis_ports=() node_pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # taskset execs the command, so $! is the process itself (a shell function
 # in the background would leave its child running when killed).
 core0=() core1=()
 if command -v taskset >/dev/null; then core0=(taskset -c 0) core1=(taskset -c 1); fi
 
-start_redis() { # PORT [ARGS…]
-  local port=$1; shift
-  "${core0[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no "$@" >/dev/null &
-  pids+=($!) redis_ports+=("$port")
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-}
+redis_prefix=("${core0[@]}")
+source bench/redis.sh
 if [ -n "${CLUSTER:-}" ]; then
-  seeds=()
-  for i in 1 2 3; do
-    port=$(free_port) bus=$(free_port)
-    mkdir -p "$work/redis-$i"
-    start_redis "$port" --cluster-enabled yes --cluster-port "$bus" --dir "$work/redis-$i"
-    seeds+=("127.0.0.1:$port")
-  done
-  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
-  for _ in $(seq 100); do
-    ok=1
-    for seed in "${seeds[@]}"; do
-      redis-cli -p "${seed#*:}" cluster info | grep -q cluster_state:ok || ok=
-    done
-    [ -n "$ok" ] && break; sleep 0.1
-  done
-  redis_url="redis-cluster://${seeds[0]}?node=${seeds[1]}&node=${seeds[2]}"
+  form_redis_cluster 3 0
 else
   redis_port=$(free_port)
   start_redis "$redis_port"
